@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+//
+// simjob: a CPU-only batch engine for vector similarity work.
+//
+// The targets mirror the architecture, bottom to top:
+//   CHDF5, CBLAS         system-library module maps over Debian's libhdf5-dev and libopenblas-dev
+//   SimjobHDF5           a small Swift API over HDF5: files, datasets, block reads, attributes,
+//                        atomic (temporary name, then rename) output files
+//   SimjobBLAS           sgemm and the BLAS runtime (core in use, thread count, AVX-512 check)
+//   SimjobKernels        numeric kernels over unsafe buffers: metrics, norms, fused
+//                        distance + top-k scans, random numbers. No I/O, threads or logging.
+//   SimjobAlgorithms     orchestration: tiling, Dispatch workers, cancellation, progress,
+//                        streaming readers, the exact k-NN engine, synthetic data
+//   SimjobCLI            the `simjob` commands (swift-argument-parser)
+//   simjob               the executable: a few lines that hand over to SimjobCLI
+import PackageDescription
+
+// Hot loops are compiled without bounds checks in release builds; tests run debug builds,
+// where every check stays on.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "simjob",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "simjob", targets: ["simjob"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHDF5",
+            path: "Sources/CHDF5",
+            pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]
+        ),
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "SimjobHDF5", dependencies: ["CHDF5"]),
+        .target(name: "SimjobBLAS", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "SimjobKernels", dependencies: ["SimjobBLAS"], swiftSettings: kernelSettings),
+        .target(
+            name: "SimjobAlgorithms",
+            dependencies: [
+                "SimjobHDF5", "SimjobBLAS", "SimjobKernels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kernelSettings
+        ),
+        .target(
+            name: "SimjobCLI",
+            dependencies: [
+                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "simjob", dependencies: ["SimjobCLI"]),
+        .testTarget(
+            name: "SimjobTests",
+            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobCLI", "simjob"]
+        ),
+    ]
+)

@@ -1,0 +1,38 @@
+// HDF5's C API for Swift. HDF5 spells its type and property constants as macros over
+// library globals (H5T_NATIVE_FLOAT expands to H5OPEN H5T_NATIVE_FLOAT_g), which Swift cannot
+// import and Swift 6 would reject as unsafe globals anyway; each is wrapped in a function here.
+#ifndef SIMJOB_CHDF5_SHIM_H
+#define SIMJOB_CHDF5_SHIM_H
+#include <hdf5.h>
+
+static inline hid_t sj_H5P_DEFAULT(void) { return H5P_DEFAULT; }
+static inline hid_t sj_H5S_ALL(void) { return H5S_ALL; }
+static inline hid_t sj_H5E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline unsigned sj_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
+static inline unsigned sj_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
+static inline unsigned sj_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
+static inline hid_t sj_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
+static inline hid_t sj_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+static inline hid_t sj_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
+
+// Memory (native) types.
+static inline hid_t sj_H5T_NATIVE_FLOAT(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t sj_H5T_NATIVE_DOUBLE(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t sj_H5T_NATIVE_INT32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t sj_H5T_NATIVE_INT64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t sj_H5T_NATIVE_UINT8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t sj_H5T_C_S1(void) { return H5T_C_S1; }
+
+// File types, little-endian as numpy and h5py write them.
+static inline hid_t sj_H5T_IEEE_F32LE(void) { return H5T_IEEE_F32LE; }
+static inline hid_t sj_H5T_IEEE_F64LE(void) { return H5T_IEEE_F64LE; }
+static inline hid_t sj_H5T_STD_I32LE(void) { return H5T_STD_I32LE; }
+static inline hid_t sj_H5T_STD_I64LE(void) { return H5T_STD_I64LE; }
+static inline hid_t sj_H5T_STD_U8LE(void) { return H5T_STD_U8LE; }
+
+static inline size_t sj_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+
+// Silence HDF5's own error-stack printing so simjob reports problems in its own words.
+static inline void sj_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+#endif

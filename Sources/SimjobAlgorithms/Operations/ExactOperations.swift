@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import SimjobHDF5
+import SimjobKernels
+
+/// `simjob groundtruth` and `simjob knn-graph --method exact`.
+public enum ExactOperations {
+    /// Exact `neighbors`/`distances` of `test` against `train`; the output is a complete
+    /// ann-benchmarks dataset (every other dataset and root attribute is copied over).
+    public static func groundTruth(
+        input: String, output: String, config: ExactKNNConfig, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> ExactKNNStats {
+        let base = try VectorSource(DatasetReference(path: input, dataset: "train"))
+        let queries = try VectorSource(DatasetReference(path: input, dataset: "test"))
+        let metric = try base.resolveMetric(config.metric)
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = progressStyle
+        let (table, stats) = try engine.search(queries: queries, base: base, metric: metric)
+
+        let out = try AtomicOutputFile(output)
+        for (name, value) in try base.file.attributes() where name != "distance" {
+            try out.file.setAttribute(name, value)
+        }
+        try out.file.setAttribute("distance", .string(metric.rawValue))
+        for name in base.file.datasetPaths() where name != "neighbors" && name != "distances" {
+            try OutputWriting.copyDataset(name, from: base.file, to: out.file)
+        }
+        try OutputWriting.write(table, to: out.file, neighbors: "neighbors", distances: "distances")
+        try out.commit()
+        return stats
+    }
+
+    /// The exact k-NN graph of a dataset: `knn_graph/neighbors` and `knn_graph/distances`.
+    public static func knnGraph(
+        input: DatasetReference, output: String, config: ExactKNNConfig, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> ExactKNNStats {
+        let source = try VectorSource(input)
+        let metric = try source.resolveMetric(config.metric)
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = progressStyle
+        let (table, stats) = try engine.graph(source, metric: metric)
+        let out = try AtomicOutputFile(output)
+        try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
+        let group = "knn_graph"
+        try out.file.setAttribute("metric", .string(metric.rawValue), on: group)
+        try out.file.setAttribute("k", .int(Int64(config.k)), on: group)
+        try out.file.setAttribute("method", .string("exact"), on: group)
+        try out.file.setAttribute("source", .string(input.description), on: group)
+        try out.file.setAttribute("distance", .string(metric.rawValue))
+        try out.commit()
+        return stats
+    }
+}

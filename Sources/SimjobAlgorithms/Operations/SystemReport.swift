@@ -1,0 +1,42 @@
+import Dispatch
+import Foundation
+import SimjobBLAS
+import SimjobKernels
+
+/// What `simjob info --system` shows: the CPU, the BLAS kernels in use and a measured sgemm rate.
+public enum SystemReport {
+    /// Measured sgemm throughput, in GFLOP/s, of `threads` workers each multiplying its own
+    /// `m x k` by `k x n` matrices (single-threaded BLAS in each worker, as the engine runs it).
+    /// The default shape is the engine's: a 4096 x 4096 block of inner products of 128-d vectors.
+    public static func measureSgemm(threads: Int, m: Int = 4096, n: Int = 4096, k: Int = 128, seconds: Double = 0.6) -> Double {
+        BLASRuntime.setThreads(1)
+        let flopsPerCall = 2.0 * Double(m) * Double(n) * Double(k)
+        let matrices = (0..<threads).map { worker -> (FloatMatrix, FloatMatrix, FloatMatrix) in
+            var rng = SeededGenerator(seed: 7, stream: UInt64(worker))
+            let a = FloatMatrix(rows: m, columns: k)
+            let b = FloatMatrix(rows: n, columns: k)
+            rng.fillGaussian(a.pointer, count: m * k)
+            rng.fillGaussian(b.pointer, count: n * k)
+            return (a, b, FloatMatrix(rows: m, columns: n))
+        }
+        // Warm-up: page in the buffers and let OpenBLAS allocate its own.
+        for (a, b, c) in matrices {
+            BLAS.gemmABt(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
+        }
+        let started = ProgressDisplay.now()
+        let calls = UnsafeSendable(UnsafeMutablePointer<Int>.allocate(capacity: threads))
+        defer { calls.value.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            let (a, b, c) = matrices[worker]
+            var count = 0
+            while ProgressDisplay.now() - started < seconds || count == 0 {
+                BLAS.gemmABt(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
+                count += 1
+            }
+            calls.value[worker] = count
+        }
+        let elapsed = ProgressDisplay.now() - started
+        let total = (0..<threads).reduce(0) { $0 + calls.value[$1] }
+        return Double(total) * flopsPerCall / elapsed / 1e9
+    }
+}

@@ -1,0 +1,49 @@
+import CBLAS
+import Foundation
+
+/// Single-precision matrix products through OpenBLAS's CBLAS interface.
+///
+/// The engine owns the threads (Dispatch) and calls BLAS from each worker on its own block, so
+/// BLAS itself runs single-threaded: a multi-threaded OpenBLAS inside Dispatch workers
+/// oversubscribes the cores and keeps a spinning thread after every call.
+public enum BLAS {
+    /// `C (m x n) = alpha * A (m x k) * B (n x k)^T + beta * C`, all row-major, with leading
+    /// dimensions `lda`, `ldb`, `ldc` (elements between row starts).
+    ///
+    /// This is the shape of every distance block: rows of A are queries, rows of B base vectors,
+    /// and C holds their inner products.
+    @inlinable
+    public static func gemmABt(
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans,
+            blasint(m), blasint(n), blasint(k),
+            alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc))
+    }
+
+    /// `C (m x n) = alpha * A (m x k) * B (k x n) + beta * C`, row-major.
+    @inlinable
+    public static func gemm(
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans,
+            blasint(m), blasint(n), blasint(k),
+            alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc))
+    }
+}

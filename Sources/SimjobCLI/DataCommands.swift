@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import SimjobAlgorithms
+import SimjobBLAS
+import SimjobKernels
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a clustered synthetic dataset in the ann-benchmarks layout, with exact ground truth.")
+
+    @Argument(help: "Output file (.hdf5).")
+    var output: String
+
+    @Option(help: "Rows of train.") var n = 10_000
+    @Option(help: "Rows of test (queries).") var queries = 1_000
+    @Option(help: "Dimension.") var dim = 128
+    @Option(help: "Distance recorded in the file: euclidean, angular or ip.") var metric = Metric.euclidean
+    @Option(help: "Gaussian clusters in the mixture.") var clusters = 64
+    @Option(help: "Fraction of train rows planted as near-duplicates (recorded in dup_group).") var duplicates = 0.0
+    @Option(name: .customLong("k"), help: "Ground-truth neighbours per query (0: none).") var groundTruthK = 100
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        var config = SyntheticConfig()
+        config.n = n
+        config.queries = queries
+        config.dim = dim
+        config.metric = metric
+        config.clusters = clusters
+        config.duplicates = duplicates
+        config.groundTruthK = groundTruthK
+        config.seed = seed
+        let summary = try Generate.run(config, output: output, threads: common.threads, progressStyle: common.progressStyle)
+        var line = "wrote \(output): train \(n) x \(dim), test \(queries) x \(dim), \(metric), \(clusters) clusters"
+        if duplicates > 0 { line += ", \(summary.plantedRows) planted duplicates in \(summary.plantedGroups) groups (dup_group)" }
+        if let truth = summary.groundTruth { line += String(format: ", ground truth k=%d (%.2f s)", truth.k, truth.seconds) }
+        printLine(line + String(format: " in %.2f s", summary.seconds))
+    }
+}
+
+/// Options of the exact engine shared by groundtruth and knn-graph.
+struct ExactOptions: ParsableArguments {
+    @Option(help: "Neighbours per row.") var k: Int
+    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
+    @Option(help: "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.")
+    var memoryLimit: ByteCount?
+    @Option(help: "Rows per tile.") var rowBlock = 256
+    @Option(help: "Columns per tile.") var columnBlock = 2048
+    @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
+    var noSymmetry = false
+
+    func config(threads: Int?) -> ExactKNNConfig {
+        var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
+        config.memoryLimit = memoryLimit?.bytes
+        config.rowBlock = rowBlock
+        config.columnBlock = columnBlock
+        config.symmetric = !noSymmetry
+        return config
+    }
+
+    func validate() throws {
+        if k < 1 { throw ValidationError("--k must be at least 1") }
+        if rowBlock < 1 || columnBlock < 1 { throw ValidationError("--row-block and --column-block must be at least 1") }
+    }
+}
+
+func describe(_ stats: ExactKNNStats, what: String) -> String {
+    String(
+        format: "%@: %d x %d rows, d=%d, k=%d, %@, %d threads: %.2f s, %.0f GFLOP/s of GEMM%@%@",
+        what, stats.rows, stats.baseRows, stats.dimension, stats.k, stats.metric.rawValue, stats.threads,
+        stats.seconds, stats.gflops, stats.symmetric ? " (symmetric: each pair once)" : "",
+        stats.streamed ? ", streamed in \(stats.chunkLoads) chunk reads" : "")
+}
+
+struct GroundTruthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "groundtruth",
+        abstract: "Exact neighbors/distances of test against train; the output is a complete ann-benchmarks dataset.")
+
+    @Argument(help: "Input ann-benchmarks file with train and test.") var input: String
+    @Option(help: "Output file.") var output: String
+    @OptionGroup var exact: ExactOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        let stats = try ExactOperations.groundTruth(
+            input: input, output: output, config: exact.config(threads: common.threads), progressStyle: common.progressStyle)
+        printLine(describe(stats, what: "ground truth") + " -> \(output)")
+    }
+}
+
+struct KNNGraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knn-graph",
+        abstract: "Every row's k nearest other rows of the same set (self excluded).")
+
+    enum Method: String, ExpressibleByArgument { case exact, approx }
+
+    @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
+    @Option(help: "Output file.") var output: String
+    @Option(help: "exact (blocked GEMM) or approx.") var method = Method.exact
+    @OptionGroup var exact: ExactOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        guard method == .exact else {
+            throw SimjobError("knn-graph --method approx is not available yet; use --method exact")
+        }
+        common.warnAboutBLAS()
+        let reference = DatasetReference(parsing: input, defaultDataset: "train")
+        let stats = try ExactOperations.knnGraph(
+            input: reference, output: output, config: exact.config(threads: common.threads), progressStyle: common.progressStyle)
+        printLine(describe(stats, what: "k-NN graph") + " -> \(output)")
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import SimjobAlgorithms
+
+/// Commands of the interface whose engines are not built yet. Each exists so the command list
+/// is complete, and refuses to run with a clear message rather than pretending.
+protocol PendingCommand: ParsableCommand {}
+
+extension PendingCommand {
+    func run() throws {
+        throw SimjobError("'simjob \(Self.configuration.commandName ?? "")' is not available in this version yet")
+    }
+}
+
+struct TrainCommand: PendingCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train an IVF-PQ index (not available yet).")
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+}
+
+struct SearchCommand: PendingCommand {
+    static let configuration = CommandConfiguration(commandName: "search", abstract: "Search an IVF-PQ index (not available yet).")
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+}
+
+struct EvaluateCommand: PendingCommand {
+    static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Recall/QPS sweeps (not available yet).")
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+}
+
+struct DedupCommand: PendingCommand {
+    static let configuration = CommandConfiguration(commandName: "dedup", abstract: "Near-duplicate groups and keep-masks (not available yet).")
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+}
+
+struct RunCommand: PendingCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a YAML job file (not available yet).")
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+}

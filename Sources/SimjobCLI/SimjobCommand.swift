@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import SimjobAlgorithms
+import SimjobBLAS
+import SimjobHDF5
+import SimjobKernels
+
+public struct SimjobCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "simjob",
+        abstract: "A CPU batch engine for vector similarity work on HDF5 embedding sets.",
+        discussion: """
+            Inputs are ann-benchmarks datasets (train, test, neighbors, distances, root attribute \
+            'distance'). FILE:DATASET picks a dataset inside a file. Outputs appear under their \
+            final name only when complete.
+            """,
+        subcommands: [
+            InfoCommand.self, GenerateCommand.self, GroundTruthCommand.self, KNNGraphCommand.self,
+            TrainCommand.self, SearchCommand.self, EvaluateCommand.self, DedupCommand.self, RunCommand.self,
+        ]
+    )
+    public init() {}
+
+    /// Parses and runs a command. simjob's own errors print as one `error:` line on stderr and
+    /// exit with status 1 (130 after Ctrl-C); argument errors keep the parser's usage message.
+    public static func runMain(_ arguments: [String]? = nil) -> Never {
+        Cancellation.installSignalHandlers()
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(0)
+        } catch let error as SimjobError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            Foundation.exit(error.message == SimjobError.cancelled.message ? 130 : 1)
+        } catch let error as HDF5Error {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+extension Metric: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { Metric.allCases.map(\.rawValue) }
+}
+
+/// Options most commands share.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "No progress display.")
+    var quiet = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    var progressStyle: ProgressDisplay.Style { quiet ? .silent : .automatic }
+
+    /// Warns once when OpenBLAS runs slower kernels than this CPU supports.
+    func warnAboutBLAS() {
+        if let warning = BLASRuntime.slowKernelWarning {
+            FileHandle.standardError.write(Data((warning + "\n").utf8))
+        }
+    }
+}
+
+/// Parses `--memory-limit` values such as 512M or 4G.
+struct ByteCount: ExpressibleByArgument {
+    var bytes: Int
+    init?(argument: String) {
+        guard let bytes = parseByteCount(argument) else { return nil }
+        self.bytes = bytes
+    }
+}
+
+func printLine(_ text: String) {
+    print(text)
+    fflush(nil)
+}

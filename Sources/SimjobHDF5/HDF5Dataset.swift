@@ -1,0 +1,259 @@
+import CHDF5
+import Foundation
+
+/// The element type of a dataset as stored in the file.
+public enum ElementType: Equatable, Sendable, CustomStringConvertible {
+    case float32, float64
+    case int8, int16, int32, int64
+    case uint8, uint16, uint32, uint64
+    /// h5py's bool: an enum over a one-byte integer.
+    case bool
+    case string
+    case other(String)
+
+    public var isNumeric: Bool {
+        switch self {
+        case .string, .other: return false
+        default: return true
+        }
+    }
+
+    public var isInteger: Bool {
+        switch self {
+        case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .bool: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .float32: return "float32"
+        case .float64: return "float64"
+        case .int8: return "int8"
+        case .int16: return "int16"
+        case .int32: return "int32"
+        case .int64: return "int64"
+        case .uint8: return "uint8"
+        case .uint16: return "uint16"
+        case .uint32: return "uint32"
+        case .uint64: return "uint64"
+        case .bool: return "bool"
+        case .string: return "string"
+        case .other(let name): return name
+        }
+    }
+
+    init(fileType type: hid_t) {
+        let size = H5Tget_size(type)
+        switch H5Tget_class(type) {
+        case H5T_FLOAT:
+            self = size == 4 ? .float32 : size == 8 ? .float64 : .other("float\(size * 8)")
+        case H5T_INTEGER:
+            let signed = H5Tget_sign(type) == H5T_SGN_2
+            switch (size, signed) {
+            case (1, true): self = .int8
+            case (2, true): self = .int16
+            case (4, true): self = .int32
+            case (8, true): self = .int64
+            case (1, false): self = .uint8
+            case (2, false): self = .uint16
+            case (4, false): self = .uint32
+            case (8, false): self = .uint64
+            default: self = .other("int\(size * 8)")
+            }
+        case H5T_ENUM:
+            self = size == 1 ? .bool : .other("enum\(size * 8)")
+        case H5T_STRING:
+            self = .string
+        case H5T_COMPOUND:
+            self = .other("compound")
+        default:
+            self = .other("opaque")
+        }
+    }
+}
+
+/// How a dataset is stored in a file created by simjob.
+public enum StorageType: Sendable {
+    case float32, float64, int32, int64, uint8
+
+    var fileType: hid_t {
+        switch self {
+        case .float32: return sj_H5T_IEEE_F32LE()
+        case .float64: return sj_H5T_IEEE_F64LE()
+        case .int32: return sj_H5T_STD_I32LE()
+        case .int64: return sj_H5T_STD_I64LE()
+        case .uint8: return sj_H5T_STD_U8LE()
+        }
+    }
+
+    var byteSize: Int {
+        switch self {
+        case .float32, .int32: return 4
+        case .float64, .int64: return 8
+        case .uint8: return 1
+        }
+    }
+}
+
+/// A Swift scalar type that HDF5 reads into and writes from. HDF5 converts between the stored
+/// and the memory type (float64 to Float, int64 to Int32, ...) during the read.
+public protocol HDF5Scalar: Numeric, Sendable {
+    static var memoryType: hid_t { get }
+    static var defaultStorage: StorageType { get }
+    init(truncatingFromInt64 value: Int64)
+}
+
+extension Float: HDF5Scalar {
+    public static var memoryType: hid_t { sj_H5T_NATIVE_FLOAT() }
+    public static var defaultStorage: StorageType { .float32 }
+    public init(truncatingFromInt64 value: Int64) { self = Float(value) }
+}
+extension Double: HDF5Scalar {
+    public static var memoryType: hid_t { sj_H5T_NATIVE_DOUBLE() }
+    public static var defaultStorage: StorageType { .float64 }
+    public init(truncatingFromInt64 value: Int64) { self = Double(value) }
+}
+extension Int32: HDF5Scalar {
+    public static var memoryType: hid_t { sj_H5T_NATIVE_INT32() }
+    public static var defaultStorage: StorageType { .int32 }
+    public init(truncatingFromInt64 value: Int64) { self = Int32(truncatingIfNeeded: value) }
+}
+extension Int64: HDF5Scalar {
+    public static var memoryType: hid_t { sj_H5T_NATIVE_INT64() }
+    public static var defaultStorage: StorageType { .int64 }
+    public init(truncatingFromInt64 value: Int64) { self = value }
+}
+extension UInt8: HDF5Scalar {
+    public static var memoryType: hid_t { sj_H5T_NATIVE_UINT8() }
+    public static var defaultStorage: StorageType { .uint8 }
+    public init(truncatingFromInt64 value: Int64) { self = UInt8(truncatingIfNeeded: value) }
+}
+
+/// A 1-D or 2-D dataset, read and written by blocks of rows (hyperslabs on the first dimension),
+/// so sets larger than memory stream through a fixed-size buffer.
+public final class HDF5Dataset: @unchecked Sendable {
+    public let file: HDF5File
+    public let name: String
+    public let shape: [Int]
+    public let elementType: ElementType
+    let id: hid_t
+    let fileType: hid_t
+
+    init(file: HDF5File, name: String, id: hid_t) throws {
+        self.file = file
+        self.name = name
+        self.id = id
+        self.fileType = H5Dget_type(id)
+        self.elementType = ElementType(fileType: fileType)
+        let space = H5Dget_space(id)
+        defer { H5Sclose(space) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        var dims = [hsize_t](repeating: 0, count: max(rank, 1))
+        if rank > 0 { H5Sget_simple_extent_dims(space, &dims, nil) }
+        self.shape = rank > 0 ? dims.map { Int($0) } : []
+    }
+
+    deinit {
+        H5Tclose(fileType)
+        H5Dclose(id)
+    }
+
+    /// `file:dataset`, the way every message names a dataset.
+    public var location: String { "\(file.path):\(name)" }
+
+    public var rows: Int { shape.first ?? 0 }
+    /// Elements per row: the second dimension of a 2-D dataset, 1 for a 1-D one.
+    public var columns: Int { shape.count >= 2 ? shape[1] : 1 }
+
+    /// Checks that this is a 2-D numeric dataset, the shape every vector set and id matrix has.
+    public func requireMatrix() throws {
+        guard shape.count == 2 else {
+            throw HDF5Error("\(location): expected a 2-D dataset (rows x dimensions), found \(shape.count)-D shape \(shapeDescription)")
+        }
+        guard elementType.isNumeric else {
+            throw HDF5Error("\(location): expected numeric elements, found \(elementType)")
+        }
+    }
+
+    public var shapeDescription: String { "(" + shape.map(String.init).joined(separator: ", ") + ")" }
+
+    /// Reads rows `start ..< start + count` into `buffer` (row-major, `count x columns`),
+    /// converting the stored element type to `T`.
+    public func readRows<T: HDF5Scalar>(_ start: Int, _ count: Int, into buffer: UnsafeMutablePointer<T>) throws {
+        precondition(start >= 0 && count >= 0 && start + count <= rows, "row range out of bounds")
+        guard count > 0, columns > 0 else { return }
+        let (fileSpace, memorySpace) = try selectRows(start, count)
+        defer { H5Sclose(fileSpace); H5Sclose(memorySpace) }
+        if elementType == .bool {
+            // HDF5 converts an enum only to another enum: read the raw bytes, widen them here.
+            let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: count * columns)
+            defer { bytes.deallocate() }
+            let memoryType = H5Tget_native_type(fileType, H5T_DIR_ASCEND)
+            defer { H5Tclose(memoryType) }
+            guard H5Dread(id, memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), bytes) >= 0 else {
+                throw readError(start, count)
+            }
+            for index in 0..<(count * columns) { buffer[index] = T(truncatingFromInt64: Int64(bytes[index])) }
+            return
+        }
+        guard elementType.isNumeric else {
+            throw HDF5Error("\(location): cannot read \(elementType) elements as numbers")
+        }
+        guard H5Dread(id, T.memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), buffer) >= 0 else {
+            throw readError(start, count)
+        }
+    }
+
+    /// Reads the whole dataset.
+    public func readAll<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {
+        var result = [T](repeating: 0, count: rows * columns)
+        try result.withUnsafeMutableBufferPointer { try readRows(0, rows, into: $0.baseAddress!) }
+        return result
+    }
+
+    /// Writes rows `start ..< start + count` from `buffer` (row-major, `count x columns`).
+    public func writeRows<T: HDF5Scalar>(_ start: Int, _ count: Int, from buffer: UnsafePointer<T>) throws {
+        precondition(start >= 0 && count >= 0 && start + count <= rows, "row range out of bounds")
+        guard count > 0, columns > 0 else { return }
+        let (fileSpace, memorySpace) = try selectRows(start, count)
+        defer { H5Sclose(fileSpace); H5Sclose(memorySpace) }
+        guard H5Dwrite(id, T.memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), buffer) >= 0 else {
+            throw HDF5Error("\(location): cannot write rows \(start)..<\(start + count) (disk full?)")
+        }
+    }
+
+    private func selectRows(_ start: Int, _ count: Int) throws -> (hid_t, hid_t) {
+        let fileSpace = H5Dget_space(id)
+        var offset: [hsize_t] = [hsize_t(start)]
+        var extent: [hsize_t] = [hsize_t(count)]
+        if shape.count == 2 {
+            offset.append(0)
+            extent.append(hsize_t(columns))
+        }
+        guard H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &offset, nil, &extent, nil) >= 0 else {
+            H5Sclose(fileSpace)
+            throw HDF5Error("\(location): cannot select rows \(start)..<\(start + count)")
+        }
+        let memorySpace = H5Screate_simple(Int32(extent.count), &extent, nil)
+        return (fileSpace, memorySpace)
+    }
+
+    private func readError(_ start: Int, _ count: Int) -> HDF5Error {
+        HDF5Error("\(location): cannot read rows \(start)..<\(start + count) (truncated or corrupt file?)")
+    }
+
+    // MARK: attributes
+
+    public func attributes() throws -> [(String, AttributeValue)] {
+        try HDF5Attributes.all(of: id, where: location)
+    }
+
+    public func attribute(_ name: String) throws -> AttributeValue? {
+        try HDF5Attributes.read(name, of: id, where: location)
+    }
+
+    public func setAttribute(_ name: String, _ value: AttributeValue) throws {
+        try HDF5Attributes.write(name, value, on: id, where: location)
+    }
+}

@@ -1,0 +1,224 @@
+import CHDF5
+import Foundation
+
+/// A problem with an HDF5 file, in one line that names the file and, where it applies, the
+/// dataset or attribute.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs once per process: HDF5 prints its own error stack on every failed call (including probes
+/// such as "does this link exist"); simjob reports problems in its own words instead.
+private let silenceHDF5Errors: Void = {
+    _ = H5open()
+    sj_silence_errors()
+}()
+
+/// An open HDF5 file.
+///
+/// Debian's HDF5 is the serial build, which is not thread-safe: use a file (and its datasets)
+/// from one thread at a time. The engine reads blocks on one thread and computes on others.
+public final class HDF5File: @unchecked Sendable {
+    public let path: String
+    let id: hid_t
+    private var isOpen = true
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.id = id
+    }
+
+    deinit { close() }
+
+    /// Opens an existing file read-only (or read-write), telling apart a missing file, a file that
+    /// is not HDF5, and an HDF5 file that cannot be opened (truncated or corrupt).
+    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
+        _ = silenceHDF5Errors
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw HDF5Error("\(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw HDF5Error("\(path): is a directory, not an HDF5 file") }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw HDF5Error("\(path): permission denied")
+        }
+        let signature = H5Fis_hdf5(path)
+        if signature == 0 { throw HDF5Error("\(path): not an HDF5 file") }
+        let id = H5Fopen(path, writable ? sj_H5F_ACC_RDWR() : sj_H5F_ACC_RDONLY(), sj_H5P_DEFAULT())
+        guard id >= 0 else {
+            throw HDF5Error("\(path): cannot open HDF5 file (truncated or corrupt)")
+        }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Creates (or truncates) a file. Outputs should go through `AtomicOutputFile` instead, so
+    /// that they appear under their final name only when complete.
+    public static func create(_ path: String) throws -> HDF5File {
+        _ = silenceHDF5Errors
+        let id = H5Fcreate(path, sj_H5F_ACC_TRUNC(), sj_H5P_DEFAULT(), sj_H5P_DEFAULT())
+        guard id >= 0 else { throw HDF5Error("\(path): cannot create HDF5 file") }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Flushes and closes the file; later calls do nothing. Datasets opened from the file keep
+    /// it alive until they are released.
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        // Objects still open keep the file open after H5Fclose (HDF5's default "weak" close):
+        // flush first so the file on disk is complete whatever is released later.
+        H5Fflush(id, H5F_SCOPE_GLOBAL)
+        H5Fclose(id)
+    }
+
+    /// Whether an object (group or dataset) exists at a path such as `knn_graph/neighbors`.
+    public func exists(_ objectPath: String) -> Bool {
+        var prefix = ""
+        for part in objectPath.split(separator: "/") {
+            prefix += (prefix.isEmpty ? "" : "/") + part
+            if H5Lexists(id, prefix, sj_H5P_DEFAULT()) <= 0 { return false }
+        }
+        return true
+    }
+
+    /// Whether the object at the path is a dataset (false for groups and missing paths).
+    public func isDataset(_ objectPath: String) -> Bool {
+        guard exists(objectPath) else { return false }
+        let object = H5Oopen(id, objectPath, sj_H5P_DEFAULT())
+        guard object >= 0 else { return false }
+        defer { H5Oclose(object) }
+        return H5Iget_type(object) == H5I_DATASET
+    }
+
+    /// Every dataset in the file, as paths relative to the root, depth-first in name order.
+    public func datasetPaths() -> [String] {
+        var result: [String] = []
+        collectDatasets(in: "/", into: &result)
+        return result
+    }
+
+    private func collectDatasets(in group: String, into result: inout [String]) {
+        let groupID = H5Gopen2(id, group, sj_H5P_DEFAULT())
+        guard groupID >= 0 else { return }
+        defer { H5Gclose(groupID) }
+        var info = H5G_info_t()
+        guard H5Gget_info(groupID, &info) >= 0 else { return }
+        var names: [String] = []
+        for index in 0..<info.nlinks {
+            let length = H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, sj_H5P_DEFAULT())
+            guard length > 0 else { continue }
+            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+            H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, Int(length) + 1, sj_H5P_DEFAULT())
+            names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        for name in names {
+            let full = group == "/" ? name : "\(group)/\(name)"
+            let object = H5Oopen(id, full, sj_H5P_DEFAULT())
+            guard object >= 0 else { continue }
+            let kind = H5Iget_type(object)
+            H5Oclose(object)
+            if kind == H5I_DATASET {
+                result.append(full)
+            } else if kind == H5I_GROUP {
+                collectDatasets(in: full, into: &result)
+            }
+        }
+    }
+
+    /// Opens a dataset, with errors that name the file and the dataset.
+    public func dataset(_ name: String) throws -> HDF5Dataset {
+        guard exists(name) else { throw HDF5Error("\(path): no dataset '\(name)'") }
+        guard isDataset(name) else { throw HDF5Error("\(path): '\(name)' is a group, not a dataset") }
+        let datasetID = H5Dopen2(id, name, sj_H5P_DEFAULT())
+        guard datasetID >= 0 else { throw HDF5Error("\(path): cannot open dataset '\(name)' (corrupt file?)") }
+        return try HDF5Dataset(file: self, name: name, id: datasetID)
+    }
+
+    /// Creates the groups on the way to `objectPath` (`a/b/c` creates `a` and `a/b`).
+    func createParentGroups(of objectPath: String) throws {
+        let parts = objectPath.split(separator: "/").dropLast()
+        var prefix = ""
+        for part in parts {
+            prefix += (prefix.isEmpty ? "" : "/") + part
+            if H5Lexists(id, prefix, sj_H5P_DEFAULT()) > 0 { continue }
+            let group = H5Gcreate2(id, prefix, sj_H5P_DEFAULT(), sj_H5P_DEFAULT(), sj_H5P_DEFAULT())
+            guard group >= 0 else { throw HDF5Error("\(path): cannot create group '\(prefix)'") }
+            H5Gclose(group)
+        }
+    }
+
+    /// Creates a group (and its parents) if it does not exist yet.
+    public func createGroup(_ groupPath: String) throws {
+        try createParentGroups(of: groupPath + "/_")
+    }
+
+    /// Creates a dataset of `shape` (rank 1 or 2) stored as `type`.
+    ///
+    /// Storage is chunked by rows (about 1 MiB a chunk) and deflate-compressed after a byte
+    /// shuffle, which h5py and numpy read without any plugin.
+    public func createDataset(
+        _ name: String, type: StorageType, shape: [Int], compress: Bool = true
+    ) throws -> HDF5Dataset {
+        precondition(shape.count == 1 || shape.count == 2, "datasets are 1-D or 2-D")
+        try createParentGroups(of: name)
+        var dims = shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        guard space >= 0 else { throw HDF5Error("\(path): cannot create dataspace for '\(name)'") }
+        defer { H5Sclose(space) }
+        let properties = H5Pcreate(sj_H5P_DATASET_CREATE())
+        defer { H5Pclose(properties) }
+        let rowElements = shape.count == 2 ? max(shape[1], 1) : 1
+        if compress, shape[0] > 0, rowElements > 0 {
+            let rowsPerChunk = max(1, min(shape[0], (1 << 20) / (rowElements * type.byteSize)))
+            var chunk = [hsize_t(rowsPerChunk)]
+            if shape.count == 2 { chunk.append(hsize_t(rowElements)) }
+            H5Pset_chunk(properties, Int32(chunk.count), &chunk)
+            H5Pset_shuffle(properties)
+            H5Pset_deflate(properties, 1)
+        }
+        let linkProperties = H5Pcreate(sj_H5P_LINK_CREATE())
+        defer { H5Pclose(linkProperties) }
+        let datasetID = H5Dcreate2(id, name, type.fileType, space, linkProperties, properties, sj_H5P_DEFAULT())
+        guard datasetID >= 0 else { throw HDF5Error("\(path): cannot create dataset '\(name)'") }
+        return try HDF5Dataset(file: self, name: name, id: datasetID)
+    }
+
+    /// Writes a whole small matrix (or vector) in one call.
+    public func write<T: HDF5Scalar>(
+        _ name: String, _ values: [T], shape: [Int], storage: StorageType? = nil
+    ) throws {
+        let dataset = try createDataset(name, type: storage ?? T.defaultStorage, shape: shape)
+        try values.withUnsafeBufferPointer { buffer in
+            try dataset.writeRows(0, shape[0], from: buffer.baseAddress!)
+        }
+    }
+
+    // MARK: attributes
+
+    public func attributes(of objectPath: String = "/") throws -> [(String, AttributeValue)] {
+        try withObject(objectPath) { try HDF5Attributes.all(of: $0, where: describe(objectPath)) }
+    }
+
+    public func attribute(_ name: String, of objectPath: String = "/") throws -> AttributeValue? {
+        try withObject(objectPath) { try HDF5Attributes.read(name, of: $0, where: describe(objectPath)) }
+    }
+
+    public func setAttribute(_ name: String, _ value: AttributeValue, on objectPath: String = "/") throws {
+        try withObject(objectPath) { try HDF5Attributes.write(name, value, on: $0, where: describe(objectPath)) }
+    }
+
+    func describe(_ objectPath: String) -> String {
+        objectPath == "/" || objectPath.isEmpty ? path : "\(path):\(objectPath)"
+    }
+
+    private func withObject<R>(_ objectPath: String, _ body: (hid_t) throws -> R) throws -> R {
+        let target = objectPath.isEmpty ? "/" : objectPath
+        if target != "/" && !exists(target) { throw HDF5Error("\(path): no object '\(target)'") }
+        let object = H5Oopen(id, target, sj_H5P_DEFAULT())
+        guard object >= 0 else { throw HDF5Error("\(path): cannot open '\(target)'") }
+        defer { H5Oclose(object) }
+        return try body(object)
+    }
+}

@@ -1,0 +1,86 @@
+/// Bounded, sorted top-k lists for many rows at once, in flat buffers.
+///
+/// Row `r` holds its best `k` candidates in `scores[r*k ..< r*k+k]` and `ids[...]`, sorted by
+/// `(score, id)` ascending: nearest first, ties broken by the smaller id. Empty slots hold
+/// `(+infinity, Int32.max)`, so they sort last and every real candidate beats them.
+/// `bounds[r]` is the k-th score (the admission bound): a scan drops every candidate whose
+/// score is above it without touching the list.
+///
+/// The lists do not check for repeated ids: the engine offers each (row, candidate) pair once.
+/// Insertion is O(k) (a shift in a short array); after the lists fill, almost every candidate
+/// is rejected by the bound, so insertion cost does not matter for k up to a few hundred.
+public struct NeighborLists: @unchecked Sendable {
+    public let rows: Int
+    public let k: Int
+    public let scores: UnsafeMutablePointer<Float>
+    public let ids: UnsafeMutablePointer<Int32>
+    public let bounds: UnsafeMutablePointer<Float>
+
+    public static let emptyID = Int32.max
+
+    /// Allocates empty lists; release them with `deallocate()`.
+    public init(rows: Int, k: Int) {
+        precondition(k >= 1, "k must be at least 1")
+        self.rows = rows
+        self.k = k
+        scores = .allocate(capacity: max(rows * k, 1))
+        ids = .allocate(capacity: max(rows * k, 1))
+        bounds = .allocate(capacity: max(rows, 1))
+        reset()
+    }
+
+    public func deallocate() {
+        scores.deallocate()
+        ids.deallocate()
+        bounds.deallocate()
+    }
+
+    /// Empties every list.
+    public func reset() {
+        scores.initialize(repeating: .infinity, count: rows * k)
+        ids.initialize(repeating: Self.emptyID, count: rows * k)
+        bounds.initialize(repeating: .infinity, count: rows)
+    }
+
+    /// Offers candidate `id` at `score` to row `row`'s list.
+    @inlinable
+    public func insert(row: Int, score: Float, id: Int32) {
+        let first = row * k
+        let last = first + k - 1
+        let lastScore = scores[last]
+        if score > lastScore || (score == lastScore && id >= ids[last]) { return }
+        var position = last
+        while position > first {
+            let previousScore = scores[position - 1]
+            if previousScore < score || (previousScore == score && ids[position - 1] < id) { break }
+            scores[position] = previousScore
+            ids[position] = ids[position - 1]
+            position -= 1
+        }
+        scores[position] = score
+        ids[position] = id
+        bounds[row] = scores[last]
+    }
+
+    /// Merges `other`'s lists (same rows and k, disjoint candidates) into these.
+    public func merge(_ other: NeighborLists, rows range: Range<Int>) {
+        precondition(other.k == k)
+        for row in range {
+            let first = row * k
+            for slot in first..<(first + k) {
+                let id = other.ids[slot]
+                if id == Self.emptyID { break }
+                let score = other.scores[slot]
+                if score > bounds[row] { break }
+                insert(row: row, score: score, id: id)
+            }
+        }
+    }
+
+    /// Number of filled slots in a row.
+    public func count(row: Int) -> Int {
+        var filled = 0
+        while filled < k && ids[row * k + filled] != Self.emptyID { filled += 1 }
+        return filled
+    }
+}

@@ -1,0 +1,194 @@
+/// The fused "inner products to distances to top-k" step for one tile of a blocked GEMM.
+///
+/// A tile covers rows `rowStart ..< rowStart + rowCount` of one set (`rowVectors`, local row 0
+/// first) and columns `columnStart ..< columnStart + columnCount` of another or the same set
+/// (`columnVectors`); `dots` holds their inner products, row-major with leading dimension
+/// `ldc`, as `BLAS.gemmABt` leaves them.
+///
+/// Each inner product becomes an approximate score through the metric's expansion (see
+/// `Metric.normWeight`), compared 16 at a time against the lists' bounds with a margin for
+/// rounding, `1e-5 * (||x||^2 + ||y||^2)`. Only the rare survivors get their exact score
+/// (`Metric.exactScore`, straight from the two vectors) and are offered to row i's list
+/// (candidate j) and, for the symmetric self-join, to column j's list (candidate i). So every
+/// score in a list is exact, ties are true ties, and exact duplicates sit at distance 0.
+public enum TileScan {
+    /// Which pairs of a tile are candidates.
+    public enum Pairs: Sendable {
+        /// Every (i, j): queries against a separate base.
+        case all
+        /// Every (i, j) with i != j: a set against itself, each side computed separately.
+        case allButSelf
+        /// Only j > i, offered to both i's and j's lists: the symmetric self-join, where each
+        /// pair is computed once. Tiles entirely below the diagonal are never scanned.
+        case upperTriangle
+    }
+
+    /// Relative rounding allowance of the GEMM expansion (about 100 float ulps of the norms).
+    public static let roundingMargin: Float = 1e-5
+
+    /// One tile's inputs. Pointers are local to the tile: index 0 is its first row or column.
+    public struct Tile {
+        public var dots: UnsafePointer<Float>
+        public var ldc: Int
+        public var rowStart: Int, rowCount: Int
+        public var columnStart: Int, columnCount: Int
+        public var rowVectors: UnsafePointer<Float>, columnVectors: UnsafePointer<Float>
+        public var dimension: Int
+        /// Squared norms of the tile's rows and columns.
+        public var rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>
+
+        public init(
+            dots: UnsafePointer<Float>, ldc: Int,
+            rowStart: Int, rowCount: Int, columnStart: Int, columnCount: Int,
+            rowVectors: UnsafePointer<Float>, columnVectors: UnsafePointer<Float>, dimension: Int,
+            rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>
+        ) {
+            self.dots = dots
+            self.ldc = ldc
+            self.rowStart = rowStart
+            self.rowCount = rowCount
+            self.columnStart = columnStart
+            self.columnCount = columnCount
+            self.rowVectors = rowVectors
+            self.columnVectors = columnVectors
+            self.dimension = dimension
+            self.rowNorms = rowNorms
+            self.columnNorms = columnNorms
+        }
+    }
+
+    /// Scans one tile.
+    ///
+    /// `rowLists` is indexed by `globalRow - rowListOffset`. With `.upperTriangle`,
+    /// `columnLists` receives the column side, indexed by the global column id (row and column
+    /// ids are the same set's there).
+    public static func scan(
+        _ tile: Tile, metric: Metric, pairs: Pairs,
+        rowLists: NeighborLists, rowListOffset: Int = 0, columnLists: NeighborLists? = nil
+    ) {
+        if pairs == .upperTriangle {
+            scanBothSides(tile, metric: metric, lists: rowLists, columnLists: columnLists ?? rowLists)
+        } else {
+            scanRows(tile, metric: metric, skipSelf: pairs == .allButSelf, lists: rowLists, listOffset: rowListOffset)
+        }
+    }
+
+    /// Row side only: each row of the tile feeds its own list.
+    static func scanRows(_ tile: Tile, metric: Metric, skipSelf: Bool, lists: NeighborLists, listOffset: Int) {
+        let normWeight = SIMD16<Float>(repeating: metric.normWeight)
+        let constant = SIMD16<Float>(repeating: metric.constant)
+        let factor = SIMD16<Float>(repeating: metric.dotFactor)
+        let margin = SIMD16<Float>(repeating: -roundingMargin)
+        let columnNorms = UnsafeRawPointer(tile.columnNorms)
+        let d = tile.dimension
+        for r in 0..<tile.rowCount {
+            let row = tile.rowStart + r
+            let listRow = row - listOffset
+            let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
+            let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
+            let rowVector = tile.rowVectors + r * d
+            var bound = SIMD16<Float>(repeating: lists.bounds[listRow])
+            var c = 0
+            // The last partial group of 16 is handled by stepping back so it overlaps the
+            // previous one; lanes already seen are masked out.
+            while c < tile.columnCount {
+                let start = min(c, max(tile.columnCount - 16, 0))
+                let lanes = min(16, tile.columnCount)
+                if lanes < 16 {
+                    scanScalarRow(tile, r: r, from: c, metric: metric, skipSelf: skipSelf, lists: lists, listRow: listRow)
+                    break
+                }
+                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                var score = normWeight * norms + constant
+                score.addProduct(factor, line.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                score.addProduct(margin, norms)
+                let passing = score .<= bound
+                if any(passing) {
+                    for lane in (c - start)..<16 where passing[lane] {
+                        let column = tile.columnStart + start + lane
+                        if skipSelf && column == row { continue }
+                        let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)
+                        lists.insert(row: listRow, score: exact, id: Int32(truncatingIfNeeded: column))
+                    }
+                    bound = SIMD16<Float>(repeating: lists.bounds[listRow])
+                }
+                c = start + 16
+            }
+        }
+    }
+
+    /// Fewer than 16 columns in the tile: one at a time.
+    static func scanScalarRow(
+        _ tile: Tile, r: Int, from first: Int, metric: Metric, skipSelf: Bool, lists: NeighborLists, listRow: Int
+    ) {
+        let row = tile.rowStart + r
+        let d = tile.dimension
+        for c in first..<tile.columnCount {
+            let column = tile.columnStart + c
+            if skipSelf && column == row { continue }
+            let norms = tile.rowNorms[r] + tile.columnNorms[c]
+            let score = (metric.normWeight * norms + metric.constant)
+                .addingProduct(metric.dotFactor, tile.dots[r * tile.ldc + c])
+                .addingProduct(-roundingMargin, norms)
+            guard score <= lists.bounds[listRow] else { continue }
+            let exact = metric.exactScore(tile.rowVectors + r * d, tile.columnVectors + c * d, dimension: d)
+            lists.insert(row: listRow, score: exact, id: Int32(truncatingIfNeeded: column))
+        }
+    }
+
+    /// Symmetric self-join: pairs with j > i only, each feeding both i's and j's lists.
+    static func scanBothSides(_ tile: Tile, metric: Metric, lists: NeighborLists, columnLists: NeighborLists) {
+        let normWeight = SIMD16<Float>(repeating: metric.normWeight)
+        let constant = SIMD16<Float>(repeating: metric.constant)
+        let factor = SIMD16<Float>(repeating: metric.dotFactor)
+        let margin = SIMD16<Float>(repeating: -roundingMargin)
+        let columnNorms = UnsafeRawPointer(tile.columnNorms)
+        let columnBounds = UnsafeRawPointer(columnLists.bounds + tile.columnStart)
+        let d = tile.dimension
+        for r in 0..<tile.rowCount {
+            let row = tile.rowStart + r
+            let rowID = Int32(truncatingIfNeeded: row)
+            let rowVector = tile.rowVectors + r * d
+            // Columns at or left of the diagonal belong to other pairs (or are the row itself).
+            let firstColumn = max(0, row + 1 - tile.columnStart)
+            guard firstColumn < tile.columnCount else { continue }
+            if tile.columnCount - firstColumn < 16 {
+                for c in firstColumn..<tile.columnCount {
+                    let norms = tile.rowNorms[r] + tile.columnNorms[c]
+                    let score = (metric.normWeight * norms + metric.constant)
+                        .addingProduct(metric.dotFactor, tile.dots[r * tile.ldc + c])
+                        .addingProduct(-roundingMargin, norms)
+                    let column = tile.columnStart + c
+                    guard score <= lists.bounds[row] || score <= columnLists.bounds[column] else { continue }
+                    let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
+                    lists.insert(row: row, score: exact, id: Int32(truncatingIfNeeded: column))
+                    columnLists.insert(row: column, score: exact, id: rowID)
+                }
+                continue
+            }
+            let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
+            let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
+            var bound = SIMD16<Float>(repeating: lists.bounds[row])
+            var c = firstColumn
+            while c < tile.columnCount {
+                let start = min(c, tile.columnCount - 16)
+                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                var score = normWeight * norms + constant
+                score.addProduct(factor, line.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                score.addProduct(margin, norms)
+                let passing = (score .<= bound) .| (score .<= columnBounds.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                if any(passing) {
+                    for lane in (c - start)..<16 where passing[lane] {
+                        let column = tile.columnStart + start + lane
+                        let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)
+                        // insert() rejects a candidate that is no better than the list's k-th.
+                        lists.insert(row: row, score: exact, id: Int32(truncatingIfNeeded: column))
+                        columnLists.insert(row: column, score: exact, id: rowID)
+                    }
+                    bound = SIMD16<Float>(repeating: lists.bounds[row])
+                }
+                c = start + 16
+            }
+        }
+    }
+}

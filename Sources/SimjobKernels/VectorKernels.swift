@@ -1,0 +1,97 @@
+/// Row-wise kernels over row-major `rows x dimension` Float matrices.
+public enum VectorKernels {
+    /// `out[i] = ||x_i||^2`.
+    @inlinable
+    public static func squaredNorms(
+        _ x: UnsafePointer<Float>, rows: Int, dimension: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        for row in 0..<rows {
+            out[row] = dot(x + row * dimension, x + row * dimension, count: dimension)
+        }
+    }
+
+    /// Scales every row to unit length; zero rows stay zero (see `Metric` for the rule).
+    @inlinable
+    public static func normalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, dimension: Int) {
+        for row in 0..<rows {
+            let start = x + row * dimension
+            let norm = dot(start, start, count: dimension).squareRoot()
+            guard norm > 0 else { continue }
+            let scale = 1 / norm
+            for column in 0..<dimension { start[column] *= scale }
+        }
+    }
+
+    /// The index of the first row holding NaN or an infinity, if any.
+    @inlinable
+    public static func firstNonFiniteRow(_ x: UnsafePointer<Float>, rows: Int, dimension: Int) -> Int? {
+        for row in 0..<rows {
+            let start = x + row * dimension
+            var allFinite = true
+            // x - x is 0 for finite x and NaN for NaN and infinities: one branch-free pass.
+            var accumulator: Float = 0
+            for column in 0..<dimension { accumulator += start[column] - start[column] }
+            if accumulator != 0 || accumulator.isNaN { allFinite = false }
+            if !allFinite { return row }
+        }
+        return nil
+    }
+
+    /// `x . y` over `count` elements, accumulated in 16 lanes.
+    @inlinable
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD16<Float>()
+        var index = 0
+        let rawX = UnsafeRawPointer(x)
+        let rawY = UnsafeRawPointer(y)
+        while index + 16 <= count {
+            let a = rawX.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            let b = rawY.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            lanes.addProduct(a, b)
+            index += 16
+        }
+        var sum = lanes.sum()
+        while index < count {
+            sum += x[index] * y[index]
+            index += 1
+        }
+        return sum
+    }
+
+    /// `||x - y||^2`.
+    @inlinable
+    public static func squaredDistance(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD16<Float>()
+        var index = 0
+        let rawX = UnsafeRawPointer(x)
+        let rawY = UnsafeRawPointer(y)
+        while index + 16 <= count {
+            let difference = rawX.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+                - rawY.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            lanes.addProduct(difference, difference)
+            index += 16
+        }
+        var sum = lanes.sum()
+        while index < count {
+            let difference = x[index] - y[index]
+            sum += difference * difference
+            index += 1
+        }
+        return sum
+    }
+
+    /// `(||x - y||^2, ||x||^2, ||y||^2)` in one pass.
+    @inlinable
+    public static func squaredDistanceAndNorms(
+        _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int
+    ) -> (Float, Float, Float) {
+        var distance: Float = 0, xNorm: Float = 0, yNorm: Float = 0
+        for index in 0..<count {
+            let difference = x[index] - y[index]
+            distance += difference * difference
+            xNorm += x[index] * x[index]
+            yNorm += y[index] * y[index]
+        }
+        return (distance, xNorm, yNorm)
+    }
+}
