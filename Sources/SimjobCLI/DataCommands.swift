@@ -47,32 +47,30 @@ struct ExactOptions: ParsableArguments {
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
     @Option(help: "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.")
     var memoryLimit: ByteCount?
-    @Option(help: "Rows per tile.") var rowBlock = 256
-    @Option(help: "Columns per tile.") var columnBlock = 2048
+    @Option(help: "Rows and columns per tile (one block x block sgemm each).") var block = 1024
     @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
     var noSymmetry = false
 
     func config(threads: Int?) -> ExactKNNConfig {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
         config.memoryLimit = memoryLimit?.bytes
-        config.rowBlock = rowBlock
-        config.columnBlock = columnBlock
+        config.block = block
         config.symmetric = !noSymmetry
         return config
     }
 
     func validate() throws {
         if k < 1 { throw ValidationError("--k must be at least 1") }
-        if rowBlock < 1 || columnBlock < 1 { throw ValidationError("--row-block and --column-block must be at least 1") }
+        if block < 16 { throw ValidationError("--block must be at least 16") }
     }
 }
 
 func describe(_ stats: ExactKNNStats, what: String) -> String {
     String(
-        format: "%@: %d x %d rows, d=%d, k=%d, %@, %d threads: %.2f s, %.0f GFLOP/s of GEMM%@%@",
+        format: "%@: %d x %d rows, d=%d, k=%d, %@, %d threads: %.2f s, %.0f GFLOP/s of GEMM%@%@, peak memory %@",
         what, stats.rows, stats.baseRows, stats.dimension, stats.k, stats.metric.rawValue, stats.threads,
         stats.seconds, stats.gflops, stats.symmetric ? " (symmetric: each pair once)" : "",
-        stats.streamed ? ", streamed in \(stats.chunkLoads) chunk reads" : "")
+        stats.streamed ? ", streamed in \(stats.chunkLoads) chunk reads" : "", formatBytes(ProcessMemory.peakResidentBytes))
 }
 
 struct GroundTruthCommand: ParsableCommand {

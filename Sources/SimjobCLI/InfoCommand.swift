@@ -40,7 +40,15 @@ struct InfoCommand: ParsableCommand {
         printLine("  datasets:")
         let paths = handle.datasetPaths()
         let width = paths.map(\.count).max() ?? 0
+        var groupsShown: Set<String> = []
         for path in paths {
+            let group = path.split(separator: "/").dropLast().joined(separator: "/")
+            if !group.isEmpty, groupsShown.insert(group).inserted {
+                let groupAttributes = try handle.attributes(of: group)
+                if !groupAttributes.isEmpty {
+                    printLine("    \(group)/  " + groupAttributes.map { "\($0.0)=\($0.1)" }.joined(separator: ", "))
+                }
+            }
             let dataset = try handle.dataset(path)
             let name = path.padding(toLength: width, withPad: " ", startingAt: 0)
             printLine("    \(name)  \(dataset.elementType.description.padding(toLength: 8, withPad: " ", startingAt: 0)) \(dataset.shapeDescription)")

@@ -7,8 +7,10 @@ public enum OutputWriting {
     /// Writes a neighbour table as `neighborsPath` int32 [rows, k] and `distancesPath`
     /// float32 [rows, k].
     public static func write(_ table: NeighborTable, to file: HDF5File, neighbors neighborsPath: String, distances distancesPath: String) throws {
-        try file.write(neighborsPath, table.ids, shape: [table.rows, table.k])
-        try file.write(distancesPath, table.distances, shape: [table.rows, table.k])
+        try file.createDataset(neighborsPath, type: .int32, shape: [table.rows, table.k])
+            .writeRows(0, table.rows, from: table.ids)
+        try file.createDataset(distancesPath, type: .float32, shape: [table.rows, table.k])
+            .writeRows(0, table.rows, from: table.distances)
     }
 
     /// Writes `rows x dim` float32 rows produced block by block by `fill`, so the matrix never

@@ -121,62 +121,88 @@ public struct ExactKNN {
         var row: Int, rowCount: Int, column: Int, columnCount: Int
     }
 
-    /// The tiles of a chunk pair. With `upperTriangle`, tiles holding no pair j > i are left out.
-    func tiles(rows: Chunk, columns: Chunk, upperTriangle: Bool) -> [TileSpec] {
-        var result: [TileSpec] = []
-        var row = 0
-        while row < rows.count {
-            let rowCount = min(config.rowBlock, rows.count - row)
-            var column = 0
-            while column < columns.count {
-                let columnCount = min(config.columnBlock, columns.count - column)
-                let lastColumn = columns.start + column + columnCount - 1
-                if !upperTriangle || lastColumn > rows.start + row {
-                    result.append(TileSpec(row: row, rowCount: rowCount, column: column, columnCount: columnCount))
-                }
-                column += columnCount
-            }
-            row += rowCount
+    /// Block starts of a chunk of `count` rows.
+    func blocks(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: config.block).map { $0..<min($0 + config.block, count) }
+    }
+
+    func tile(_ rows: Range<Int>, _ columns: Range<Int>) -> TileSpec {
+        TileSpec(row: rows.lowerBound, rowCount: rows.count, column: columns.lowerBound, columnCount: columns.count)
+    }
+
+    /// The work of one chunk pair, as rounds of tiles.
+    ///
+    /// For the symmetric self-join, the tiles of one round touch pairwise disjoint blocks of
+    /// rows, so workers write one shared set of lists with no locks and no per-worker copies:
+    /// the diagonal tiles form one round, and the pairs of distinct blocks are split into rounds
+    /// by the circle method of round-robin tournaments (every pair of blocks meets exactly once,
+    /// no block plays twice in a round). Between two different chunks, round r pairs row block
+    /// i with column block (i + r) mod m. Otherwise all tiles form one round and each worker
+    /// fills its own lists.
+    func schedule(rowCount: Int, columnCount: Int, sameChunk: Bool, symmetric: Bool) -> [[TileSpec]] {
+        let rowBlocks = blocks(rowCount)
+        let columnBlocks = blocks(columnCount)
+        guard symmetric else {
+            return [rowBlocks.flatMap { rows in columnBlocks.map { tile(rows, $0) } }]
         }
-        return result
+        if sameChunk {
+            var rounds: [[TileSpec]] = [rowBlocks.map { tile($0, $0) }]
+            let m = rowBlocks.count
+            let teams = m % 2 == 0 ? m : m + 1  // an odd count gets a dummy block that sits out
+            for r in 0..<max(teams - 1, 0) {
+                var round: [TileSpec] = []
+                func add(_ a: Int, _ b: Int) {
+                    guard a != b, a < m, b < m else { return }
+                    round.append(tile(rowBlocks[min(a, b)], rowBlocks[max(a, b)]))
+                }
+                add(r, teams - 1)
+                for i in 1..<(teams / 2) {
+                    add((r + i) % (teams - 1), (r - i + teams - 1) % (teams - 1))
+                }
+                if !round.isEmpty { rounds.append(round) }
+            }
+            return rounds
+        }
+        let (few, many) = (min(rowBlocks.count, columnBlocks.count), max(rowBlocks.count, columnBlocks.count))
+        return (0..<many).map { r in
+            (0..<few).map { i in
+                rowBlocks.count <= columnBlocks.count
+                    ? tile(rowBlocks[i], columnBlocks[(i + r) % many])
+                    : tile(rowBlocks[(i + r) % many], columnBlocks[i])
+            }
+        }
     }
 
     // MARK: running
 
-    /// Per-worker state: its lists and its tile buffer.
+    /// Per-worker state: a tile buffer, and its own lists where workers do not share them.
     final class Worker: @unchecked Sendable {
-        let lists: NeighborLists
+        let lists: NeighborLists?
         let scratch: UnsafeMutablePointer<Float>
-        init(rows: Int, k: Int, tileElements: Int) {
-            lists = NeighborLists(rows: rows, k: k)
+        init(listRows: Int?, k: Int, tileElements: Int) {
+            lists = listRows.map { NeighborLists(rows: $0, k: k) }
             scratch = .allocate(capacity: tileElements)
         }
         deinit {
-            lists.deallocate()
+            lists?.deallocate()
             scratch.deallocate()
         }
     }
 
-    func makeWorkers(listRows: Int, dimension: Int) -> [Worker] {
-        BLASRuntime.setThreads(1)
-        return (0..<threadCount).map { _ in
-            Worker(rows: listRows, k: config.k, tileElements: config.rowBlock * config.columnBlock)
-        }
+    /// The lists every worker writes (symmetric self-join), or nil when each has its own.
+    struct ListPlan {
+        var shared: NeighborLists?
+        var workers: [Worker]
     }
 
-    func runInMemory(rows: Chunk, columns: Chunk, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
-        let started = ProgressDisplay.now()
-        var stats = makeStats(rows: rows.count, baseRows: columns.count, dimension: rows.vectors.columns, metric: metric, selfJoin: selfJoin)
-        let workers = makeWorkers(listRows: rows.count, dimension: rows.vectors.columns)
-        let pairs = pairKind(selfJoin: selfJoin)
-        let tiles = self.tiles(rows: rows, columns: columns, upperTriangle: pairs == .upperTriangle)
-        let progress = ProgressDisplay(selfJoin ? "k-NN graph" : "exact search", total: tiles.count, unit: "tiles", style: progressStyle)
-        try process(tiles, rows: rows, columns: columns, metric: metric, pairs: pairs, workers: workers, progress: progress, stats: &stats)
-        progress.finish()
-        stats.chunkLoads = 1
-        let table = finish(workers: workers, metric: metric)
-        stats.seconds = ProgressDisplay.now() - started
-        return (table, stats)
+    func makePlan(listRows: Int, sharedLists: Bool) -> ListPlan {
+        BLASRuntime.setThreads(1)
+        let shared = sharedLists ? NeighborLists(rows: listRows, k: config.k) : nil
+        // Worker 0 of the per-worker mode fills the lists that become the result.
+        let workers = (0..<threadCount).map { _ in
+            Worker(listRows: sharedLists ? nil : listRows, k: config.k, tileElements: config.block * config.block)
+        }
+        return ListPlan(shared: shared, workers: workers)
     }
 
     func pairKind(selfJoin: Bool) -> TileScan.Pairs {
@@ -195,6 +221,23 @@ public struct ExactKNN {
         return stats
     }
 
+    func runInMemory(rows: Chunk, columns: Chunk, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
+        let started = ProgressDisplay.now()
+        var stats = makeStats(rows: rows.count, baseRows: columns.count, dimension: rows.vectors.columns, metric: metric, selfJoin: selfJoin)
+        let pairs = pairKind(selfJoin: selfJoin)
+        let plan = makePlan(listRows: rows.count, sharedLists: pairs == .upperTriangle)
+        let rounds = schedule(rowCount: rows.count, columnCount: columns.count, sameChunk: selfJoin, symmetric: pairs == .upperTriangle)
+        let progress = ProgressDisplay(selfJoin ? "k-NN graph" : "exact search", total: rounds.reduce(0) { $0 + $1.count }, unit: "tiles", style: progressStyle)
+        for round in rounds {
+            try process(round, rows: rows, columns: columns, metric: metric, pairs: pairs, plan: plan, progress: progress, stats: &stats)
+        }
+        progress.finish()
+        stats.chunkLoads = 1
+        let table = finish(plan, metric: metric)
+        stats.seconds = ProgressDisplay.now() - started
+        return (table, stats)
+    }
+
     /// Runs over a base read from a file: whole when it fits in `memoryLimit`, else by chunks.
     /// `rows` is nil for a self-join (the rows are the base's own chunks).
     func run(rows queryChunk: Chunk?, base: VectorSource, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
@@ -203,52 +246,37 @@ public struct ExactKNN {
         let d = base.dimension
         var stats = makeStats(rows: queryChunk?.count ?? n, baseRows: n, dimension: d, metric: metric, selfJoin: selfJoin)
         let pairs = pairKind(selfJoin: selfJoin)
+        let symmetric = pairs == .upperTriangle
 
-        // Resident vectors: the query chunk plus, for self-joins, two base chunks at once.
+        // Resident vectors: the query chunk plus one base chunk, or two for self-joins.
         let queryBytes = queryChunk.map { $0.count * d * 4 } ?? 0
         let available = max(memoryLimit - queryBytes, 0)
-        let residentChunks = selfJoin ? 2 : 1
         var chunkRows = n
-        if base.floatBytes * (selfJoin ? 1 : 1) > available {
-            chunkRows = max(config.columnBlock, available / residentChunks / (d * 4))
-            chunkRows = min(chunkRows, n)
+        if base.floatBytes > available {
+            chunkRows = min(n, max(config.block, available / (selfJoin ? 2 : 1) / (d * 4)))
         }
-        let chunkStarts = Array(stride(from: 0, to: n, by: chunkRows))
-        stats.streamed = chunkStarts.count > 1
+        let chunks = stride(from: 0, to: n, by: chunkRows).map { $0..<min($0 + chunkRows, n) }
+        stats.streamed = chunks.count > 1
 
-        // Plan every chunk pair first so progress knows the total.
-        func chunkRange(_ index: Int) -> Range<Int> { chunkStarts[index]..<min(chunkStarts[index] + chunkRows, n) }
         var plan: [(Int, Int)] = []
         if selfJoin {
-            for p in chunkStarts.indices {
-                for q in chunkStarts.indices where !config.symmetric || q >= p { plan.append((p, q)) }
+            for p in chunks.indices {
+                for q in chunks.indices where !symmetric || q >= p { plan.append((p, q)) }
             }
         } else {
-            plan = chunkStarts.indices.map { (0, $0) }
+            plan = chunks.indices.map { (0, $0) }
         }
-        func tileCount(_ p: Int, _ q: Int) -> Int {
-            let rowCount = selfJoin ? chunkRange(p).count : queryChunk!.count
-            let rowStart = selfJoin ? chunkRange(p).lowerBound : 0
-            let columns = chunkRange(q)
-            var count = 0
-            var row = 0
-            while row < rowCount {
-                var column = 0
-                while column < columns.count {
-                    let columnCount = min(config.columnBlock, columns.count - column)
-                    if pairs != .upperTriangle || columns.lowerBound + column + columnCount - 1 > rowStart + row { count += 1 }
-                    column += columnCount
-                }
-                row += min(config.rowBlock, rowCount - row)
-            }
-            return count
+        // Schedules depend only on chunk sizes: build them up front so progress has a total.
+        let schedules = plan.map { p, q in
+            schedule(rowCount: selfJoin ? chunks[p].count : queryChunk!.count, columnCount: chunks[q].count,
+                     sameChunk: selfJoin && p == q, symmetric: symmetric)
         }
-        let totalTiles = plan.reduce(0) { $0 + tileCount($1.0, $1.1) }
+        let totalTiles = schedules.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
         let progress = ProgressDisplay(selfJoin ? "k-NN graph" : "exact search", total: totalTiles, unit: "tiles", style: progressStyle)
 
-        let workers = makeWorkers(listRows: stats.rows, dimension: d)
+        let listPlan = makePlan(listRows: stats.rows, sharedLists: symmetric)
         var resident: (index: Int, chunk: Chunk)? = nil
-        for (p, q) in plan {
+        for ((p, q), rounds) in zip(plan, schedules) {
             try Cancellation.check()
             let rowChunk: Chunk
             if let queryChunk {
@@ -256,7 +284,8 @@ public struct ExactKNN {
             } else if let current = resident, current.index == p {
                 rowChunk = current.chunk
             } else {
-                rowChunk = try Chunk(source: base, range: chunkRange(p), metric: metric)
+                resident = nil  // release the previous chunk before reading the next
+                rowChunk = try Chunk(source: base, range: chunks[p], metric: metric)
                 resident = (p, rowChunk)
                 stats.chunkLoads += 1
             }
@@ -264,31 +293,35 @@ public struct ExactKNN {
             if selfJoin && q == p {
                 columnChunk = rowChunk
             } else {
-                columnChunk = try Chunk(source: base, range: chunkRange(q), metric: metric)
+                columnChunk = try Chunk(source: base, range: chunks[q], metric: metric)
                 stats.chunkLoads += 1
             }
-            let tiles = self.tiles(rows: rowChunk, columns: columnChunk, upperTriangle: pairs == .upperTriangle)
-            try process(tiles, rows: rowChunk, columns: columnChunk, metric: metric, pairs: pairs, workers: workers, progress: progress, stats: &stats)
+            for round in rounds {
+                try process(round, rows: rowChunk, columns: columnChunk, metric: metric, pairs: pairs, plan: listPlan, progress: progress, stats: &stats)
+            }
         }
         progress.finish()
-        let table = finish(workers: workers, metric: metric)
+        let table = finish(listPlan, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
     }
 
-    /// Runs the tiles of one chunk pair on every worker.
+    /// Runs one round of tiles on every worker; returns when all are done.
     func process(
         _ tiles: [TileSpec], rows: Chunk, columns: Chunk, metric: Metric, pairs: TileScan.Pairs,
-        workers: [Worker], progress: ProgressDisplay, stats: inout ExactKNNStats
+        plan: ListPlan, progress: ProgressDisplay, stats: inout ExactKNNStats
     ) throws {
         let d = rows.vectors.columns
         let next = Atomic<Int>(0)
-        // Row lists are indexed by global row id in self-joins (rows and columns are one set)
-        // and by query index otherwise; the query chunk starts at 0 either way.
+        let workers = plan.workers
+        let shared = plan.shared
+        // Lists are indexed by global row id in self-joins (rows and columns are one set) and
+        // by query index otherwise; a query chunk starts at 0, so no offset is needed.
         tiles.withUnsafeBufferPointer { tileBuffer in
             let tileList = UnsafeSendable(tileBuffer)
-            DispatchQueue.concurrentPerform(iterations: workers.count) { workerIndex in
+            DispatchQueue.concurrentPerform(iterations: min(workers.count, tiles.count)) { workerIndex in
                 let worker = workers[workerIndex]
+                let lists = shared ?? worker.lists!
                 while !Cancellation.isRequested {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     guard index < tileList.value.count else { break }
@@ -305,7 +338,7 @@ public struct ExactKNN {
                         columnStart: columns.start + spec.column, columnCount: spec.columnCount,
                         rowVectors: rowVectors, columnVectors: columnVectors, dimension: d,
                         rowNorms: rows.norms + spec.row, columnNorms: columns.norms + spec.column)
-                    TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: worker.lists, rowListOffset: 0, columnLists: worker.lists)
+                    TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
                     progress.advance()
                 }
             }
@@ -315,23 +348,19 @@ public struct ExactKNN {
         stats.gemmFlops += tiles.reduce(0.0) { $0 + 2.0 * Double($1.rowCount) * Double($1.columnCount) * Double(d) }
     }
 
-    /// Merges the workers' lists and converts scores to reported distances.
-    func finish(workers: [Worker], metric: Metric) -> NeighborTable {
-        let target = workers[0].lists
+    /// Merges per-worker lists (where there are several) and converts scores to distances.
+    func finish(_ plan: ListPlan, metric: Metric) -> NeighborTable {
+        if let shared = plan.shared { return NeighborTable(converting: shared, metric: metric) }
+        let target = plan.workers[0].lists!
+        let others = plan.workers.dropFirst().map { $0.lists! }
         let rows = target.rows
-        let k = target.k
-        let blocks = Array(stride(from: 0, to: rows, by: 4096))
-        DispatchQueue.concurrentPerform(iterations: blocks.count) { blockIndex in
-            let range = blocks[blockIndex]..<min(blocks[blockIndex] + 4096, rows)
-            for worker in workers.dropFirst() { target.merge(worker.lists, rows: range) }
+        let starts = Array(stride(from: 0, to: rows, by: 4096))
+        DispatchQueue.concurrentPerform(iterations: starts.count) { index in
+            let range = starts[index]..<min(starts[index] + 4096, rows)
+            for lists in others { target.merge(lists, rows: range) }
         }
-        var ids = [Int32](repeating: -1, count: rows * k)
-        var distances = [Float](repeating: .infinity, count: rows * k)
-        for slot in 0..<(rows * k) where target.ids[slot] != NeighborLists.emptyID {
-            ids[slot] = target.ids[slot]
-            distances[slot] = metric.reportedDistance(fromScore: target.scores[slot])
-        }
-        return NeighborTable(rows: rows, k: k, ids: ids, distances: distances)
+        // The result keeps worker 0 (and so its buffers) alive; the other workers' are freed.
+        return NeighborTable(converting: target, metric: metric, owner: plan.workers[0])
     }
 }
 

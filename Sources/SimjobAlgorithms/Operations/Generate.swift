@@ -37,7 +37,7 @@ public enum Generate {
         let planted = data.sourceOf.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
         if config.duplicates > 0 {
             try out.file.write("dup_group", data.duplicateGroup, shape: [config.n])
-            try out.file.setAttribute("duplicate_noise", .double(Double(SyntheticDataset.duplicateNoise)))
+            try out.file.setAttribute("duplicate_noise", .double(0.01))
         }
 
         // Ground truth from the finished vectors, read back from the temporary file, so it is

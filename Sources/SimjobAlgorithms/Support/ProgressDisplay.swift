@@ -31,6 +31,8 @@ public final class ProgressDisplay: Sendable {
         default: self.style = style
         }
         started = ProgressDisplay.now()
+        // Log lines start after the first interval; a bar shows at once.
+        if self.style != .bar { state.withLock { $0.lastRender = started } }
     }
 
     public static func now() -> Double {

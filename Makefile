@@ -1,0 +1,34 @@
+# simjob's two commands: `make quickstart` runs the main job, `make test` runs the tests.
+# Both install what is missing (Debian packages, h5py) and build first.
+
+# OpenBLAS picks its kernels when it loads; a preset OPENBLAS_CORETYPE (some machines force
+# Haswell) would slow the test process's BLAS. The simjob executable corrects this itself.
+unexport OPENBLAS_CORETYPE
+
+SWIFT ?= swift
+OUT ?= out
+
+.PHONY: quickstart test deps build release bench-exact clean
+
+deps:
+	@./scripts/install-deps.sh
+
+release: deps
+	$(SWIFT) build -c release
+
+build: deps
+	$(SWIFT) build
+
+quickstart: release
+	@./scripts/quickstart.sh $(OUT)
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench-exact: release
+	python3 -m pip install -q faiss-cpu h5py numpy
+	python3 Benchmarks/exact_knn_vs_faiss.py
+
+clean:
+	rm -rf .build $(OUT)
