@@ -13,11 +13,12 @@ public enum ExactOperations {
         let base = try VectorSource(DatasetReference(path: input, dataset: "train"))
         let queries = try VectorSource(DatasetReference(path: input, dataset: "test"))
         let metric = try base.resolveMetric(config.metric)
+        // Opened first, so a bad output path fails before any work.
+        let out = try AtomicOutputFile(output)
         var engine = ExactKNN(config: config)
         engine.progressStyle = progressStyle
         let (table, stats) = try engine.search(queries: queries, base: base, metric: metric)
 
-        let out = try AtomicOutputFile(output)
         for (name, value) in try base.file.attributes() where name != "distance" {
             try out.file.setAttribute(name, value)
         }
@@ -36,10 +37,10 @@ public enum ExactOperations {
     ) throws -> ExactKNNStats {
         let source = try VectorSource(input)
         let metric = try source.resolveMetric(config.metric)
+        let out = try AtomicOutputFile(output)
         var engine = ExactKNN(config: config)
         engine.progressStyle = progressStyle
         let (table, stats) = try engine.graph(source, metric: metric)
-        let out = try AtomicOutputFile(output)
         try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
         let group = "knn_graph"
         try out.file.setAttribute("metric", .string(metric.rawValue), on: group)

@@ -22,6 +22,12 @@ public enum Cancellation {
     /// Makes SIGINT and SIGTERM request a stop instead of killing the process; a second
     /// SIGINT kills it at once.
     public static func installSignalHandlers() {
+        // A parent may have started us with these signals blocked (inherited masks): unblock.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
         signal(SIGINT) { _ in
             if Cancellation.isRequested { _exit(130) }
             Cancellation.request()

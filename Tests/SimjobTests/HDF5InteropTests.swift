@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import SimjobHDF5
+
+/// Files cross the language boundary both ways: h5py writes, simjob reads; simjob writes,
+/// h5py reads, with identical values.
+@Suite("HDF5 interop with h5py")
+struct HDF5InteropTests {
+    @Test("simjob reads what h5py writes: float32/64, int32/64, uint8, bool, string attributes")
+    func readsH5pyFiles() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("from-h5py.hdf5")
+        try python("""
+            import sys, h5py, numpy as np
+            with h5py.File(sys.argv[1], "w") as f:
+                f["f32"] = (np.arange(12, dtype="f4").reshape(4, 3) / 4)
+                f["f64"] = (np.arange(12, dtype="f8").reshape(4, 3) / 3)
+                f["i32"] = np.arange(-6, 6, dtype="i4").reshape(4, 3)
+                f["i64"] = (np.arange(12, dtype="i8").reshape(4, 3) * 1000000007)
+                f["u8"] = np.arange(12, dtype="u1").reshape(4, 3)
+                f["flags"] = np.array([[True, False], [False, True]])
+                g = f.create_group("deep/inner")
+                g["v"] = np.ones((2, 2), dtype="f4")
+                f.attrs["distance"] = "angular"                      # variable-length UTF-8, as h5py does
+                f.attrs.create("fixed", np.bytes_("euclidean"))     # fixed-length, as old files have
+                f.attrs["count"] = 42
+                f.attrs["ratio"] = 0.25
+                f.attrs["unicode"] = "d\\u00e9j\\u00e0 vu"
+                f["f32"].attrs["note"] = "on a dataset"
+            """, path)
+        let file = try HDF5File.open(path)
+        #expect(file.datasetPaths() == ["deep/inner/v", "f32", "f64", "flags", "i32", "i64", "u8"])
+        let f32 = try file.dataset("f32")
+        #expect(f32.elementType == .float32 && f32.shape == [4, 3])
+        #expect(try f32.readAll(as: Float.self) == (0..<12).map { Float($0) / 4 })
+        let f64 = try file.dataset("f64")
+        #expect(f64.elementType == .float64)
+        #expect(try f64.readAll(as: Double.self) == (0..<12).map { Double($0) / 3 })
+        #expect(try f64.readAll(as: Float.self) == (0..<12).map { Float(Double($0) / 3) })
+        #expect(try file.dataset("i32").readAll(as: Int32.self) == (-6..<6).map(Int32.init))
+        #expect(try file.dataset("i32").readAll(as: Float.self) == (-6..<6).map(Float.init))
+        let i64 = try file.dataset("i64")
+        #expect(i64.elementType == .int64)
+        #expect(try i64.readAll(as: Int64.self) == (0..<12).map { Int64($0) * 1_000_000_007 })
+        #expect(try file.dataset("u8").readAll(as: Float.self) == (0..<12).map(Float.init))
+        let flags = try file.dataset("flags")
+        #expect(flags.elementType == .bool)
+        #expect(try flags.readAll(as: UInt8.self) == [1, 0, 0, 1])
+        // Block reads: rows 1..<3 only.
+        var block = [Float](repeating: -1, count: 6)
+        try block.withUnsafeMutableBufferPointer { try f32.readRows(1, 2, into: $0.baseAddress!) }
+        #expect(block == (3..<9).map { Float($0) / 4 })
+
+        #expect(try file.attribute("distance") == .string("angular"))
+        #expect(try file.attribute("fixed") == .string("euclidean"))
+        #expect(try file.attribute("count")?.intValue == 42)
+        #expect(try file.attribute("ratio")?.doubleValue == 0.25)
+        #expect(try file.attribute("unicode") == .string("déjà vu"))
+        #expect(try file.attribute("missing") == nil)
+        #expect(try f32.attribute("note") == .string("on a dataset"))
+    }
+
+    @Test("h5py reads what simjob writes, value for value")
+    func h5pyReadsSimjobFiles() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("from-simjob.hdf5")
+        let output = try AtomicOutputFile(path)
+        let floats = (0..<3000).map { Float($0) * 0.5 - 7 }
+        try output.file.write("group/floats", floats, shape: [1000, 3])
+        try output.file.write("ids", (0..<20).map { Int32($0 * 3 - 5) }, shape: [5, 4])
+        try output.file.write("mask", (0..<7).map { UInt8($0 % 2) }, shape: [7])
+        try output.file.write("wide", (0..<4).map { Int64($0) << 40 }, shape: [2, 2])
+        try output.file.setAttribute("distance", .string("euclidean"))
+        try output.file.setAttribute("k", .int(10))
+        try output.file.setAttribute("seconds", .double(1.5))
+        try output.file.setAttribute("method", .string("exact"), on: "group")
+        try output.commit()
+        let report = try python("""
+            import sys, h5py, numpy as np
+            f = h5py.File(sys.argv[1], "r")
+            ok = []
+            ok.append(np.array_equal(f["group/floats"][:], (np.arange(3000, dtype="f4") * 0.5 - 7).reshape(1000, 3)))
+            ok.append(f["group/floats"].dtype == np.float32 and f["group/floats"].compression == "gzip")
+            ok.append(np.array_equal(f["ids"][:], (np.arange(20, dtype="i4") * 3 - 5).reshape(5, 4)) and f["ids"].dtype == np.int32)
+            ok.append(np.array_equal(f["mask"][:], np.arange(7) % 2) and f["mask"].dtype == np.uint8)
+            ok.append(np.array_equal(f["wide"][:], (np.arange(4, dtype="i8") << 40).reshape(2, 2)))
+            ok.append(f.attrs["distance"] == "euclidean" and isinstance(f.attrs["distance"], str))
+            ok.append(int(f.attrs["k"]) == 10 and float(f.attrs["seconds"]) == 1.5)
+            ok.append(f["group"].attrs["method"] == "exact")
+            print(" ".join(str(bool(x)) for x in ok))
+            """, path)
+        #expect(report == Array(repeating: "True", count: 8).joined(separator: " "))
+    }
+
+    @Test("an abandoned output leaves nothing behind; a committed one replaces the old file")
+    func atomicOutput() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("result.hdf5")
+        do {
+            let output = try AtomicOutputFile(path)
+            try output.file.write("x", [Float(1)], shape: [1, 1])
+            #expect(FileManager.default.fileExists(atPath: output.temporaryPath))
+            #expect(!FileManager.default.fileExists(atPath: path))
+            // Dropped without commit, as when an error unwinds a command.
+        }
+        #expect(folder.contents.isEmpty)
+        let first = try AtomicOutputFile(path)
+        try first.file.write("x", [Float(1)], shape: [1, 1])
+        try first.commit()
+        let second = try AtomicOutputFile(path)
+        try second.file.write("x", [Float(2)], shape: [1, 1])
+        #expect(try HDF5File.open(path).dataset("x").readAll(as: Float.self) == [1])
+        try second.commit()
+        #expect(try HDF5File.open(path).dataset("x").readAll(as: Float.self) == [2])
+        #expect(folder.contents == ["result.hdf5"])
+    }
+}
