@@ -227,7 +227,7 @@ public struct ExactKNN {
         let pairs = pairKind(selfJoin: selfJoin)
         let plan = makePlan(listRows: rows.count, sharedLists: pairs == .upperTriangle)
         let rounds = schedule(rowCount: rows.count, columnCount: columns.count, sameChunk: selfJoin, symmetric: pairs == .upperTriangle)
-        let progress = ProgressDisplay(selfJoin ? "k-NN graph" : "exact search", total: rounds.reduce(0) { $0 + $1.count }, unit: "tiles", style: progressStyle)
+        let progress = makeProgress(rounds.flatMap { $0 }, rows: rows.count, selfJoin: selfJoin)
         for round in rounds {
             try process(round, rows: rows, columns: columns, metric: metric, pairs: pairs, plan: plan, progress: progress, stats: &stats)
         }
@@ -271,8 +271,7 @@ public struct ExactKNN {
             schedule(rowCount: selfJoin ? chunks[p].count : queryChunk!.count, columnCount: chunks[q].count,
                      sameChunk: selfJoin && p == q, symmetric: symmetric)
         }
-        let totalTiles = schedules.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
-        let progress = ProgressDisplay(selfJoin ? "k-NN graph" : "exact search", total: totalTiles, unit: "tiles", style: progressStyle)
+        let progress = makeProgress(schedules.flatMap { $0.flatMap { $0 } }, rows: stats.rows, selfJoin: selfJoin)
 
         let listPlan = makePlan(listRows: stats.rows, sharedLists: symmetric)
         var resident: (index: Int, chunk: Chunk)? = nil
@@ -304,6 +303,14 @@ public struct ExactKNN {
         let table = finish(listPlan, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
+    }
+
+    /// Progress counted in pairs of vectors (tiles differ in size), shown as rows per second.
+    func makeProgress(_ tiles: [TileSpec], rows: Int, selfJoin: Bool) -> ProgressDisplay {
+        let pairs = tiles.reduce(0) { $0 + $1.rowCount * $1.columnCount }
+        return ProgressDisplay(
+            selfJoin ? "k-NN graph" : "exact search", total: pairs, unit: "rows",
+            scale: Double(pairs) / Double(max(rows, 1)), style: progressStyle)
     }
 
     /// Runs one round of tiles on every worker; returns when all are done.
@@ -339,7 +346,7 @@ public struct ExactKNN {
                         rowVectors: rowVectors, columnVectors: columnVectors, dimension: d,
                         rowNorms: rows.norms + spec.row, columnNorms: columns.norms + spec.column)
                     TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
-                    progress.advance()
+                    progress.advance(by: spec.rowCount * spec.columnCount)
                 }
             }
         }

@@ -16,15 +16,18 @@ public final class ProgressDisplay: Sendable {
     public let label: String
     public let total: Int
     public let unit: String
+    /// Raw units per displayed unit: work counted in pairs can be shown as rows.
+    public let scale: Double
     private let style: Style
     private let logger: Logger?
     private let started: Double
     private let state = Mutex(State())
 
-    public init(_ label: String, total: Int, unit: String, style: Style = .automatic, logger: Logger? = nil) {
+    public init(_ label: String, total: Int, unit: String, scale: Double = 1, style: Style = .automatic, logger: Logger? = nil) {
         self.label = label
         self.total = max(total, 1)
         self.unit = unit
+        self.scale = scale
         self.logger = logger
         switch style {
         case .automatic: self.style = isatty(STDERR_FILENO) != 0 ? .bar : .lines
@@ -68,7 +71,7 @@ public final class ProgressDisplay: Sendable {
 
     private func render(done: Int, now: Double, final: Bool) {
         let elapsed = max(now - started, 1e-9)
-        let rate = Double(done) / elapsed
+        let rate = Double(done) / scale / elapsed
         let fraction = min(Double(done) / Double(total), 1)
         let rateText = "\(ProgressDisplay.compact(rate)) \(unit)/s"
         switch style {
@@ -83,15 +86,17 @@ public final class ProgressDisplay: Sendable {
             FileHandle.standardError.write(Data((line + (final ? "\n" : "")).utf8))
         case .lines, .automatic:
             let text = final
-                ? "\(label): done \(done) \(unit) in \(ProgressDisplay.clock(elapsed)) (\(rateText))"
-                : "\(label): \(Int(fraction * 100))% (\(done)/\(total) \(unit), \(rateText), ETA \(eta(done: done, rate: rate)))"
+                ? "\(label): done \(shown(done)) \(unit) in \(ProgressDisplay.clock(elapsed)) (\(rateText))"
+                : "\(label): \(Int(fraction * 100))% (\(shown(done))/\(shown(total)) \(unit), \(rateText), ETA \(eta(done: done, rate: rate)))"
             if let logger { logger.info("\(text)") } else { FileHandle.standardError.write(Data((text + "\n").utf8)) }
         }
     }
 
+    private func shown(_ raw: Int) -> Int { Int((Double(raw) / scale).rounded()) }
+
     private func eta(done: Int, rate: Double) -> String {
         guard rate > 0, done > 0 else { return "--:--" }
-        return ProgressDisplay.clock(Double(total - done) / rate)
+        return ProgressDisplay.clock(Double(total - done) / scale / rate)
     }
 
     /// `m:ss` or `h:mm:ss`.
