@@ -28,22 +28,4 @@ public enum BLAS {
             alpha, a, blasint(lda), b, blasint(ldb),
             beta, c, blasint(ldc))
     }
-
-    /// `C (m x n) = alpha * A (m x k) * B (k x n) + beta * C`, row-major.
-    @inlinable
-    public static func gemm(
-        m: Int, n: Int, k: Int,
-        alpha: Float = 1,
-        a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        guard m > 0, n > 0 else { return }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans,
-            blasint(m), blasint(n), blasint(k),
-            alpha, a, blasint(lda), b, blasint(ldb),
-            beta, c, blasint(ldc))
-    }
 }

@@ -55,15 +55,9 @@ enum HDF5Attributes {
     static func names(of object: hid_t) -> [String] {
         var info = H5O_info_t()
         guard H5Oget_info2(object, &info, UInt32(H5O_INFO_NUM_ATTRS)) >= 0 else { return [] }
-        var names: [String] = []
-        for index in 0..<info.num_attrs {
-            let length = H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, sj_H5P_DEFAULT())
-            guard length > 0 else { continue }
-            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-            H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, Int(length) + 1, sj_H5P_DEFAULT())
-            names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return namesByIndex(count: info.num_attrs) { index, buffer, size in
+            H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, index, buffer, size, sj_H5P_DEFAULT())
         }
-        return names
     }
 
     static func all(of object: hid_t, where location: String) throws -> [(String, AttributeValue)] {

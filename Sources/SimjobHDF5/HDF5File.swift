@@ -105,13 +105,8 @@ public final class HDF5File: @unchecked Sendable {
         defer { H5Gclose(groupID) }
         var info = H5G_info_t()
         guard H5Gget_info(groupID, &info) >= 0 else { return }
-        var names: [String] = []
-        for index in 0..<info.nlinks {
-            let length = H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, sj_H5P_DEFAULT())
-            guard length > 0 else { continue }
-            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-            H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, Int(length) + 1, sj_H5P_DEFAULT())
-            names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let names = namesByIndex(count: info.nlinks) { index, buffer, size in
+            H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, buffer, size, sj_H5P_DEFAULT())
         }
         for name in names {
             let full = group == "/" ? name : "\(group)/\(name)"
@@ -221,4 +216,19 @@ public final class HDF5File: @unchecked Sendable {
         defer { H5Oclose(object) }
         return try body(object)
     }
+}
+
+/// Names of the `count` members of something HDF5 lists by index (links, attributes).
+/// `getName(index, buffer, size)` is an HDF5 `*_get_name_by_idx` call: with a nil buffer it
+/// returns the name's length.
+func namesByIndex(count: hsize_t, _ getName: (hsize_t, UnsafeMutablePointer<CChar>?, Int) -> Int) -> [String] {
+    var names: [String] = []
+    for index in 0..<count {
+        let length = getName(index, nil, 0)
+        guard length > 0 else { continue }
+        var buffer = [CChar](repeating: 0, count: length + 1)
+        _ = getName(index, &buffer, length + 1)
+        names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    return names
 }

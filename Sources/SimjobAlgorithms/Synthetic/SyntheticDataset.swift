@@ -103,40 +103,41 @@ public struct SyntheticDataset: Sendable {
         groupCount = groups
     }
 
-    /// Train rows `range` into `buffer`.
-    public func trainRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
-        let d = config.dim
+    /// Calls `body(row, out)` for every row of `range` in parallel, `out` pointing at the row's
+    /// place in `buffer`.
+    func forEachRow(_ range: Range<Int>, in buffer: UnsafeMutablePointer<Float>, _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
         let rows = UnsafeSendable(buffer)
+        let d = config.dim
         DispatchQueue.concurrentPerform(iterations: (range.count + 255) / 256) { part in
             let start = range.lowerBound + part * 256
             for row in start..<min(start + 256, range.upperBound) {
-                let out = rows.value + (row - range.lowerBound) * d
-                let source = Int(sourceOf[row])
-                if source >= 0 {
-                    let cluster = drawRow(stream: UInt64(source), into: out)
-                    var rng = SeededGenerator(seed: config.seed ^ 0x5EED_D0D0, stream: UInt64(row))
-                    let noise = UnsafeMutablePointer<Float>.allocate(capacity: d)
-                    rng.fillGaussian(noise, count: d)
-                    let scale = SyntheticDataset.duplicateNoise * spreads[cluster]
-                    for j in 0..<d { out[j] += scale * noise[j] }
-                    noise.deallocate()
-                } else {
-                    drawRow(stream: UInt64(row), into: out)
-                }
+                body(row, rows.value + (row - range.lowerBound) * d)
             }
+        }
+    }
+
+    /// Train rows `range` into `buffer`.
+    public func trainRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+        let d = config.dim
+        forEachRow(range, in: buffer) { row, out in
+            let source = Int(sourceOf[row])
+            guard source >= 0 else {
+                drawRow(stream: UInt64(row), into: out)
+                return
+            }
+            let cluster = drawRow(stream: UInt64(source), into: out)
+            var rng = SeededGenerator(seed: config.seed ^ 0x5EED_D0D0, stream: UInt64(row))
+            let noise = UnsafeMutablePointer<Float>.allocate(capacity: d)
+            defer { noise.deallocate() }
+            rng.fillGaussian(noise, count: d)
+            let scale = SyntheticDataset.duplicateNoise * spreads[cluster]
+            for j in 0..<d { out[j] += scale * noise[j] }
         }
     }
 
     /// Query rows `range` into `buffer` (streams apart from train's).
     public func queryRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
-        let d = config.dim
-        let rows = UnsafeSendable(buffer)
-        DispatchQueue.concurrentPerform(iterations: (range.count + 255) / 256) { part in
-            let start = range.lowerBound + part * 256
-            for row in start..<min(start + 256, range.upperBound) {
-                drawRow(stream: (1 << 40) + UInt64(row), into: rows.value + (row - range.lowerBound) * d)
-            }
-        }
+        forEachRow(range, in: buffer) { row, out in drawRow(stream: (1 << 40) + UInt64(row), into: out) }
     }
 
     /// One mixture draw; returns its cluster.
