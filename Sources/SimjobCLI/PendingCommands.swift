@@ -11,16 +11,6 @@ extension PendingCommand {
     }
 }
 
-struct TrainCommand: PendingCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train an IVF-PQ index (not available yet).")
-    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
-}
-
-struct SearchCommand: PendingCommand {
-    static let configuration = CommandConfiguration(commandName: "search", abstract: "Search an IVF-PQ index (not available yet).")
-    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
-}
-
 struct EvaluateCommand: PendingCommand {
     static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Recall/QPS sweeps (not available yet).")
     @Argument(parsing: .allUnrecognized) var arguments: [String] = []

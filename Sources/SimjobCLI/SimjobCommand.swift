@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Foundation
 import SimjobAlgorithms
 import SimjobBLAS
@@ -15,7 +16,7 @@ public struct SimjobCommand: ParsableCommand {
             final name only when complete.
             """,
         subcommands: [
-            InfoCommand.self, GenerateCommand.self, GroundTruthCommand.self, KNNGraphCommand.self,
+            InfoCommand.self, GenerateCommand.self, GroundTruthCommand.self, KNNGraphCommand.self, KMeansCommand.self,
             TrainCommand.self, SearchCommand.self, EvaluateCommand.self, DedupCommand.self, RunCommand.self,
         ]
     )
@@ -25,6 +26,11 @@ public struct SimjobCommand: ParsableCommand {
     /// exit with status 1 (130 after Ctrl-C); argument errors keep the parser's usage message.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Cancellation.installSignalHandlers()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

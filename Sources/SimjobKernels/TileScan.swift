@@ -79,6 +79,8 @@ public enum TileScan {
         let constant = SIMD16<Float>(repeating: metric.constant)
         let factor = SIMD16<Float>(repeating: metric.dotFactor)
         let margin = SIMD16<Float>(repeating: -roundingMargin)
+        let twiceMargin = SIMD16<Float>(repeating: 2 * roundingMargin)
+        let nearestOnly = lists.k == 1
         let columnNorms = UnsafeRawPointer(tile.columnNorms)
         let d = tile.dimension
         for r in 0..<tile.rowCount {
@@ -102,7 +104,13 @@ public enum TileScan {
                 var score = normWeight * norms + constant
                 score.addProduct(factor, line.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
                 score.addProduct(margin, norms)
-                let passing = score .<= bound
+                var passing = score .<= bound
+                if nearestOnly && any(passing) {
+                    // k = 1: only lanes that could beat the group's best estimate can win.
+                    var upper = score
+                    upper.addProduct(twiceMargin, norms)
+                    passing = passing .& (score .<= SIMD16(repeating: VectorKernels.horizontalMin(upper)))
+                }
                 if any(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
                         let column = tile.columnStart + start + lane

@@ -82,4 +82,23 @@ public final class VectorSource: @unchecked Sendable {
             start = range.upperBound
         }
     }
+
+    /// `count` rows drawn without replacement (seeded, kept in row order), read block by block
+    /// so only the sample is held; normalised for angular. All rows when `count >= rows`.
+    public func sampleRows(_ count: Int, seed: UInt64, metric: Metric? = nil) throws -> FloatMatrix {
+        if count >= rows { return try readMatrix(0..<rows, metric: metric) }
+        let chosen = sampleIndices(count, from: rows, seed: seed)
+        let sample = FloatMatrix(rows: count, columns: dimension)
+        var next = 0
+        try forEachBlock(blockRows: 65_536) { range, block in
+            while next < count && chosen[next] < range.upperBound {
+                sample.row(next).update(from: block + (chosen[next] - range.lowerBound) * dimension, count: dimension)
+                next += 1
+            }
+        }
+        if metric?.normalizesVectors == true {
+            VectorKernels.normalizeRows(sample.pointer, rows: count, dimension: dimension)
+        }
+        return sample
+    }
 }

@@ -221,7 +221,14 @@ public struct ExactKNN {
         return stats
     }
 
-    func runInMemory(rows: Chunk, columns: Chunk, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
+    /// The k nearest `base` rows of every `queries` row, on prepared chunks (normalised where
+    /// the metric needs it), with no copy of the vectors. Distances are left as raw scores
+    /// (squared L2 for euclidean; see `Metric`): clustering and index code works in scores.
+    func nearestScores(queries: Chunk, base: Chunk, metric: Metric) throws -> NeighborTable {
+        try runInMemory(rows: queries, columns: base, metric: metric, selfJoin: false, rawScores: true).0
+    }
+
+    func runInMemory(rows: Chunk, columns: Chunk, metric: Metric, selfJoin: Bool, rawScores: Bool = false) throws -> (NeighborTable, ExactKNNStats) {
         let started = ProgressDisplay.now()
         var stats = makeStats(rows: rows.count, baseRows: columns.count, dimension: rows.vectors.columns, metric: metric, selfJoin: selfJoin)
         let pairs = pairKind(selfJoin: selfJoin)
@@ -233,7 +240,7 @@ public struct ExactKNN {
         }
         progress.finish()
         stats.chunkLoads = 1
-        let table = finish(plan, metric: metric)
+        let table = finish(plan, metric: metric, rawScores: rawScores)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
     }
@@ -356,8 +363,8 @@ public struct ExactKNN {
     }
 
     /// Merges per-worker lists (where there are several) and converts scores to distances.
-    func finish(_ plan: ListPlan, metric: Metric) -> NeighborTable {
-        if let shared = plan.shared { return NeighborTable(converting: shared, metric: metric) }
+    func finish(_ plan: ListPlan, metric: Metric, rawScores: Bool = false) -> NeighborTable {
+        if let shared = plan.shared { return NeighborTable(converting: shared, metric: rawScores ? nil : metric) }
         let target = plan.workers[0].lists!
         let others = plan.workers.dropFirst().map { $0.lists! }
         let rows = target.rows
@@ -367,7 +374,7 @@ public struct ExactKNN {
             for lists in others { target.merge(lists, rows: range) }
         }
         // The result keeps worker 0 (and so its buffers) alive; the other workers' are freed.
-        return NeighborTable(converting: target, metric: metric, owner: plan.workers[0])
+        return NeighborTable(converting: target, metric: rawScores ? nil : metric, owner: plan.workers[0])
     }
 }
 

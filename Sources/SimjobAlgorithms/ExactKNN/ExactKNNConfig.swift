@@ -65,8 +65,9 @@ public final class NeighborTable: @unchecked Sendable {
     /// The object that owns `lists`' buffers, kept alive; nil when the table owns them.
     private let owner: AnyObject?
 
-    /// Takes over `lists`, turning scores into reported distances and empty slots into id -1.
-    init(converting lists: NeighborLists, metric: Metric, owner: AnyObject? = nil) {
+    /// Takes over `lists`, turning scores into reported distances (unless `metric` is nil, which
+    /// keeps raw scores) and empty slots into id -1.
+    init(converting lists: NeighborLists, metric: Metric?, owner: AnyObject? = nil) {
         self.lists = lists
         self.owner = owner
         rows = lists.rows
@@ -78,7 +79,7 @@ public final class NeighborTable: @unchecked Sendable {
                 ids[slot] = -1
                 distances[slot] = .infinity
             } else {
-                distances[slot] = metric.reportedDistance(fromScore: distances[slot])
+                if let metric { distances[slot] = metric.reportedDistance(fromScore: distances[slot]) }
             }
         }
     }

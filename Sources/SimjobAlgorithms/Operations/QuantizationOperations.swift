@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import SimjobHDF5
+import SimjobKernels
+
+/// `simjob kmeans`, `simjob train` and `simjob search`.
+public enum QuantizationOperations {
+    /// k-means of a dataset: `kmeans/centroids` float32 [k, d], `kmeans/assignments` int32 [n]
+    /// (every row's nearest centroid), `kmeans/objective` float64 [iterations].
+    public static func kmeans(
+        input: DatasetReference, output: String, config: KMeansConfig, metric explicit: Metric?,
+        logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> KMeansResult {
+        let source = try VectorSource(input)
+        let metric = try explicit ?? source.fileMetric() ?? .euclidean
+        let out = try AtomicOutputFile(output)
+        let cap = config.maxPointsPerCentroid > 0 ? config.k * config.maxPointsPerCentroid : source.rows
+        if cap < source.rows {
+            logger?.info("kmeans: sampling \(cap) of \(source.rows) rows (k = \(config.k) x max_points_per_centroid = \(config.maxPointsPerCentroid))")
+        }
+        let sample = try source.sampleRows(min(cap, source.rows), seed: config.seed, metric: metric)
+        var kmeans = KMeans(config: config, logger: logger)
+        kmeans.progressStyle = progressStyle
+        var result = try kmeans.train(sample)
+        result.sampleSize = sample.rows
+
+        // Assign every row, streaming.
+        let centroids = ExactKNN.Chunk(vectors: result.centroids, start: 0)
+        let assignments = try out.file.createDataset("kmeans/assignments", type: .int32, shape: [source.rows])
+        try source.forEachBlock(blockRows: 65_536) { range, block in
+            let matrix = FloatMatrix(rows: range.count, columns: source.dimension)
+            matrix.pointer.update(from: block, count: range.count * source.dimension)
+            if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: source.dimension) }
+            let nearest = try IVFPQIndex.nearestCells(ExactKNN.Chunk(vectors: matrix, start: 0), coarse: centroids, metric: .euclidean, k: 1, threads: config.threads)
+            try assignments.writeRows(range.lowerBound, range.count, from: nearest.ids)
+        }
+        try out.file.write("kmeans/centroids", result.centroids.array, shape: [config.k, source.dimension])
+        try out.file.write("kmeans/objective", result.iterations.map(\.objective), shape: [result.iterations.count])
+        try out.file.write("kmeans/imbalance", result.iterations.map(\.imbalance), shape: [result.iterations.count])
+        try out.file.setAttribute("k", .int(Int64(config.k)), on: "kmeans")
+        try out.file.setAttribute("metric", .string(metric.rawValue), on: "kmeans")
+        try out.file.setAttribute("sample_size", .int(Int64(result.sampleSize)), on: "kmeans")
+        try out.file.setAttribute("seconds", .double(result.seconds), on: "kmeans")
+        try out.file.setAttribute("source", .string(input.description), on: "kmeans")
+        try out.commit()
+        return result
+    }
+
+    /// Trains an IVF-PQ index on a dataset and saves it (group `index`).
+    public static func train(
+        input: DatasetReference, output: String, config: IVFPQConfig,
+        logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> (IVFPQIndex, IVFPQTrainStats) {
+        let source = try VectorSource(input)
+        let out = try AtomicOutputFile(output)
+        let (index, stats) = try IVFPQIndex.train(source, config: config, logger: logger, progressStyle: progressStyle)
+        try index.save(to: out.file)
+        try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
+        try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
+        try out.commit()
+        return (index, stats)
+    }
+
+    /// Loads an index saved by `train`.
+    public static func loadIndex(_ path: String) throws -> IVFPQIndex {
+        try IVFPQIndex.load(from: HDF5File.open(path))
+    }
+
+    /// The original vectors of an index, for refinement: from `base` when given, else from the
+    /// `source` the index recorded. Normalised for angular.
+    public static func baseVectors(for index: IVFPQIndex, base: DatasetReference?) throws -> FloatMatrix {
+        guard let reference = base ?? (index.source.isEmpty ? nil : DatasetReference(parsing: index.source, defaultDataset: "train")) else {
+            throw SimjobError("refine needs the original vectors: pass --base FILE[:DATASET]")
+        }
+        let source = try VectorSource(reference)
+        guard source.rows == index.count, source.dimension == index.dimension else {
+            throw SimjobError("\(reference): shape (\(source.rows), \(source.dimension)) does not match the index's \(index.count) vectors of dimension \(index.dimension)")
+        }
+        return try source.readMatrix(0..<source.rows, metric: index.metric)
+    }
+
+    /// Searches an index and writes `search/neighbors` and `search/distances`.
+    public static func search(
+        index indexPath: String, queries: DatasetReference, output: String, config: IVFPQSearchConfig, base: DatasetReference?
+    ) throws -> IVFPQIndex.SearchStats {
+        let index = try loadIndex(indexPath)
+        let querySource = try VectorSource(queries)
+        guard querySource.dimension == index.dimension else {
+            throw SimjobError("\(queries): dimension \(querySource.dimension) does not match the index's \(index.dimension)")
+        }
+        let out = try AtomicOutputFile(output)
+        let queryVectors = try querySource.readMatrix(0..<querySource.rows)
+        let baseVectors = config.refine > 0 ? try baseVectors(for: index, base: base) : nil
+        let (table, stats) = try index.search(queryVectors, config: config, base: baseVectors)
+        try OutputWriting.write(table, to: out.file, neighbors: "search/neighbors", distances: "search/distances")
+        try out.file.setAttribute("k", .int(Int64(config.k)), on: "search")
+        try out.file.setAttribute("nprobe", .int(Int64(config.nprobe)), on: "search")
+        try out.file.setAttribute("refine", .int(Int64(config.refine)), on: "search")
+        try out.file.setAttribute("metric", .string(index.metric.rawValue), on: "search")
+        try out.file.setAttribute("seconds", .double(stats.seconds), on: "search")
+        try out.file.setAttribute("queries_per_second", .double(stats.queriesPerSecond), on: "search")
+        try out.file.setAttribute("index", .string(indexPath), on: "search")
+        try out.commit()
+        return stats
+    }
+}

@@ -1,0 +1,69 @@
+import SimjobKernels
+
+/// Settings of IVF-PQ training (`simjob train`).
+public struct IVFPQConfig: Codable, Sendable, Equatable {
+    /// Inverted lists: centroids of the coarse k-means. Default 1024.
+    public var nlist: Int = 1024
+    /// Sub-quantizers of the product quantizer; must divide the dimension. Default 16.
+    public var m: Int = 16
+    /// Bits per sub-quantizer code (1 to 8; 2^nbits centroids each). Default 8.
+    public var nbits: Int = 8
+    /// Distance; nil takes the input's `distance` attribute.
+    public var metric: Metric? = nil
+    /// Iterations of the coarse k-means. Default 20.
+    public var coarseIterations: Int = 20
+    /// Iterations of each sub-quantizer's k-means. Default 25, as FAISS.
+    public var pqIterations: Int = 25
+    /// Training points per centroid, for both k-means (larger sets are subsampled, and the log
+    /// says so). Default 256, as FAISS.
+    public var maxPointsPerCentroid: Int = 256
+    /// Seed of every random choice. Default 1234.
+    public var seed: UInt64 = 1234
+    /// Worker threads; nil uses every core.
+    public var threads: Int? = nil
+
+    public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
+        self.nlist = nlist
+        self.m = m
+        self.nbits = nbits
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
+        case maxPointsPerCentroid = "max_points_per_centroid", seed, threads
+    }
+}
+
+/// What training an IVF-PQ index did.
+public struct IVFPQTrainStats: Sendable {
+    public var vectors = 0
+    public var trainingPoints = 0
+    public var coarseSeconds = 0.0
+    public var pqSeconds = 0.0
+    public var encodeSeconds = 0.0
+    public var totalSeconds = 0.0
+    public var coarseObjective = 0.0
+    /// Mean squared error of the residuals' reconstruction on the training sample.
+    public var reconstructionError = 0.0
+    /// `nlist * sum(size^2) / n^2` over the inverted lists.
+    public var listImbalance = 0.0
+}
+
+/// Settings of one IVF-PQ search.
+public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
+    /// Neighbours per query. Default 10.
+    public var k: Int = 10
+    /// Inverted lists scanned per query. Default 16.
+    public var nprobe: Int = 16
+    /// Re-rank `refine * k` candidates by exact distances from the original vectors; 0 turns
+    /// it off. Default 0.
+    public var refine: Int = 0
+    /// Worker threads; nil uses every core.
+    public var threads: Int? = nil
+
+    public init(k: Int = 10, nprobe: Int = 16, refine: Int = 0) {
+        self.k = k
+        self.nprobe = nprobe
+        self.refine = refine
+    }
+}

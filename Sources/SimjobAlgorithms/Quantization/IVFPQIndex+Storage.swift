@@ -1,0 +1,68 @@
+import Foundation
+import SimjobHDF5
+import SimjobKernels
+
+/// Saving and loading an IVF-PQ index in an HDF5 group (`index` by default):
+///
+///     index/                    attributes: type = "IVFPQ", format_version, metric, dimension,
+///                               nlist, m, nbits, count, source
+///     index/coarse_centroids    float32 [nlist, d]
+///     index/pq_codebooks        float32 [m * 2^nbits, d / m]   (sub-quantizer s, centroid j: row s * 2^nbits + j)
+///     index/list_offsets        int64   [nlist + 1]            (list l: entries offsets[l] ..< offsets[l + 1])
+///     index/ids                 int32   [count]                (row ids of the source, by list)
+///     index/codes               uint8   [count, m]
+extension IVFPQIndex {
+    public static let formatVersion: Int64 = 1
+
+    public func save(to file: HDF5File, group: String = "index") throws {
+        try file.createGroup(group)
+        try file.setAttribute("type", .string("IVFPQ"), on: group)
+        try file.setAttribute("format_version", .int(IVFPQIndex.formatVersion), on: group)
+        try file.setAttribute("metric", .string(metric.rawValue), on: group)
+        try file.setAttribute("dimension", .int(Int64(dimension)), on: group)
+        try file.setAttribute("nlist", .int(Int64(nlist)), on: group)
+        try file.setAttribute("m", .int(Int64(pq.m)), on: group)
+        try file.setAttribute("nbits", .int(Int64(pq.nbits)), on: group)
+        try file.setAttribute("count", .int(Int64(count)), on: group)
+        try file.setAttribute("source", .string(source), on: group)
+        try file.write("\(group)/coarse_centroids", coarseCentroids.array, shape: [nlist, dimension])
+        try file.write("\(group)/pq_codebooks", pq.codebooks.array, shape: [pq.m * pq.ksub, pq.dsub])
+        try file.write("\(group)/list_offsets", listOffsets.map(Int64.init), shape: [nlist + 1])
+        try file.write("\(group)/ids", ids, shape: [count])
+        try file.write("\(group)/codes", codes, shape: [count, pq.m])
+    }
+
+    public static func load(from file: HDF5File, group: String = "index") throws -> IVFPQIndex {
+        let place = "\(file.path):\(group)"
+        guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
+        func integer(_ name: String) throws -> Int {
+            guard let value = try file.attribute(name, of: group)?.intValue else { throw SimjobError("\(place): missing attribute '\(name)'") }
+            return Int(value)
+        }
+        guard try file.attribute("type", of: group)?.stringValue == "IVFPQ" else { throw SimjobError("\(place): not an IVF-PQ index") }
+        let version = try integer("format_version")
+        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
+        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
+            throw SimjobError("\(place): missing or unknown metric")
+        }
+        let d = try integer("dimension"), nlist = try integer("nlist"), m = try integer("m"), nbits = try integer("nbits"), count = try integer("count")
+        let source = try file.attribute("source", of: group)?.stringValue ?? ""
+        func dataset(_ name: String, shape: [Int]) throws -> HDF5Dataset {
+            let data = try file.dataset("\(group)/\(name)")
+            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
+            return data
+        }
+        try ProductQuantizer.validate(dimension: d, m: m, nbits: nbits)
+        let ksub = 1 << nbits
+        let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d]).readAll(as: Float.self))
+        let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try dataset("pq_codebooks", shape: [m * ksub, d / m]).readAll(as: Float.self))
+        let offsets = try dataset("list_offsets", shape: [nlist + 1]).readAll(as: Int64.self).map(Int.init)
+        guard offsets.first == 0, offsets.last == count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw SimjobError("\(place)/list_offsets: not a valid partition of \(count) entries")
+        }
+        let ids = try dataset("ids", shape: [count]).readAll(as: Int32.self)
+        let codes = try dataset("codes", shape: [count, m]).readAll(as: UInt8.self)
+        let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
+        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: source)
+    }
+}

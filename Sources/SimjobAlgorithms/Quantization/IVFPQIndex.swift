@@ -1,0 +1,350 @@
+import Dispatch
+import Foundation
+import Logging
+import SimjobBLAS
+import SimjobKernels
+
+/// An inverted-file index with product-quantized residuals (IVF-PQ; Jegou, Douze and Schmid,
+/// IEEE TPAMI 2011).
+///
+/// A coarse k-means splits the space into `nlist` cells; each vector is stored in its cell's
+/// inverted list as `m` bytes: the product-quantized residual `r = x - c` from the cell's
+/// centroid `c`. A query visits its `nprobe` nearest cells and estimates each stored vector's
+/// distance from lookup tables (asymmetric distance computation).
+///
+/// Euclidean (and angular, on unit vectors) uses the decomposition of FAISS's IndexIVFPQ:
+///
+///     ||q - c - r||^2 = ||q - c||^2                    term 1: from the coarse search
+///                     + ||r||^2 + 2 (c . r)            term 2: per (cell, sub-centroid), precomputed
+///                     - 2 (q . r)                      term 3: per (query, sub-centroid)
+///
+/// where r is the decoded residual; terms 2 and 3 split over sub-vectors, so a cell's table is
+/// `term2[cell] - 2 term3` (m x 2^nbits additions) and a stored vector costs m lookups.
+/// Inner product: `-(q . (c + r)) = -(q . c) - sum_s q_s . r_s`: term 1 from the coarse search
+/// and one table per query.
+public final class IVFPQIndex: @unchecked Sendable {
+    public let metric: Metric
+    public let dimension: Int
+    public let nlist: Int
+    public let pq: ProductQuantizer
+    /// `nlist x d` coarse centroids (unit-length data for angular).
+    public let coarseCentroids: FloatMatrix
+    /// List `l` holds entries `listOffsets[l] ..< listOffsets[l + 1]` of `ids` and `codes`.
+    public let listOffsets: [Int]
+    public let ids: [Int32]
+    public let codes: [UInt8]
+    /// Where the vectors came from (`file:dataset`), for refinement.
+    public let source: String
+    /// Term 2 for every (cell, sub-quantizer, centroid): `nlist x m x ksub`; empty for ip.
+    let precomputed: [Float]
+    let coarseChunk: ExactKNN.Chunk
+
+    public var count: Int { ids.count }
+
+    /// Bytes the index holds: codes, ids, list offsets, centroids, codebooks.
+    public var sizeInBytes: Int {
+        codes.count + ids.count * 4 + listOffsets.count * 8 + coarseCentroids.byteCount + pq.codebooks.byteCount
+    }
+
+    /// The metric the coarse search and the tables use: squared L2 for euclidean and angular
+    /// (on unit vectors, `||x - y||^2 = 2 (1 - cos)`), inner product for ip.
+    var internalMetric: Metric { metric == .ip ? .ip : .euclidean }
+
+    public init(
+        metric: Metric, pq: ProductQuantizer, coarseCentroids: FloatMatrix,
+        listOffsets: [Int], ids: [Int32], codes: [UInt8], source: String
+    ) {
+        self.metric = metric
+        self.dimension = coarseCentroids.columns
+        self.nlist = coarseCentroids.rows
+        self.pq = pq
+        self.coarseCentroids = coarseCentroids
+        self.listOffsets = listOffsets
+        self.ids = ids
+        self.codes = codes
+        self.source = source
+        coarseChunk = ExactKNN.Chunk(vectors: coarseCentroids, start: 0)
+        precomputed = metric == .ip ? [] : IVFPQIndex.precomputeTerm2(pq: pq, centroids: coarseCentroids)
+    }
+
+    /// `||r_s,j||^2 + 2 (c_l,s . r_s,j)` for every cell l, sub-quantizer s, centroid j.
+    static func precomputeTerm2(pq: ProductQuantizer, centroids: FloatMatrix) -> [Float] {
+        let nlist = centroids.rows
+        let width = pq.m * pq.ksub
+        var table = [Float](repeating: 0, count: nlist * width)
+        table.withUnsafeMutableBufferPointer { buffer in
+            // c_l . r terms of all cells at once: one sgemm per sub-quantizer.
+            pq.innerProductTables(centroids.pointer, rows: nlist, into: buffer.baseAddress!)
+            for cell in 0..<nlist {
+                let row = buffer.baseAddress! + cell * width
+                for index in 0..<width { row[index] = pq.codebookNorms[index] + 2 * row[index] }
+            }
+        }
+        return table
+    }
+
+    // MARK: training
+
+    /// Trains the coarse quantizer and the product quantizer on a sample of `source`, then
+    /// encodes every vector of it.
+    public static func train(
+        _ source: VectorSource, config: IVFPQConfig, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
+    ) throws -> (IVFPQIndex, IVFPQTrainStats) {
+        let started = ProgressDisplay.now()
+        let metric = try source.resolveMetric(config.metric)
+        let n = source.rows, d = source.dimension
+        try ProductQuantizer.validate(dimension: d, m: config.m, nbits: config.nbits)
+        guard config.nlist >= 1, config.nlist <= n else {
+            throw SimjobError("nlist = \(config.nlist) must be between 1 and the \(n) rows of \(source.reference)")
+        }
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        var stats = IVFPQTrainStats()
+        stats.vectors = n
+
+        // Coarse quantizer on a sample of nlist * max_points_per_centroid rows.
+        let sampleSize = config.maxPointsPerCentroid > 0 ? min(n, config.nlist * config.maxPointsPerCentroid) : n
+        if sampleSize < n {
+            logger?.info("train: sampling \(sampleSize) of \(n) vectors (nlist = \(config.nlist) x max_points_per_centroid = \(config.maxPointsPerCentroid))")
+        }
+        let sample = try source.sampleRows(sampleSize, seed: config.seed, metric: metric)
+        stats.trainingPoints = sample.rows
+        var coarseConfig = KMeansConfig(k: config.nlist)
+        coarseConfig.iterations = config.coarseIterations
+        coarseConfig.maxPointsPerCentroid = 0  // already sampled
+        coarseConfig.seed = config.seed
+        coarseConfig.threads = config.threads
+        coarseConfig.spherical = metric == .angular
+        var coarseKMeans = KMeans(config: coarseConfig, logger: logger)
+        coarseKMeans.label = "coarse quantizer"
+        coarseKMeans.progressStyle = progressStyle
+        let coarse = try coarseKMeans.train(sample)
+        stats.coarseSeconds = coarse.seconds
+        stats.coarseObjective = coarse.objective
+
+        // Product quantizer on the sample's residuals.
+        let pqStarted = ProgressDisplay.now()
+        let coarseChunk = ExactKNN.Chunk(vectors: coarse.centroids, start: 0)
+        let sampleChunk = ExactKNN.Chunk(vectors: sample, start: 0)
+        let assignment = try nearestCells(sampleChunk, coarse: coarseChunk, metric: metric == .ip ? .ip : .euclidean, k: 1, threads: config.threads)
+        subtractCentroids(sample, cells: assignment.ids, centroids: coarse.centroids)
+        var pqConfig = KMeansConfig(k: 1 << config.nbits)
+        pqConfig.iterations = config.pqIterations
+        pqConfig.maxPointsPerCentroid = config.maxPointsPerCentroid
+        pqConfig.seed = config.seed &+ 1000
+        pqConfig.threads = config.threads
+        let (pq, _) = try ProductQuantizer.train(sample, m: config.m, nbits: config.nbits, kmeans: pqConfig, logger: logger)
+        stats.reconstructionError = pq.reconstructionError(sample, threads: threads)
+        stats.pqSeconds = ProgressDisplay.now() - pqStarted
+
+        // Encode everything, streaming the source by blocks.
+        let encodeStarted = ProgressDisplay.now()
+        let progress = ProgressDisplay("encode", total: n, unit: "vectors", style: progressStyle, logger: logger)
+        var cellOf = [Int32](repeating: 0, count: n)
+        var allCodes = [UInt8](repeating: 0, count: n * config.m)
+        try source.forEachBlock(blockRows: 65_536) { range, block in
+            let matrix = FloatMatrix(rows: range.count, columns: d)
+            matrix.pointer.update(from: block, count: range.count * d)
+            if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: d) }
+            let cells = try nearestCells(ExactKNN.Chunk(vectors: matrix, start: 0), coarse: coarseChunk, metric: metric == .ip ? .ip : .euclidean, k: 1, threads: config.threads)
+            subtractCentroids(matrix, cells: cells.ids, centroids: coarse.centroids)
+            for row in 0..<range.count { cellOf[range.lowerBound + row] = cells.ids[row] }
+            allCodes.withUnsafeMutableBufferPointer { buffer in
+                pq.encode(matrix.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
+            }
+            progress.advance(by: range.count)
+        }
+        progress.finish()
+
+        // Bucket by cell (a counting sort keeps ids ascending within each list).
+        var offsets = [Int](repeating: 0, count: config.nlist + 1)
+        for cell in cellOf { offsets[Int(cell) + 1] += 1 }
+        for cell in 0..<config.nlist { offsets[cell + 1] += offsets[cell] }
+        var cursor = offsets
+        var ids = [Int32](repeating: 0, count: n)
+        var codes = [UInt8](repeating: 0, count: n * config.m)
+        for row in 0..<n {
+            let cell = Int(cellOf[row])
+            let slot = cursor[cell]
+            cursor[cell] += 1
+            ids[slot] = Int32(row)
+            for s in 0..<config.m { codes[slot * config.m + s] = allCodes[row * config.m + s] }
+        }
+        stats.encodeSeconds = ProgressDisplay.now() - encodeStarted
+        let squares = (0..<config.nlist).reduce(0.0) { total, cell in
+            let size = Double(offsets[cell + 1] - offsets[cell])
+            return total + size * size
+        }
+        stats.listImbalance = Double(config.nlist) * squares / (Double(n) * Double(n))
+        let index = IVFPQIndex(
+            metric: metric, pq: pq, coarseCentroids: coarse.centroids, listOffsets: offsets,
+            ids: ids, codes: codes, source: source.reference.description)
+        stats.totalSeconds = ProgressDisplay.now() - started
+        return (index, stats)
+    }
+
+    /// The `k` nearest cells of each row with their raw scores (`||x - c||^2`, or `-x.c`).
+    static func nearestCells(_ rows: ExactKNN.Chunk, coarse: ExactKNN.Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
+        var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
+        config.block = 1024
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = .silent
+        return try engine.nearestScores(queries: rows, base: coarse, metric: metric)
+    }
+
+    /// `x_i -= c_cells[i]` for every row.
+    static func subtractCentroids(_ vectors: FloatMatrix, cells: UnsafePointer<Int32>, centroids: FloatMatrix) {
+        let d = vectors.columns
+        for row in 0..<vectors.rows {
+            let x = vectors.row(row), c = centroids.row(Int(cells[row]))
+            for j in 0..<d { x[j] -= c[j] }
+        }
+    }
+
+    // MARK: search
+
+    /// What one search did.
+    public struct SearchStats: Sendable {
+        public var queries = 0
+        public var seconds = 0.0
+        public var codesScanned = 0
+        public var queriesPerSecond: Double { seconds > 0 ? Double(queries) / seconds : 0 }
+    }
+
+    /// The `k` nearest stored vectors of each query. `queries` are raw (this normalises them
+    /// for angular); `base`, needed when `refine > 0`, holds the original vectors by id
+    /// (normalised for angular, as `VectorSource.readMatrix(metric:)` returns them).
+    public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix? = nil) throws -> (NeighborTable, SearchStats) {
+        let started = ProgressDisplay.now()
+        guard queries.columns == dimension else {
+            throw SimjobError("queries have dimension \(queries.columns) but the index has \(dimension)")
+        }
+        guard config.k >= 1, config.k <= count else { throw SimjobError("k = \(config.k) must be between 1 and the \(count) indexed vectors") }
+        guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1 (got \(config.nprobe))") }
+        guard config.refine >= 0 else { throw SimjobError("refine must not be negative") }
+        if config.refine > 0 && base == nil { throw SimjobError("refine needs the original vectors") }
+        let nprobe = min(config.nprobe, nlist)
+        let candidates = min(config.refine > 0 ? config.k * config.refine : config.k, count)
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+
+        let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
+        prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
+        if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
+        let cells = try IVFPQIndex.nearestCells(
+            ExactKNN.Chunk(vectors: prepared, start: 0), coarse: coarseChunk, metric: internalMetric, k: nprobe, threads: threads)
+
+        let result = NeighborLists(rows: queries.rows, k: config.k)
+        let width = pq.m * pq.ksub
+        let blockSize = 32
+        let blocks = (queries.rows + blockSize - 1) / blockSize
+        let next = AtomicCounter()
+        let scanned = AtomicCounter()
+        BLASRuntime.setThreads(1)
+        let shared = UnsafeSendable((prepared, cells, result, base))
+        DispatchQueue.concurrentPerform(iterations: min(threads, max(blocks, 1))) { _ in
+            let (prepared, cells, result, base) = shared.value
+            let term3 = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * width)
+            let table = UnsafeMutablePointer<Float>.allocate(capacity: width)
+            let shortlist = NeighborLists(rows: 1, k: candidates)
+            defer {
+                term3.deallocate()
+                table.deallocate()
+                shortlist.deallocate()
+            }
+            var localScanned = 0
+            while !Cancellation.isRequested {
+                let block = next.next()
+                guard block < blocks else { break }
+                let first = block * blockSize
+                let rows = min(blockSize, queries.rows - first)
+                // Term 3 for the whole block: q_s . r_s,j for every sub-quantizer.
+                pq.innerProductTables(prepared.row(first), rows: rows, into: term3)
+                for local in 0..<rows {
+                    let query = first + local
+                    shortlist.reset()
+                    let queryTerm3 = term3 + local * width
+                    if metric == .ip {
+                        for index in 0..<width { table[index] = -queryTerm3[index] }
+                    }
+                    for probe in 0..<nprobe {
+                        let cell = Int(cells.ids[query * nprobe + probe])
+                        guard cell >= 0 else { continue }
+                        let start = listOffsets[cell], end = listOffsets[cell + 1]
+                        guard end > start else { continue }
+                        if metric != .ip {
+                            precomputed.withUnsafeBufferPointer { term2 in
+                                let cellTerm2 = term2.baseAddress! + cell * width
+                                for index in 0..<width { table[index] = cellTerm2[index] - 2 * queryTerm3[index] }
+                            }
+                        }
+                        codes.withUnsafeBufferPointer { codeBuffer in
+                            ids.withUnsafeBufferPointer { idBuffer in
+                                PQKernels.scanCodes(
+                                    codes: codeBuffer.baseAddress! + start * pq.m, ids: idBuffer.baseAddress! + start,
+                                    count: end - start, m: pq.m, ksub: pq.ksub, table: table,
+                                    base: cells.distances[query * nprobe + probe], lists: shortlist, row: 0)
+                            }
+                        }
+                        localScanned += end - start
+                    }
+                    finishQuery(query, shortlist: shortlist, into: result, prepared: prepared, base: base, refine: config.refine > 0)
+                }
+            }
+            scanned.add(localScanned)
+        }
+        try Cancellation.check()
+        var stats = SearchStats()
+        stats.queries = queries.rows
+        stats.codesScanned = scanned.value
+        let table = NeighborTable(converting: result, metric: metric)
+        stats.seconds = ProgressDisplay.now() - started
+        return (table, stats)
+    }
+
+    /// Moves a query's shortlist into the result: re-ranked by exact scores when refining,
+    /// else with the estimates turned into the metric's scores.
+    func finishQuery(_ query: Int, shortlist: NeighborLists, into result: NeighborLists, prepared: FloatMatrix, base: FloatMatrix?, refine: Bool) {
+        for slot in 0..<shortlist.k {
+            let id = shortlist.ids[slot]
+            if id == NeighborLists.emptyID { break }
+            let score: Float
+            if refine, let base {
+                score = metric.exactScore(prepared.row(query), base.row(Int(id)), dimension: dimension)
+            } else {
+                // Estimates: squared L2 is never negative; angular on unit vectors is half of it.
+                let estimate = shortlist.scores[slot]
+                switch metric {
+                case .euclidean: score = max(estimate, 0)
+                case .angular: score = max(estimate, 0) / 2
+                case .ip: score = estimate
+                }
+            }
+            result.insert(row: query, score: score, id: id)
+        }
+    }
+}
+
+/// A shared counter for handing out work to Dispatch workers.
+final class AtomicCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = 0
+
+    /// Returns the current value and increments it.
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        current += 1
+        return current - 1
+    }
+
+    func add(_ amount: Int) {
+        lock.lock()
+        current += amount
+        lock.unlock()
+    }
+
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+}

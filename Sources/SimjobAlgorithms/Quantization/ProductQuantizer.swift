@@ -1,0 +1,139 @@
+import Dispatch
+import Foundation
+import Logging
+import SimjobBLAS
+import SimjobKernels
+
+/// A product quantizer: the d dimensions are cut into `m` sub-vectors of `dsub = d / m`
+/// dimensions, each quantized to one of `ksub = 2^nbits` centroids of its own k-means, so a
+/// vector is stored in `m` bytes (Jegou, Douze and Schmid, IEEE TPAMI 2011).
+public final class ProductQuantizer: @unchecked Sendable {
+    public let dimension: Int
+    public let m: Int
+    public let nbits: Int
+    public let ksub: Int
+    public let dsub: Int
+    /// `(m * ksub) x dsub`: sub-quantizer `s`'s centroid `j` is row `s * ksub + j`.
+    public let codebooks: FloatMatrix
+    /// `||centroid||^2` per codebook row.
+    let codebookNorms: UnsafeMutablePointer<Float>
+
+    public init(dimension: Int, m: Int, nbits: Int, codebooks: FloatMatrix) {
+        self.dimension = dimension
+        self.m = m
+        self.nbits = nbits
+        ksub = 1 << nbits
+        dsub = dimension / m
+        self.codebooks = codebooks
+        codebookNorms = .allocate(capacity: m * ksub)
+        VectorKernels.squaredNorms(codebooks.pointer, rows: m * ksub, dimension: dsub, into: codebookNorms)
+    }
+
+    deinit { codebookNorms.deallocate() }
+
+    /// Checks `m` and `nbits` against the dimension, in the words of the option names.
+    public static func validate(dimension: Int, m: Int, nbits: Int) throws {
+        guard m >= 1, dimension % m == 0 else {
+            throw SimjobError("m = \(m) must divide the dimension \(dimension) (sub-vectors of equal length)")
+        }
+        guard (1...8).contains(nbits) else { throw SimjobError("nbits = \(nbits) must be between 1 and 8") }
+    }
+
+    /// Trains every sub-quantizer by k-means on its sub-vectors of `vectors`.
+    public static func train(
+        _ vectors: FloatMatrix, m: Int, nbits: Int, kmeans template: KMeansConfig, logger: Logger? = nil
+    ) throws -> (ProductQuantizer, [KMeansResult]) {
+        let d = vectors.columns
+        try validate(dimension: d, m: m, nbits: nbits)
+        let ksub = 1 << nbits
+        let dsub = d / m
+        guard vectors.rows >= ksub else {
+            throw SimjobError("product quantizer: \(vectors.rows) training vectors are fewer than 2^nbits = \(ksub) centroids")
+        }
+        let codebooks = FloatMatrix(rows: m * ksub, columns: dsub)
+        var results: [KMeansResult] = []
+        let sub = FloatMatrix(rows: vectors.rows, columns: dsub)
+        for s in 0..<m {
+            for row in 0..<vectors.rows {
+                sub.row(row).update(from: vectors.row(row) + s * dsub, count: dsub)
+            }
+            var config = template
+            config.k = ksub
+            config.seed = template.seed &+ UInt64(s)
+            var kmeans = KMeans(config: config, logger: nil)
+            kmeans.label = "product quantizer \(s + 1)/\(m)"
+            let result = try kmeans.train(sub)
+            (codebooks.pointer + s * ksub * dsub).update(from: result.centroids.pointer, count: ksub * dsub)
+            results.append(result)
+        }
+        return (ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks), results)
+    }
+
+    /// Codes of `rows` vectors (`m` bytes each), computed by blocks in parallel: per
+    /// sub-quantizer one sgemm of the sub-vectors against its centroids, then the nearest.
+    public func encode(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, threads: Int) {
+        let block = 1024
+        let blocks = (rows + block - 1) / block
+        let shared = UnsafeSendable((vectors, codes))
+        BLASRuntime.setThreads(1)
+        DispatchQueue.concurrentPerform(iterations: min(threads, max(blocks, 1))) { worker in
+            let dots = UnsafeMutablePointer<Float>.allocate(capacity: block * ksub)
+            defer { dots.deallocate() }
+            var index = worker
+            while index < blocks {
+                let start = index * block
+                let count = min(block, rows - start)
+                encodeBlock(shared.value.0 + start * dimension, rows: count, into: shared.value.1 + start * m, scratch: dots)
+                index += threads
+            }
+        }
+    }
+
+    func encodeBlock(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, scratch: UnsafeMutablePointer<Float>) {
+        for s in 0..<m {
+            BLAS.gemmABt(
+                m: rows, n: ksub, k: dsub,
+                a: vectors + s * dsub, lda: dimension,
+                b: codebooks.pointer + s * ksub * dsub, ldb: dsub,
+                c: scratch, ldc: ksub)
+            PQKernels.nearestCodes(
+                dots: scratch, rows: rows, ksub: ksub, centroidNorms: codebookNorms + s * ksub,
+                codes: codes + s, codeStride: m)
+        }
+    }
+
+    /// The vectors that `codes` stand for.
+    public func decode(_ codes: UnsafePointer<UInt8>, rows: Int, into vectors: UnsafeMutablePointer<Float>) {
+        for row in 0..<rows {
+            for s in 0..<m {
+                let centroid = codebooks.pointer + (s * ksub + Int(codes[row * m + s])) * dsub
+                (vectors + row * dimension + s * dsub).update(from: centroid, count: dsub)
+            }
+        }
+    }
+
+    /// `tables[q][s][j] = x_q,s . c_s,j` for `rows` vectors: `rows x (m * ksub)`.
+    func innerProductTables(_ vectors: UnsafePointer<Float>, rows: Int, into tables: UnsafeMutablePointer<Float>) {
+        for s in 0..<m {
+            BLAS.gemmABt(
+                m: rows, n: ksub, k: dsub,
+                a: vectors + s * dsub, lda: dimension,
+                b: codebooks.pointer + s * ksub * dsub, ldb: dsub,
+                c: tables + s * ksub, ldc: m * ksub)
+        }
+    }
+
+    /// Mean squared reconstruction error of `vectors` through encode and decode.
+    public func reconstructionError(_ vectors: FloatMatrix, threads: Int) -> Double {
+        let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: vectors.rows * m)
+        defer { codes.deallocate() }
+        encode(vectors.pointer, rows: vectors.rows, into: codes, threads: threads)
+        let decoded = FloatMatrix(rows: vectors.rows, columns: dimension)
+        decode(codes, rows: vectors.rows, into: decoded.pointer)
+        var total = 0.0
+        for row in 0..<vectors.rows {
+            total += Double(VectorKernels.squaredDistance(vectors.row(row), decoded.row(row), count: dimension))
+        }
+        return total / Double(max(vectors.rows, 1))
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SimjobAlgorithms
+import SimjobKernels
+
+extension KMeansConfig.Initialization: ExpressibleByArgument {}
+
+/// The logger commands hand to the engines: plain lines on stderr.
+let simjobLogger: Logger = {
+    var logger = Logger(label: "simjob")
+    logger.logLevel = .info
+    return logger
+}()
+
+struct KMeansCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kmeans",
+        abstract: "k-means of a dataset (sgemm assignment): centroids, assignments and per-iteration objective.")
+
+    @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
+    @Option(help: "Output file.") var output: String
+    @Option(help: "Number of centroids.") var k: Int
+    @Option(help: "Lloyd iterations.") var iterations = 20
+    @Option(help: "random or kmeans++.") var initialization = KMeansConfig.Initialization.random
+    @Option(help: "Training points per centroid; larger sets are subsampled (0: all).") var maxPointsPerCentroid = 256
+    @Flag(help: "Normalise centroids after each update (angular data).") var spherical = false
+    @Option(help: "Independent runs; the lowest objective wins.") var restarts = 1
+    @Option(help: "Stop once the objective improves by less than this fraction (0: run every iteration).") var tolerance = 0.0
+    @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @Option(help: "euclidean, angular or ip (default: the input's distance attribute, else euclidean); angular normalises the data.") var metric: Metric?
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        var config = KMeansConfig(k: k)
+        config.iterations = iterations
+        config.initialization = initialization
+        config.maxPointsPerCentroid = maxPointsPerCentroid
+        config.spherical = spherical
+        config.restarts = restarts
+        config.tolerance = tolerance
+        config.seed = seed
+        config.threads = common.threads
+        let result = try QuantizationOperations.kmeans(
+            input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+            metric: metric, logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+        printLine("iteration  objective          imbalance  splits  seconds")
+        for stats in result.iterations {
+            printLine(String(format: "%9d  %-17.8g  %9.4f  %6d  %7.3f", stats.iteration, stats.objective, stats.imbalance, stats.splits, stats.seconds))
+        }
+        printLine(String(format: "k-means: k=%d on %d training points, %d iterations in %.2f s, objective %.8g -> %@",
+                         k, result.sampleSize, result.iterations.count, result.seconds, result.objective, output))
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an IVF-PQ index (coarse k-means, product quantizer), encode the set and save the index.")
+
+    @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
+    @Option(help: "Output index file.") var output: String
+    @Option(help: "Inverted lists (coarse centroids).") var nlist: Int
+    @Option(help: "Sub-quantizers; must divide the dimension.") var m: Int
+    @Option(help: "Bits per sub-quantizer code (1 to 8).") var nbits = 8
+    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
+    @Option(help: "Coarse k-means iterations.") var coarseIterations = 20
+    @Option(help: "Product-quantizer k-means iterations.") var pqIterations = 25
+    @Option(help: "Training points per centroid (larger sets are subsampled).") var maxPointsPerCentroid = 256
+    @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        var config = IVFPQConfig(nlist: nlist, m: m, nbits: nbits)
+        config.metric = metric
+        config.coarseIterations = coarseIterations
+        config.pqIterations = pqIterations
+        config.maxPointsPerCentroid = maxPointsPerCentroid
+        config.seed = seed
+        config.threads = common.threads
+        let (index, stats) = try QuantizationOperations.train(
+            input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+            logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+        printLine(String(
+            format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, index %@ -> %@",
+            nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds,
+            stats.coarseSeconds, stats.pqSeconds, stats.encodeSeconds, stats.listImbalance, formatBytes(index.sizeInBytes), output))
+    }
+}
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search an IVF-PQ index: search/neighbors and search/distances for every query.")
+
+    @Argument(help: "Index file written by simjob train.") var index: String
+    @Option(help: "FILE[:DATASET] of queries (default dataset: test).") var queries: String
+    @Option(help: "Output file.") var output: String
+    @Option(help: "Neighbours per query.") var k: Int
+    @Option(help: "Inverted lists scanned per query.") var nprobe: Int
+    @Option(help: "Re-rank refine * k candidates with exact distances (0: off).") var refine = 0
+    @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        var config = IVFPQSearchConfig(k: k, nprobe: nprobe, refine: refine)
+        config.threads = common.threads
+        let stats = try QuantizationOperations.search(
+            index: index, queries: DatasetReference(parsing: queries, defaultDataset: "test"), output: output,
+            config: config, base: base.map { DatasetReference(parsing: $0, defaultDataset: "train") })
+        printLine(String(format: "search: %d queries, k=%d, nprobe=%d, refine=%d: %.3f s, %.0f queries/s -> %@",
+                         stats.queries, k, nprobe, refine, stats.seconds, stats.queriesPerSecond, output))
+    }
+}

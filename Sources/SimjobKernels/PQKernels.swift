@@ -1,0 +1,58 @@
+/// Kernels of product quantization (Jegou, Douze and Schmid, "Product quantization for nearest
+/// neighbor search", IEEE TPAMI 2011).
+public enum PQKernels {
+    /// For each of `rows` rows of `dots` (`rows x ksub` inner products of a sub-vector with the
+    /// sub-quantizer's centroids), the centroid minimising `||c||^2 - 2 x.c` (ties: lower index),
+    /// written to `codes[row * codeStride]`.
+    @inlinable
+    public static func nearestCodes(
+        dots: UnsafePointer<Float>, rows: Int, ksub: Int, centroidNorms: UnsafePointer<Float>,
+        codes: UnsafeMutablePointer<UInt8>, codeStride: Int
+    ) {
+        for row in 0..<rows {
+            let line = dots + row * ksub
+            var best = Float.infinity
+            var bestIndex = 0
+            for j in 0..<ksub {
+                let score = centroidNorms[j] - 2 * line[j]
+                if score < best {
+                    best = score
+                    bestIndex = j
+                }
+            }
+            codes[row * codeStride] = UInt8(truncatingIfNeeded: bestIndex)
+        }
+    }
+
+    /// Asymmetric distance computation over one inverted list: for each of `count` codes
+    /// (`m` bytes each), `base + sum_m table[m * ksub + code[m]]`, offered to row `row` of
+    /// `lists` with the vector's id when it is within the list's bound.
+    @inlinable
+    public static func scanCodes(
+        codes: UnsafePointer<UInt8>, ids: UnsafePointer<Int32>, count: Int, m: Int, ksub: Int,
+        table: UnsafePointer<Float>, base: Float, lists: NeighborLists, row: Int
+    ) {
+        var bound = lists.bounds[row]
+        for index in 0..<count {
+            let code = codes + index * m
+            var sum0: Float = 0, sum1: Float = 0, sum2: Float = 0, sum3: Float = 0
+            var sub = 0
+            while sub + 4 <= m {
+                sum0 += table[sub * ksub + Int(code[sub])]
+                sum1 += table[(sub + 1) * ksub + Int(code[sub + 1])]
+                sum2 += table[(sub + 2) * ksub + Int(code[sub + 2])]
+                sum3 += table[(sub + 3) * ksub + Int(code[sub + 3])]
+                sub += 4
+            }
+            while sub < m {
+                sum0 += table[sub * ksub + Int(code[sub])]
+                sub += 1
+            }
+            let score = base + ((sum0 + sum1) + (sum2 + sum3))
+            if score <= bound {
+                lists.insert(row: row, score: score, id: ids[index])
+                bound = lists.bounds[row]
+            }
+        }
+    }
+}
