@@ -1,29 +1,6 @@
 /// Kernels of product quantization (Jegou, Douze and Schmid, "Product quantization for nearest
 /// neighbor search", IEEE TPAMI 2011).
 public enum PQKernels {
-    /// For each of `rows` rows of `dots` (`rows x ksub` inner products of a sub-vector with the
-    /// sub-quantizer's centroids), the centroid minimising `||c||^2 - 2 x.c` (ties: lower index),
-    /// written to `codes[row * codeStride]`.
-    @inlinable
-    public static func nearestCodes(
-        dots: UnsafePointer<Float>, rows: Int, ksub: Int, centroidNorms: UnsafePointer<Float>,
-        codes: UnsafeMutablePointer<UInt8>, codeStride: Int
-    ) {
-        for row in 0..<rows {
-            let line = dots + row * ksub
-            var best = Float.infinity
-            var bestIndex = 0
-            for j in 0..<ksub {
-                let score = centroidNorms[j] - 2 * line[j]
-                if score < best {
-                    best = score
-                    bestIndex = j
-                }
-            }
-            codes[row * codeStride] = UInt8(truncatingIfNeeded: bestIndex)
-        }
-    }
-
     /// Asymmetric distance computation over one inverted list: for each of `count` codes
     /// (`m` bytes each), `base + sum_m table[m * ksub + code[m]]`, offered to row `row` of
     /// `lists` with the vector's id when it is within the list's bound.

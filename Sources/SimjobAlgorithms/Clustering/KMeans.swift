@@ -76,10 +76,12 @@ public struct KMeans {
         let k = config.k
         var rng = SeededGenerator(seed: seed, stream: 0xC1)
         let centroids = try initialCentroids(training, rng: &rng)
-        var engineConfig = ExactKNNConfig(k: 1, metric: .euclidean, threads: config.threads)
-        engineConfig.block = 1024
-        var engine = ExactKNN(config: engineConfig)
-        engine.progressStyle = .silent
+        let assignments = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let distances = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer {
+            assignments.deallocate()
+            distances.deallocate()
+        }
 
         var stats: [KMeansIterationStats] = []
         let progress = ProgressDisplay(label, total: config.iterations, unit: "iterations", style: progressStyle, logger: logger)
@@ -90,17 +92,19 @@ public struct KMeans {
             try Cancellation.check()
             let iterationStarted = ProgressDisplay.now()
             // Assignment: the nearest centroid of every point, by sgemm.
-            let table = try engine.nearestScores(queries: training, base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
+            NearestCentroid(centroids: centroids).assign(
+                training.vectors.pointer, rows: n, lda: d, rowNorms: training.norms,
+                indices: assignments, scores: distances, threads: threadCount)
             var objective = 0.0
-            for i in 0..<n { objective += Double(table.distances[i]) }
+            for i in 0..<n { objective += Double(distances[i]) }
 
             // Update: means of the assigned points (Double sums, point order, coordinates split
             // across threads).
             sums.initialize(repeating: 0, count: k * d)
             counts = [Int](repeating: 0, count: k)
-            for i in 0..<n { counts[Int(table.ids[i])] += 1 }
+            for i in 0..<n { counts[Int(assignments[i])] += 1 }
             let parts = min(threadCount * 2, d)
-            let shared = UnsafeSendable((training.vectors.pointer, table.ids, sums))
+            let shared = UnsafeSendable((training.vectors.pointer, UnsafePointer(assignments), sums))
             DispatchQueue.concurrentPerform(iterations: parts) { part in
                 let columns = (part * d / parts)..<((part + 1) * d / parts)
                 ClusterKernels.accumulate(

@@ -25,14 +25,18 @@ public enum QuantizationOperations {
         result.sampleSize = sample.rows
 
         // Assign every row, streaming.
-        let centroids = ExactKNN.Chunk(vectors: result.centroids, start: 0)
+        let assigner = NearestCentroid(centroids: result.centroids)
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        var nearest = [Int32](repeating: 0, count: min(65_536, source.rows))
         let assignments = try out.file.createDataset("kmeans/assignments", type: .int32, shape: [source.rows])
         try source.forEachBlock(blockRows: 65_536) { range, block in
             let matrix = FloatMatrix(rows: range.count, columns: source.dimension)
             matrix.pointer.update(from: block, count: range.count * source.dimension)
             if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: source.dimension) }
-            let nearest = try IVFPQIndex.nearestCells(ExactKNN.Chunk(vectors: matrix, start: 0), coarse: centroids, metric: .euclidean, k: 1, threads: config.threads)
-            try assignments.writeRows(range.lowerBound, range.count, from: nearest.ids)
+            try nearest.withUnsafeMutableBufferPointer { buffer in
+                assigner.assign(matrix.pointer, rows: range.count, lda: source.dimension, rowNorms: nil, indices: buffer.baseAddress!, scores: nil, threads: threads)
+                try assignments.writeRows(range.lowerBound, range.count, from: buffer.baseAddress!)
+            }
         }
         try out.file.write("kmeans/centroids", result.centroids.array, shape: [config.k, source.dimension])
         try out.file.write("kmeans/objective", result.iterations.map(\.objective), shape: [result.iterations.count])

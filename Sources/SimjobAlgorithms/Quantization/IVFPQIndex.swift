@@ -123,10 +123,12 @@ public final class IVFPQIndex: @unchecked Sendable {
 
         // Product quantizer on the sample's residuals.
         let pqStarted = ProgressDisplay.now()
-        let coarseChunk = ExactKNN.Chunk(vectors: coarse.centroids, start: 0)
-        let sampleChunk = ExactKNN.Chunk(vectors: sample, start: 0)
-        let assignment = try nearestCells(sampleChunk, coarse: coarseChunk, metric: metric == .ip ? .ip : .euclidean, k: 1, threads: config.threads)
-        subtractCentroids(sample, cells: assignment.ids, centroids: coarse.centroids)
+        let assigner = NearestCentroid(centroids: coarse.centroids, innerProduct: metric == .ip)
+        var sampleCells = [Int32](repeating: 0, count: sample.rows)
+        sampleCells.withUnsafeMutableBufferPointer { cells in
+            assigner.assign(sample.pointer, rows: sample.rows, lda: d, rowNorms: nil, indices: cells.baseAddress!, scores: nil, threads: threads)
+            subtractCentroids(sample, cells: cells.baseAddress!, centroids: coarse.centroids)
+        }
         var pqConfig = KMeansConfig(k: 1 << config.nbits)
         pqConfig.iterations = config.pqIterations
         pqConfig.maxPointsPerCentroid = config.maxPointsPerCentroid
@@ -145,9 +147,11 @@ public final class IVFPQIndex: @unchecked Sendable {
             let matrix = FloatMatrix(rows: range.count, columns: d)
             matrix.pointer.update(from: block, count: range.count * d)
             if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: d) }
-            let cells = try nearestCells(ExactKNN.Chunk(vectors: matrix, start: 0), coarse: coarseChunk, metric: metric == .ip ? .ip : .euclidean, k: 1, threads: config.threads)
-            subtractCentroids(matrix, cells: cells.ids, centroids: coarse.centroids)
-            for row in 0..<range.count { cellOf[range.lowerBound + row] = cells.ids[row] }
+            cellOf.withUnsafeMutableBufferPointer { cells in
+                let blockCells = cells.baseAddress! + range.lowerBound
+                assigner.assign(matrix.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
+                subtractCentroids(matrix, cells: blockCells, centroids: coarse.centroids)
+            }
             allCodes.withUnsafeMutableBufferPointer { buffer in
                 pq.encode(matrix.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
             }

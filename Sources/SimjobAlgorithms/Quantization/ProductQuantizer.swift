@@ -78,27 +78,38 @@ public final class ProductQuantizer: @unchecked Sendable {
         BLASRuntime.setThreads(1)
         DispatchQueue.concurrentPerform(iterations: min(threads, max(blocks, 1))) { worker in
             let dots = UnsafeMutablePointer<Float>.allocate(capacity: block * ksub)
-            defer { dots.deallocate() }
+            let nearest = UnsafeMutablePointer<Int32>.allocate(capacity: block)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: block)
+            defer {
+                dots.deallocate()
+                nearest.deallocate()
+                scores.deallocate()
+            }
             var index = worker
             while index < blocks {
                 let start = index * block
                 let count = min(block, rows - start)
-                encodeBlock(shared.value.0 + start * dimension, rows: count, into: shared.value.1 + start * m, scratch: dots)
+                encodeBlock(shared.value.0 + start * dimension, rows: count, into: shared.value.1 + start * m, dots: dots, nearest: nearest, scores: scores)
                 index += threads
             }
         }
     }
 
-    func encodeBlock(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, scratch: UnsafeMutablePointer<Float>) {
+    func encodeBlock(
+        _ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>,
+        dots: UnsafeMutablePointer<Float>, nearest: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>
+    ) {
         for s in 0..<m {
             BLAS.gemmABt(
                 m: rows, n: ksub, k: dsub,
                 a: vectors + s * dsub, lda: dimension,
                 b: codebooks.pointer + s * ksub * dsub, ldb: dsub,
-                c: scratch, ldc: ksub)
-            PQKernels.nearestCodes(
-                dots: scratch, rows: rows, ksub: ksub, centroidNorms: codebookNorms + s * ksub,
-                codes: codes + s, codeStride: m)
+                c: dots, ldc: ksub)
+            scores.initialize(repeating: .infinity, count: rows)
+            ClusterKernels.nearestColumns(
+                dots: dots, ldc: ksub, rows: rows, columns: ksub, columnStart: 0,
+                columnTerms: codebookNorms + s * ksub, dotFactor: -2, bestScores: scores, bestIndices: nearest)
+            for row in 0..<rows { codes[row * m + s] = UInt8(truncatingIfNeeded: nearest[row]) }
         }
     }
 
