@@ -4,6 +4,9 @@
 # OpenBLAS picks its kernels when it loads; a preset OPENBLAS_CORETYPE (some machines force
 # Haswell) would slow the test process's BLAS. The simjob executable corrects this itself.
 unexport OPENBLAS_CORETYPE
+# The engine runs single-threaded BLAS calls on its own workers; an OpenBLAS thread pool would
+# only spin. (The simjob executable sets this itself.)
+export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
 OUT ?= out

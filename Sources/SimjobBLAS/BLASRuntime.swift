@@ -7,12 +7,13 @@ import Foundation
 /// `OPENBLAS_CORETYPE` environment variable. Some machines preset `OPENBLAS_CORETYPE=Haswell`,
 /// which forces the AVX2 kernels on CPUs with AVX-512 and makes sgemm about 3x slower. Because
 /// the choice is made before any of simjob's code runs, the executable calls
-/// `relaunchIfSlowKernelsAreForced` first thing: it re-executes itself once without the
+/// `relaunchIfNeeded` first thing: it re-executes itself once without the
 /// variable so OpenBLAS detects the CPU's best kernels.
 public enum BLASRuntime {
     /// Environment variable that keeps a forced `OPENBLAS_CORETYPE` as it is (simjob then warns).
     public static let keepCoreTypeVariable = "SIMJOB_KEEP_OPENBLAS_CORETYPE"
     static let relaunchedVariable = "SIMJOB_BLAS_RELAUNCHED"
+    static let replacedCoreTypeVariable = "SIMJOB_REPLACED_OPENBLAS_CORETYPE"
 
     /// The kernel family OpenBLAS is using (`Cooperlake`, `SkylakeX`, `Haswell`, ...).
     public static var coreName: String {
@@ -64,27 +65,41 @@ public enum BLASRuntime {
             + "or set it to SKYLAKEX."
     }
 
-    /// Re-executes the current process once, without `OPENBLAS_CORETYPE`, when that variable
-    /// forces non-AVX-512 kernels on an AVX-512 CPU. Returns normally when nothing needs doing
-    /// (or when re-executing is impossible); on success it does not return.
-    public static func relaunchIfSlowKernelsAreForced() {
+    /// Re-executes the current process once, before any work, when OpenBLAS was loaded with
+    /// settings that cost speed: `OPENBLAS_CORETYPE` forcing non-AVX-512 kernels on an AVX-512
+    /// CPU (the variable is dropped so OpenBLAS detects the best kernels), or a thread pool of
+    /// its own (`OPENBLAS_NUM_THREADS` is set to 1: the engine runs one single-threaded BLAS
+    /// call per Dispatch worker, and an idle OpenBLAS pool spins in sched_yield for its first
+    /// tenth of a second, which measured 20 % of a short search). Returns normally when nothing
+    /// needs doing or re-executing fails; on success it does not return.
+    public static func relaunchIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
-        guard let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
-              environment[keepCoreTypeVariable] == nil,
-              environment[relaunchedVariable] == nil,
-              cpuHasAVX512, !isAVX512Core(forced), !isAVX512Core(coreName)
-        else { return }
-        unsetenv("OPENBLAS_CORETYPE")
-        setenv(relaunchedVariable, forced, 1)
-        let arguments = CommandLine.arguments
-        let cArguments = arguments.map { strdup($0) } + [nil]
+        guard environment[relaunchedVariable] == nil else { return }
+        var changed = false
+        if let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
+           environment[keepCoreTypeVariable] == nil,
+           cpuHasAVX512, !isAVX512Core(forced), !isAVX512Core(coreName) {
+            unsetenv("OPENBLAS_CORETYPE")
+            setenv(replacedCoreTypeVariable, forced, 1)
+            changed = true
+        }
+        if environment["OPENBLAS_NUM_THREADS"] != "1" {
+            setenv("OPENBLAS_NUM_THREADS", "1", 1)
+            changed = true
+        }
+        guard changed else { return }
+        setenv(relaunchedVariable, "1", 1)
+        let cArguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", cArguments)
-        // execv returns only on failure: carry on with the slow kernels (a warning follows).
-        setenv("OPENBLAS_CORETYPE", forced, 1)
+        // execv returns only on failure: carry on as loaded (a warning follows if slow kernels).
+        if let forced = ProcessInfo.processInfo.environment[replacedCoreTypeVariable] {
+            setenv("OPENBLAS_CORETYPE", forced, 1)
+            unsetenv(replacedCoreTypeVariable)
+        }
     }
 
     /// The `OPENBLAS_CORETYPE` value simjob replaced when it relaunched itself, if it did.
     public static var replacedCoreType: String? {
-        ProcessInfo.processInfo.environment[relaunchedVariable]
+        ProcessInfo.processInfo.environment[replacedCoreTypeVariable]
     }
 }

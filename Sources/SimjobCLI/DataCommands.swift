@@ -17,6 +17,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Dimension.") var dim = 128
     @Option(help: "Distance recorded in the file: euclidean, angular or ip.") var metric = Metric.euclidean
     @Option(help: "Gaussian clusters in the mixture.") var clusters = 64
+    @Option(help: "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).") var latentDim = 0
     @Option(help: "Fraction of train rows planted as near-duplicates (recorded in dup_group).") var duplicates = 0.0
     @Option(name: .customLong("k"), help: "Ground-truth neighbours per query (0: none).") var groundTruthK = 100
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -31,6 +32,7 @@ struct GenerateCommand: ParsableCommand {
         config.metric = metric
         config.clusters = clusters
         config.duplicates = duplicates
+        config.latentDim = latentDim
         config.groundTruthK = groundTruthK
         config.seed = seed
         let summary = try Generate.run(config, output: output, threads: common.threads, progressStyle: common.progressStyle)

@@ -65,7 +65,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Sub-quantizers; must divide the dimension.") var m: Int
     @Option(help: "Bits per sub-quantizer code (1 to 8).") var nbits = 8
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Coarse k-means iterations.") var coarseIterations = 20
+    @Option(help: "Coarse k-means iterations.") var coarseIterations = 10
     @Option(help: "Product-quantizer k-means iterations.") var pqIterations = 25
     @Option(help: "Training points per centroid (larger sets are subsampled).") var maxPointsPerCentroid = 256
     @Option(help: "Random seed.") var seed: UInt64 = 1234

@@ -1,7 +1,7 @@
 import SimjobBLAS
 import SimjobCLI
 
-// OpenBLAS chose its kernels when it loaded; if the environment forced slow ones on this CPU,
-// start again without that setting before doing any work.
-BLASRuntime.relaunchIfSlowKernelsAreForced()
+// OpenBLAS chose its kernels and thread pool when it loaded; if either costs speed here, start
+// again with better settings before doing any work.
+BLASRuntime.relaunchIfNeeded()
 SimjobCommand.runMain()

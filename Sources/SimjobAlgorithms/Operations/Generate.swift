@@ -26,6 +26,7 @@ public enum Generate {
         try out.file.setAttribute("generator", .string("simjob generate"))
         try out.file.setAttribute("seed", .int(Int64(bitPattern: config.seed)))
         try out.file.setAttribute("clusters", .int(Int64(config.clusters)))
+        try out.file.setAttribute("latent_dim", .int(Int64(config.latentDim)))
         try out.file.setAttribute("duplicate_fraction", .double(config.duplicates))
         try OutputWriting.writeRows("train", rows: config.n, dim: config.dim, to: out.file, progress: progress) {
             data.trainRows($0, into: $1)

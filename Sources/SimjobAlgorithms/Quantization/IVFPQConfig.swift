@@ -10,8 +10,8 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     public var nbits: Int = 8
     /// Distance; nil takes the input's `distance` attribute.
     public var metric: Metric? = nil
-    /// Iterations of the coarse k-means. Default 20.
-    public var coarseIterations: Int = 20
+    /// Iterations of the coarse k-means. Default 10, as FAISS's IndexIVF.
+    public var coarseIterations: Int = 10
     /// Iterations of each sub-quantizer's k-means. Default 25, as FAISS.
     public var pqIterations: Int = 25
     /// Training points per centroid, for both k-means (larger sets are subsampled, and the log
@@ -21,6 +21,10 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 1234
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
+    /// Bytes of vectors that may be held in memory: a set that fits is read once, sampled and
+    /// encoded from memory; a larger one is read twice (sample, then encode by blocks).
+    /// Nil means half of physical memory.
+    public var memoryLimit: Int? = nil
 
     public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
         self.nlist = nlist
@@ -30,7 +34,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
-        case maxPointsPerCentroid = "max_points_per_centroid", seed, threads
+        case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit"
     }
 }
 
@@ -43,7 +47,7 @@ public struct IVFPQTrainStats: Sendable {
     public var encodeSeconds = 0.0
     public var totalSeconds = 0.0
     public var coarseObjective = 0.0
-    /// Mean squared error of the residuals' reconstruction on the training sample.
+    /// Mean squared error of the residuals' reconstruction, on up to 16,384 training residuals.
     public var reconstructionError = 0.0
     /// `nlist * sum(size^2) / n^2` over the inverted lists.
     public var listImbalance = 0.0

@@ -106,7 +106,17 @@ public final class IVFPQIndex: @unchecked Sendable {
         if sampleSize < n {
             logger?.info("train: sampling \(sampleSize) of \(n) vectors (nlist = \(config.nlist) x max_points_per_centroid = \(config.maxPointsPerCentroid))")
         }
-        let sample = try source.sampleRows(sampleSize, seed: config.seed, metric: metric)
+        // A set that fits in memory is read once; the sample and the encoding both use it.
+        let resident: FloatMatrix? = source.floatBytes <= (config.memoryLimit ?? ProcessMemory.physicalBytes / 2)
+            ? try source.readMatrix(0..<n, metric: metric) : nil
+        let sample: FloatMatrix
+        if let resident {
+            let chosen = sampleIndices(sampleSize, from: n, seed: config.seed)
+            sample = FloatMatrix(rows: chosen.count, columns: d)
+            for (row, index) in chosen.enumerated() { sample.row(row).update(from: resident.row(index), count: d) }
+        } else {
+            sample = try source.sampleRows(sampleSize, seed: config.seed, metric: metric)
+        }
         stats.trainingPoints = sample.rows
         var coarseConfig = KMeansConfig(k: config.nlist)
         coarseConfig.iterations = config.coarseIterations
@@ -135,7 +145,10 @@ public final class IVFPQIndex: @unchecked Sendable {
         pqConfig.seed = config.seed &+ 1000
         pqConfig.threads = config.threads
         let (pq, _) = try ProductQuantizer.train(sample, m: config.m, nbits: config.nbits, kmeans: pqConfig, logger: logger)
-        stats.reconstructionError = pq.reconstructionError(sample, threads: threads)
+        let checkRows = min(sample.rows, 16_384)
+        let check = FloatMatrix(rows: checkRows, columns: d)
+        check.pointer.update(from: sample.pointer, count: checkRows * d)
+        stats.reconstructionError = pq.reconstructionError(check, threads: threads)
         stats.pqSeconds = ProgressDisplay.now() - pqStarted
 
         // Encode everything, streaming the source by blocks.
@@ -143,19 +156,35 @@ public final class IVFPQIndex: @unchecked Sendable {
         let progress = ProgressDisplay("encode", total: n, unit: "vectors", style: progressStyle, logger: logger)
         var cellOf = [Int32](repeating: 0, count: n)
         var allCodes = [UInt8](repeating: 0, count: n * config.m)
-        try source.forEachBlock(blockRows: 65_536) { range, block in
-            let matrix = FloatMatrix(rows: range.count, columns: d)
-            matrix.pointer.update(from: block, count: range.count * d)
-            if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: d) }
+        // Encodes rows `range` given as (already normalised) vectors; overwrites them.
+        func encode(_ range: Range<Int>, _ vectors: FloatMatrix) {
             cellOf.withUnsafeMutableBufferPointer { cells in
                 let blockCells = cells.baseAddress! + range.lowerBound
-                assigner.assign(matrix.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
-                subtractCentroids(matrix, cells: blockCells, centroids: coarse.centroids)
+                assigner.assign(vectors.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
+                subtractCentroids(vectors, cells: blockCells, centroids: coarse.centroids)
             }
             allCodes.withUnsafeMutableBufferPointer { buffer in
-                pq.encode(matrix.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
+                pq.encode(vectors.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
             }
             progress.advance(by: range.count)
+        }
+        let blockRows = 65_536
+        let block = FloatMatrix(rows: min(blockRows, n), columns: d)
+        if let resident {
+            for start in stride(from: 0, to: n, by: blockRows) {
+                try Cancellation.check()
+                let range = start..<min(start + blockRows, n)
+                let view = FloatMatrix(rows: range.count, columns: d)
+                view.pointer.update(from: resident.row(start), count: range.count * d)
+                encode(range, view)
+            }
+        } else {
+            try source.forEachBlock(blockRows: blockRows) { range, rows in
+                let view = range.count == block.rows ? block : FloatMatrix(rows: range.count, columns: d)
+                view.pointer.update(from: rows, count: range.count * d)
+                if metric.normalizesVectors { VectorKernels.normalizeRows(view.pointer, rows: range.count, dimension: d) }
+                encode(range, view)
+            }
         }
         progress.finish()
 

@@ -15,6 +15,10 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
     public var metric: Metric = .euclidean
     /// Gaussian clusters in the mixture. Default 64.
     public var clusters: Int = 64
+    /// When above 0, each cluster varies mostly within a random subspace of this dimension
+    /// (plus isotropic noise of a tenth of its spread), as real embeddings have a low intrinsic
+    /// dimension; 0 gives isotropic Gaussian clusters. Default 0.
+    public var latentDim: Int = 0
     /// Fraction of `train` rows that are planted near-duplicates of another row (0 to 0.5),
     /// recorded in `dup_group`. Default 0.
     public var duplicates: Double = 0
@@ -27,7 +31,7 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case n, queries, dim, metric, clusters, duplicates, groundTruthK = "ground_truth_k", seed
+        case n, queries, dim, metric, clusters, latentDim = "latent_dim", duplicates, groundTruthK = "ground_truth_k", seed
     }
 }
 
@@ -43,6 +47,8 @@ public struct SyntheticDataset: Sendable {
     public let config: SyntheticConfig
     let centers: [Float]
     let spreads: [Float]
+    /// Per cluster, `latentDim x dim` Gaussian directions (empty when isotropic).
+    let bases: [Float]
     let cumulativeWeights: [Double]
     /// For each train row, the row it duplicates, or -1.
     public let sourceOf: [Int32]
@@ -58,6 +64,9 @@ public struct SyntheticDataset: Sendable {
         guard config.queries >= 0 else { throw SimjobError("generate: --queries must not be negative") }
         guard config.dim >= 1 else { throw SimjobError("generate: --dim must be at least 1") }
         guard config.clusters >= 1 else { throw SimjobError("generate: --clusters must be at least 1") }
+        guard config.latentDim >= 0, config.latentDim <= config.dim else {
+            throw SimjobError("generate: --latent-dim must be between 0 and the dimension \(config.dim)")
+        }
         guard (0...0.5).contains(config.duplicates) else {
             throw SimjobError("generate: --duplicates must be a fraction between 0 and 0.5 (got \(config.duplicates))")
         }
@@ -67,6 +76,9 @@ public struct SyntheticDataset: Sendable {
         centers.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
         self.centers = centers
         spreads = (0..<config.clusters).map { _ in 0.15 * Float(pow(4.0, Double(rng.nextUnitFloat()))) }
+        var bases = [Float](repeating: 0, count: config.clusters * config.latentDim * config.dim)
+        bases.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
+        self.bases = bases
         let weights = (0..<config.clusters).map { _ in 0.5 + Double(rng.nextUnitFloat()) }
         let total = weights.reduce(0, +)
         var running = 0.0
@@ -150,6 +162,21 @@ public struct SyntheticDataset: Sendable {
         rng.fillGaussian(out, count: config.dim)
         let spread = spreads[cluster]
         let center = cluster * config.dim
+        let latent = config.latentDim
+        if latent > 0 {
+            // x = c + spread * (z B / sqrt(latent) + 0.1 e): unit variance per coordinate
+            // from the subspace, a tenth of it from the noise.
+            var z = [Float](repeating: 0, count: latent)
+            z.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: latent) }
+            let scale = 1 / Float(latent).squareRoot()
+            for j in 0..<config.dim { out[j] *= 0.1 }
+            let basis = cluster * latent * config.dim
+            for l in 0..<latent {
+                let weight = z[l] * scale
+                let direction = basis + l * config.dim
+                for j in 0..<config.dim { out[j] += weight * bases[direction + j] }
+            }
+        }
         for j in 0..<config.dim { out[j] = centers[center + j] + spread * out[j] }
         return cluster
     }
