@@ -84,9 +84,10 @@ struct TrainCommand: ParsableCommand {
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
             logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
         printLine(String(
-            format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, index %@ -> %@",
-            nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds,
-            stats.coarseSeconds, stats.pqSeconds, stats.encodeSeconds, stats.listImbalance, formatBytes(index.sizeInBytes), output))
+            format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, PQ residual error %.4g, index %@ -> %@",
+            nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
+            stats.coarseSeconds, stats.pqSeconds, stats.encodeSeconds, stats.listImbalance, stats.reconstructionError,
+            formatBytes(index.sizeInBytes), output))
     }
 }
 

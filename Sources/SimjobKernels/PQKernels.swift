@@ -2,14 +2,14 @@
 /// neighbor search", IEEE TPAMI 2011).
 public enum PQKernels {
     /// Asymmetric distance computation over one inverted list: for each of `count` codes
-    /// (`m` bytes each), `base + sum_m table[m * ksub + code[m]]`, offered to row `row` of
-    /// `lists` with the vector's id when it is within the list's bound.
+    /// (`m` bytes each), `base + sum_m table[m * ksub + code[m]]`, offered to `heap` with the
+    /// vector's id when it is within the heap's bound.
     @inlinable
     public static func scanCodes(
         codes: UnsafePointer<UInt8>, ids: UnsafePointer<Int32>, count: Int, m: Int, ksub: Int,
-        table: UnsafePointer<Float>, base: Float, lists: NeighborLists, row: Int
+        table: UnsafePointer<Float>, base: Float, heap: inout CandidateHeap
     ) {
-        var bound = lists.bounds[row]
+        var bound = heap.bound
         for index in 0..<count {
             let code = codes + index * m
             var sum0: Float = 0, sum1: Float = 0, sum2: Float = 0, sum3: Float = 0
@@ -27,8 +27,8 @@ public enum PQKernels {
             }
             let score = base + ((sum0 + sum1) + (sum2 + sum3))
             if score <= bound {
-                lists.insert(row: row, score: score, id: ids[index])
-                bound = lists.bounds[row]
+                heap.offer(score: score, id: ids[index])
+                bound = heap.bound
             }
         }
     }

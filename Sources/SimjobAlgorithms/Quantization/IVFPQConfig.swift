@@ -42,6 +42,8 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
 public struct IVFPQTrainStats: Sendable {
     public var vectors = 0
     public var trainingPoints = 0
+    /// Reading the vectors from the file (decompression included).
+    public var readSeconds = 0.0
     public var coarseSeconds = 0.0
     public var pqSeconds = 0.0
     public var encodeSeconds = 0.0

@@ -107,8 +107,10 @@ public final class IVFPQIndex: @unchecked Sendable {
             logger?.info("train: sampling \(sampleSize) of \(n) vectors (nlist = \(config.nlist) x max_points_per_centroid = \(config.maxPointsPerCentroid))")
         }
         // A set that fits in memory is read once; the sample and the encoding both use it.
+        let readStarted = ProgressDisplay.now()
         let resident: FloatMatrix? = source.floatBytes <= (config.memoryLimit ?? ProcessMemory.physicalBytes / 2)
             ? try source.readMatrix(0..<n, metric: metric) : nil
+        stats.readSeconds = ProgressDisplay.now() - readStarted
         let sample: FloatMatrix
         if let resident {
             let chosen = sampleIndices(sampleSize, from: n, seed: config.seed)
@@ -277,7 +279,7 @@ public final class IVFPQIndex: @unchecked Sendable {
             let (prepared, cells, result, base) = shared.value
             let term3 = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * width)
             let table = UnsafeMutablePointer<Float>.allocate(capacity: width)
-            let shortlist = NeighborLists(rows: 1, k: candidates)
+            var shortlist = CandidateHeap(capacity: candidates)
             defer {
                 term3.deallocate()
                 table.deallocate()
@@ -293,7 +295,7 @@ public final class IVFPQIndex: @unchecked Sendable {
                 pq.innerProductTables(prepared.row(first), rows: rows, into: term3)
                 for local in 0..<rows {
                     let query = first + local
-                    shortlist.reset()
+                    shortlist.removeAll()
                     let queryTerm3 = term3 + local * width
                     if metric == .ip {
                         for index in 0..<width { table[index] = -queryTerm3[index] }
@@ -314,7 +316,7 @@ public final class IVFPQIndex: @unchecked Sendable {
                                 PQKernels.scanCodes(
                                     codes: codeBuffer.baseAddress! + start * pq.m, ids: idBuffer.baseAddress! + start,
                                     count: end - start, m: pq.m, ksub: pq.ksub, table: table,
-                                    base: cells.distances[query * nprobe + probe], lists: shortlist, row: 0)
+                                    base: cells.distances[query * nprobe + probe], heap: &shortlist)
                             }
                         }
                         localScanned += end - start
@@ -335,16 +337,13 @@ public final class IVFPQIndex: @unchecked Sendable {
 
     /// Moves a query's shortlist into the result: re-ranked by exact scores when refining,
     /// else with the estimates turned into the metric's scores.
-    func finishQuery(_ query: Int, shortlist: NeighborLists, into result: NeighborLists, prepared: FloatMatrix, base: FloatMatrix?, refine: Bool) {
-        for slot in 0..<shortlist.k {
-            let id = shortlist.ids[slot]
-            if id == NeighborLists.emptyID { break }
+    func finishQuery(_ query: Int, shortlist: CandidateHeap, into result: NeighborLists, prepared: FloatMatrix, base: FloatMatrix?, refine: Bool) {
+        shortlist.forEach { estimate, id in
             let score: Float
             if refine, let base {
                 score = metric.exactScore(prepared.row(query), base.row(Int(id)), dimension: dimension)
             } else {
                 // Estimates: squared L2 is never negative; angular on unit vectors is half of it.
-                let estimate = shortlist.scores[slot]
                 switch metric {
                 case .euclidean: score = max(estimate, 0)
                 case .angular: score = max(estimate, 0) / 2

@@ -51,21 +51,38 @@ public final class ProductQuantizer: @unchecked Sendable {
             throw SimjobError("product quantizer: \(vectors.rows) training vectors are fewer than 2^nbits = \(ksub) centroids")
         }
         let codebooks = FloatMatrix(rows: m * ksub, columns: dsub)
-        var results: [KMeansResult] = []
-        let sub = FloatMatrix(rows: vectors.rows, columns: dsub)
-        for s in 0..<m {
-            for row in 0..<vectors.rows {
-                sub.row(row).update(from: vectors.row(row) + s * dsub, count: dsub)
+        // Sub-quantizers train side by side, one single-threaded k-means each: their problems
+        // are small (2^nbits centroids of d/m dimensions), and splitting one across threads
+        // would synchronise them every iteration. Seeds differ by sub-quantizer, not by thread.
+        let threads = max(1, template.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let slots = UnsafeMutablePointer<Result<KMeansResult, Error>?>.allocate(capacity: m)
+        slots.initialize(repeating: nil, count: m)
+        defer { slots.deinitialize(count: m); slots.deallocate() }
+        let shared = UnsafeSendable((vectors, codebooks, slots))
+        let next = AtomicCounter()
+        DispatchQueue.concurrentPerform(iterations: min(threads, m)) { _ in
+            let (vectors, codebooks, slots) = shared.value
+            let sub = FloatMatrix(rows: vectors.rows, columns: dsub)
+            while true {
+                let s = next.next()
+                guard s < m else { break }
+                for row in 0..<vectors.rows {
+                    sub.row(row).update(from: vectors.row(row) + s * dsub, count: dsub)
+                }
+                var config = template
+                config.k = ksub
+                config.seed = template.seed &+ UInt64(s)
+                config.threads = 1
+                var kmeans = KMeans(config: config, logger: nil)
+                kmeans.label = "product quantizer \(s + 1)/\(m)"
+                slots[s] = Result {
+                    let result = try kmeans.train(sub)
+                    (codebooks.pointer + s * ksub * dsub).update(from: result.centroids.pointer, count: ksub * dsub)
+                    return result
+                }
             }
-            var config = template
-            config.k = ksub
-            config.seed = template.seed &+ UInt64(s)
-            var kmeans = KMeans(config: config, logger: nil)
-            kmeans.label = "product quantizer \(s + 1)/\(m)"
-            let result = try kmeans.train(sub)
-            (codebooks.pointer + s * ksub * dsub).update(from: result.centroids.pointer, count: ksub * dsub)
-            results.append(result)
         }
+        let results = try (0..<m).map { try slots[$0]!.get() }
         return (ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks), results)
     }
 
