@@ -4,6 +4,8 @@
 #ifndef SIMJOB_CHDF5_SHIM_H
 #define SIMJOB_CHDF5_SHIM_H
 #include <hdf5.h>
+// zlib, for decompressing deflate chunks on several threads (HDF5 itself is single-threaded).
+#include <zlib.h>
 
 static inline hid_t sj_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline hid_t sj_H5S_ALL(void) { return H5S_ALL; }
@@ -31,6 +33,9 @@ static inline hid_t sj_H5T_STD_I64LE(void) { return H5T_STD_I64LE; }
 static inline hid_t sj_H5T_STD_U8LE(void) { return H5T_STD_U8LE; }
 
 static inline size_t sj_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+static inline hid_t sj_H5P_DATASET_XFER_DEFAULT(void) { return H5P_DEFAULT; }
+static inline int sj_H5Z_FILTER_DEFLATE(void) { return H5Z_FILTER_DEFLATE; }
+static inline int sj_H5Z_FILTER_SHUFFLE(void) { return H5Z_FILTER_SHUFFLE; }
 
 // Silence HDF5's own error-stack printing so simjob reports problems in its own words.
 static inline void sj_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

@@ -205,6 +205,15 @@ public final class HDF5Dataset: @unchecked Sendable {
         }
     }
 
+    /// Reads float32 rows like `readRows`, decompressing chunks on `threads` threads where the
+    /// layout allows (see `ParallelChunkReader`).
+    public func readRowsParallel(_ start: Int, _ count: Int, into buffer: UnsafeMutablePointer<Float>, threads: Int) throws {
+        precondition(start >= 0 && count >= 0 && start + count <= rows, "row range out of bounds")
+        guard count > 0 else { return }
+        if threads > 1, let reader = ParallelChunkReader(self), reader.read(start, count, into: buffer, threads: threads) { return }
+        try readRows(start, count, into: buffer)
+    }
+
     /// Reads the whole dataset.
     public func readAll<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {
         var result = [T](repeating: 0, count: rows * columns)

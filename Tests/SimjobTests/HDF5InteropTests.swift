@@ -60,6 +60,32 @@ struct HDF5InteropTests {
         #expect(try f32.attribute("note") == .string("on a dataset"))
     }
 
+    @Test("compressed chunks decode in parallel to exactly what h5py wrote", arguments: [true, false])
+    func parallelChunkReading(shuffle: Bool) throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("chunks.hdf5")
+        // 1000 rows in chunks of 64 rows (the last one partial), gzip with and without shuffle,
+        // plus a layout the parallel path does not take (chunks narrower than a row).
+        try python("""
+            import sys, h5py, numpy as np
+            x = np.random.default_rng(5).standard_normal((1000, 24)).astype("f4")
+            with h5py.File(sys.argv[1], "w") as f:
+                f.create_dataset("rows", data=x, chunks=(64, 24), compression="gzip", shuffle=sys.argv[2] == "1")
+                f.create_dataset("narrow", data=x, chunks=(100, 8), compression="gzip")
+                f.create_dataset("plain", data=x)
+            """, path, shuffle ? "1" : "0")
+        let file = try HDF5File.open(path)
+        let expected = try file.dataset("plain").readAll(as: Float.self)
+        for name in ["rows", "narrow"] {
+            let dataset = try file.dataset(name)
+            for (start, count) in [(0, 1000), (0, 1), (63, 2), (100, 777), (960, 40), (999, 1)] {
+                var block = [Float](repeating: .nan, count: count * 24)
+                try block.withUnsafeMutableBufferPointer { try dataset.readRowsParallel(start, count, into: $0.baseAddress!, threads: 3) }
+                #expect(block == Array(expected[(start * 24)..<((start + count) * 24)]), "\(name) rows \(start)..<\(start + count)")
+            }
+        }
+    }
+
     @Test("h5py reads what simjob writes, value for value")
     func h5pyReadsSimjobFiles() throws {
         let folder = TemporaryFolder()

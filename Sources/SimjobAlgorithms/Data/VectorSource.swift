@@ -44,7 +44,7 @@ public final class VectorSource: @unchecked Sendable {
     /// with the first bad row's number.
     public func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
         do {
-            try dataset.readRows(range.lowerBound, range.count, into: buffer)
+            try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: ProcessInfo.processInfo.activeProcessorCount)
         } catch let error as HDF5Error {
             throw SimjobError(error.message)
         }

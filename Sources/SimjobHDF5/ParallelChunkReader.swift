@@ -1,0 +1,134 @@
+import CHDF5
+import Dispatch
+import Foundation
+
+/// Reads float32 rows of a chunked, deflate-compressed dataset on several threads.
+///
+/// HDF5 (the serial build) decompresses on the calling thread, at about 300 MB/s here: reading
+/// a million 128-d vectors took longer than clustering them. For the common layout, row-chunked
+/// float32 (little-endian) with the filter pipelines `deflate` or `shuffle, deflate`, this reads
+/// each chunk's raw bytes through HDF5 (`H5Dread_chunk`, on the calling thread) and inflates
+/// and un-shuffles the chunks in parallel. Every other layout returns nil from `init` and is
+/// read through `H5Dread`.
+struct ParallelChunkReader {
+    let rowsPerChunk: Int
+    let columns: Int
+    let shuffled: Bool
+    let deflated: Bool
+    let dataset: HDF5Dataset
+
+    init?(_ dataset: HDF5Dataset) {
+        guard dataset.shape.count == 2, dataset.elementType == .float32,
+              H5Tget_order(dataset.fileType) == H5T_ORDER_LE else { return nil }
+        let properties = H5Dget_create_plist(dataset.id)
+        guard properties >= 0 else { return nil }
+        defer { H5Pclose(properties) }
+        guard H5Pget_layout(properties) == H5D_CHUNKED else { return nil }
+        var chunk = [hsize_t](repeating: 0, count: 2)
+        guard H5Pget_chunk(properties, 2, &chunk) == 2, Int(chunk[1]) == dataset.columns, chunk[0] > 0 else { return nil }
+        var filters: [Int32] = []
+        for index in 0..<H5Pget_nfilters(properties) {
+            var flags: UInt32 = 0
+            var count = 0
+            var values = [UInt32](repeating: 0, count: 8)
+            var config: UInt32 = 0
+            count = values.count
+            let filter = H5Pget_filter2(properties, UInt32(index), &flags, &count, &values, 0, nil, &config)
+            filters.append(filter)
+        }
+        let deflate = sj_H5Z_FILTER_DEFLATE(), shuffle = sj_H5Z_FILTER_SHUFFLE()
+        switch filters {
+        case [deflate]: (shuffled, deflated) = (false, true)
+        case [shuffle, deflate]: (shuffled, deflated) = (true, true)
+        default: return nil  // unfiltered data reads at memory speed through H5Dread anyway
+        }
+        rowsPerChunk = Int(chunk[0])
+        columns = dataset.columns
+        self.dataset = dataset
+    }
+
+    /// Reads rows `start ..< start + count` into `buffer`; false when a chunk could not be
+    /// decoded here (the caller then falls back to `H5Dread`).
+    func read(_ start: Int, _ count: Int, into buffer: UnsafeMutablePointer<Float>, threads: Int) -> Bool {
+        let chunkBytes = rowsPerChunk * columns * 4
+        let firstChunk = start / rowsPerChunk
+        let lastChunk = (start + count - 1) / rowsPerChunk
+        let batch = max(threads * 4, 8)
+        var chunkIndex = firstChunk
+        while chunkIndex <= lastChunk {
+            let batchChunks = Array(chunkIndex...min(lastChunk, chunkIndex + batch - 1))
+            // Raw (compressed) bytes, read one after another: HDF5 calls stay on this thread.
+            var raw: [(Data, UInt32)] = []
+            for chunk in batchChunks {
+                var offset: [hsize_t] = [hsize_t(chunk * rowsPerChunk), 0]
+                var size: hsize_t = 0
+                guard H5Dget_chunk_storage_size(dataset.id, &offset, &size) >= 0, size > 0 else { return false }
+                var bytes = Data(count: Int(size))
+                var mask: UInt32 = 0
+                let status = bytes.withUnsafeMutableBytes { H5Dread_chunk(dataset.id, sj_H5P_DATASET_XFER_DEFAULT(), &offset, &mask, $0.baseAddress) }
+                guard status >= 0 else { return false }
+                raw.append((bytes, mask))
+            }
+            let failed = UnsafeMutablePointer<Bool>.allocate(capacity: batchChunks.count)
+            failed.initialize(repeating: false, count: batchChunks.count)
+            defer { failed.deallocate() }
+            let chunks = raw
+            let shared = UnsafeSendableBox((buffer, failed))
+            DispatchQueue.concurrentPerform(iterations: batchChunks.count) { position in
+                let (buffer, failed) = shared.value
+                let chunk = batchChunks[position]
+                let (bytes, mask) = chunks[position]
+                let decoded = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64)
+                defer { decoded.deallocate() }
+                // Filter i was skipped for this chunk when bit i of the mask is set.
+                let inflate = deflated && mask & (shuffled ? 2 : 1) == 0
+                let unshuffle = shuffled && mask & 1 == 0
+                let staging = unshuffle ? UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64) : decoded
+                defer { if unshuffle { staging.deallocate() } }
+                let ok: Bool = bytes.withUnsafeBytes { source in
+                    if inflate {
+                        var length = uLongf(chunkBytes)
+                        let result = uncompress(staging.assumingMemoryBound(to: Bytef.self), &length,
+                                                source.baseAddress!.assumingMemoryBound(to: Bytef.self), uLong(source.count))
+                        return result == Z_OK && Int(length) == chunkBytes
+                    }
+                    guard source.count == chunkBytes else { return false }
+                    staging.copyMemory(from: source.baseAddress!, byteCount: chunkBytes)
+                    return true
+                }
+                guard ok else {
+                    failed[position] = true
+                    return
+                }
+                if unshuffle {
+                    // Shuffle stored byte 0 of every element, then byte 1, ...: interleave back.
+                    let elements = chunkBytes / 4
+                    let from = staging.assumingMemoryBound(to: UInt8.self)
+                    let to = decoded.assumingMemoryBound(to: UInt8.self)
+                    for element in 0..<elements {
+                        to[element * 4] = from[element]
+                        to[element * 4 + 1] = from[elements + element]
+                        to[element * 4 + 2] = from[2 * elements + element]
+                        to[element * 4 + 3] = from[3 * elements + element]
+                    }
+                }
+                let chunkStart = chunk * rowsPerChunk
+                let first = max(start, chunkStart), last = min(start + count, chunkStart + rowsPerChunk)
+                guard last > first else { return }
+                (buffer + (first - start) * columns).update(
+                    from: decoded.assumingMemoryBound(to: Float.self) + (first - chunkStart) * columns,
+                    count: (last - first) * columns)
+            }
+            if (0..<batchChunks.count).contains(where: { failed[$0] }) { return false }
+            chunkIndex += batchChunks.count
+        }
+        return true
+    }
+}
+
+/// Carries values into Dispatch's `@Sendable` closures where the code guarantees that the
+/// threads touch disjoint parts.
+struct UnsafeSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
