@@ -11,11 +11,6 @@ extension PendingCommand {
     }
 }
 
-struct EvaluateCommand: PendingCommand {
-    static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "Recall/QPS sweeps (not available yet).")
-    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
-}
-
 struct DedupCommand: PendingCommand {
     static let configuration = CommandConfiguration(commandName: "dedup", abstract: "Near-duplicate groups and keep-masks (not available yet).")
     @Argument(parsing: .allUnrecognized) var arguments: [String] = []

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import SimjobHDF5
+
+/// `simjob evaluate`: the sweep, its report file, the plot next to it, ann-benchmarks results.
+public enum EvaluateOperation {
+    public struct Outputs: Sendable {
+        public var report: EvaluationReport
+        public var plotPath: String
+        public var resultFiles: [String]
+    }
+
+    public static func run(
+        dataset: String, index: String, config: EvaluationConfig, output: String, plot: String?,
+        annBenchmarksDirectory: String?, logger: Logger? = nil
+    ) throws -> Outputs {
+        let out = try AtomicOutputFile(output)
+        let report = try Evaluation.run(dataset: dataset, indexPath: index, config: config, logger: logger)
+        try EvaluationOutput.writeReport(report, to: out.file)
+        let plotPath = plot ?? (URL(fileURLWithPath: output).deletingPathExtension().path + ".svg")
+        let svg = RecallQPSPlot.svg(report)
+        // Written to a temporary name and renamed, like every output.
+        let temporary = URL(fileURLWithPath: plotPath).deletingLastPathComponent()
+            .appendingPathComponent(".\(URL(fileURLWithPath: plotPath).lastPathComponent).tmp-\(getpid())").path
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(svg.utf8)), rename(temporary, plotPath) == 0 else {
+            unlink(temporary)
+            throw SimjobError("\(plotPath): cannot write the plot")
+        }
+        var files: [String] = []
+        if let annBenchmarksDirectory {
+            files = try EvaluationOutput.writeANNBenchmarksResults(report, runs: config.runs, to: annBenchmarksDirectory)
+        }
+        try out.commit()
+        return Outputs(report: report, plotPath: plotPath, resultFiles: files)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import SimjobAlgorithms
+
+/// Comma-separated integers: `1,4,16`.
+struct IntegerList: ExpressibleByArgument {
+    var values: [Int]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+}
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Recall / queries-per-second sweeps of an index (ann-benchmarks definitions), or the recall of a k-NN graph.",
+        discussion: """
+            Index sweep: simjob evaluate IN.hdf5 --index INDEX.hdf5 --k K --nprobe 1,4,16 [--refine 0,10] --output REPORT.hdf5
+            Graph recall: simjob evaluate --graph GRAPH.hdf5 --truth TRUTH.hdf5 [--sample N] [--input FILE:DATASET]
+            """)
+
+    @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
+    @Option(help: "Index written by simjob train.") var index: String?
+    @Option(help: "Neighbours per query.") var k = 10
+    @Option(help: "nprobe values, comma-separated.") var nprobe = IntegerList(argument: "1,4,16,64")!
+    @Option(help: "refine values, comma-separated (0: none).") var refine = IntegerList(argument: "0")!
+    @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
+    @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
+    @Option(help: "Also write ann-benchmarks result files under this folder.") var annBenchmarksResults: String?
+    @Option(help: "Batch runs per setting (the fastest counts).") var runs = 3
+    @Option(help: "Queries timed one at a time for latency percentiles (0: none).") var latencyQueries = 1000
+    @Flag(help: "Also evaluate exact search, the recall 1.0 reference.") var exact = false
+    @Option(help: "Approximate k-NN graph to score (with --truth).") var graph: String?
+    @Option(help: "Exact k-NN graph to score against.") var truth: String?
+    @Option(help: "Rows of the graph to score, drawn with a fixed seed (default: all).") var sample: Int?
+    @Option(help: "Vectors of the graphs (default: the truth graph's source attribute).") var vectors: String?
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if graph != nil || truth != nil {
+            guard graph != nil, truth != nil else { throw ValidationError("--graph and --truth go together") }
+        } else {
+            guard input != nil, index != nil, output != nil else {
+                throw ValidationError("give IN.hdf5 --index INDEX.hdf5 --output REPORT.hdf5, or --graph G --truth T")
+            }
+        }
+        if k < 1 { throw ValidationError("--k must be at least 1") }
+    }
+
+    func run() throws {
+        if let graph, let truth {
+            let result = try GraphEvaluation.run(
+                graph: graph, truth: truth, input: vectors.map { DatasetReference(parsing: $0, defaultDataset: "train") }, sample: sample)
+            printLine(String(format: "graph %@ against %@: %d of %d rows, k=%d, %@: recall %.4f, epsilon recall %.4f, id recall %.4f",
+                             graph, truth, result.sampled, result.rows, result.k, result.metric.rawValue,
+                             result.scores.knn, result.scores.epsilon, result.scores.ids))
+            return
+        }
+        common.warnAboutBLAS()
+        var config = EvaluationConfig()
+        config.k = k
+        config.nprobe = nprobe.values
+        config.refine = refine.values
+        config.runs = runs
+        config.latencyQueries = latencyQueries
+        config.includeExact = exact
+        config.threads = common.threads
+        let outputs = try EvaluateOperation.run(
+            dataset: input!, index: index!, config: config, output: output!, plot: plot,
+            annBenchmarksDirectory: annBenchmarksResults, logger: common.quiet ? nil : simjobLogger)
+        printLine(EvaluationOutput.table(outputs.report))
+        printLine("report: \(output!) (group evaluation); plot: \(outputs.plotPath)"
+                  + (outputs.resultFiles.isEmpty ? "" : "; \(outputs.resultFiles.count) ann-benchmarks result files under \(annBenchmarksResults!)"))
+    }
+}
