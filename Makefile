@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS = 1
 SWIFT ?= swift
 OUT ?= out
 
-.PHONY: quickstart test deps build release bench-exact clean
+.PHONY: quickstart test deps build release bench-exact bench-ivfpq clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -32,6 +32,10 @@ test: deps
 bench-exact: release
 	python3 -m pip install -q faiss-cpu h5py numpy
 	python3 Benchmarks/exact_knn_vs_faiss.py
+
+bench-ivfpq: release
+	python3 -m pip install -q faiss-cpu h5py numpy
+	python3 Benchmarks/ivfpq_vs_faiss.py
 
 clean:
 	rm -rf .build $(OUT)
