@@ -11,11 +11,6 @@ extension PendingCommand {
     }
 }
 
-struct DedupCommand: PendingCommand {
-    static let configuration = CommandConfiguration(commandName: "dedup", abstract: "Near-duplicate groups and keep-masks (not available yet).")
-    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
-}
-
 struct RunCommand: PendingCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a YAML job file (not available yet).")
     @Argument(parsing: .allUnrecognized) var arguments: [String] = []

@@ -1,0 +1,363 @@
+import Dispatch
+import Foundation
+import Logging
+import SimjobBLAS
+import SimjobKernels
+import Synchronization
+
+/// Near-duplicate detection: every pair within a distance threshold, grouped into connected
+/// components (union-find), one representative kept per group.
+///
+/// Connected components chain: if A ~ B and B ~ C then A, B and C form one group even when A
+/// and C are farther apart than the threshold. That is what "transitively the same item"
+/// means, but a threshold far above the duplicates' scale can chain whole clusters together;
+/// the summary's largest groups show when that happens.
+public struct Dedup {
+    public let config: DedupConfig
+    public var logger: Logger?
+    public var progressStyle: ProgressDisplay.Style = .silent
+
+    public init(config: DedupConfig, logger: Logger? = nil) {
+        self.config = config
+        self.logger = logger
+    }
+
+    var threadCount: Int { max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// The largest score a pair within `threshold` can have, slightly inflated so that rounding
+    /// in the score never drops a pair at exactly the threshold; the exact check is done on the
+    /// reported distance.
+    static func scoreBound(_ threshold: Double, metric: Metric) -> Float {
+        let score: Double
+        switch metric {
+        case .euclidean: score = threshold * threshold
+        case .angular, .ip: score = threshold
+        }
+        return Float(score + abs(score) * 1e-6 + 1e-12)
+    }
+
+    /// Runs on `vectors` (rows of the set, already normalised for angular).
+    public func run(_ vectors: FloatMatrix, metric: Metric) throws -> DedupResult {
+        let started = ProgressDisplay.now()
+        let thresholds = config.thresholds.sorted()
+        guard let largest = thresholds.last else { throw SimjobError("dedup: give at least one --threshold") }
+        guard thresholds.allSatisfy({ $0.isFinite }) else { throw SimjobError("dedup: thresholds must be finite numbers") }
+        if metric != .ip { guard thresholds.first! >= 0 else { throw SimjobError("dedup: thresholds must not be negative for \(metric)") } }
+        var pairs: [(Int32, Int32, Float)]
+        var recall: Double?
+        var partitions = 1
+        switch config.mode {
+        case .exact:
+            pairs = try exactJoin(vectors, metric: metric, threshold: largest)
+        case .fast:
+            guard metric != .ip else {
+                throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
+            }
+            (pairs, partitions) = try fastJoin(vectors, metric: metric, threshold: largest)
+            if config.recallSample > 0 {
+                recall = try sampledRecall(vectors, metric: metric, threshold: largest, found: pairs)
+                logger?.info("dedup: fast mode found \(String(format: "%.5f", recall!)) of the exact pairs of \(min(config.recallSample, vectors.rows)) sampled rows")
+            }
+        }
+        pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        let distances = pairs.map { metric.reportedDistance(fromScore: $0.2) }
+        let groups = thresholds.map { threshold in
+            Dedup.group(rows: vectors.rows, pairs: pairs, distances: distances, threshold: threshold, keep: config.keep, vectors: vectors)
+        }
+        return DedupResult(
+            rows: vectors.rows, metric: metric, mode: config.mode, pairs: pairs.map { ($0.0, $0.1) },
+            pairDistances: distances, byThreshold: groups.sorted { config.thresholds.firstIndex(of: $0.threshold)! < config.thresholds.firstIndex(of: $1.threshold)! },
+            seconds: ProgressDisplay.now() - started, sampledPairRecall: recall, partitions: partitions)
+    }
+
+    // MARK: joins
+
+    /// Collects pairs from worker threads; throws past `maxPairs`.
+    final class PairSink: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var pairs: [(Int32, Int32, Float)] = []
+        let limit: Int
+        private(set) var overflow = false
+        init(limit: Int) { self.limit = limit }
+        func append(_ batch: [(Int32, Int32, Float)]) {
+            lock.lock()
+            defer { lock.unlock() }
+            if pairs.count + batch.count > limit { overflow = true; return }
+            pairs += batch
+        }
+    }
+
+    /// Every pair i < j of the set within `threshold`: the upper triangle of `block x block`
+    /// tiles, one sgemm each, scanned against the threshold.
+    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> [(Int32, Int32, Float)] {
+        let n = vectors.rows, d = vectors.columns
+        let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let block = 1024
+        let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in
+            stride(from: row, to: n, by: block).map { (row, $0) }
+        }
+        let maxScore = Dedup.scoreBound(threshold, metric: metric)
+        let sink = PairSink(limit: config.maxPairs)
+        let progress = ProgressDisplay("dedup join", total: tiles.count, unit: "tiles", style: progressStyle, logger: logger)
+        let next = Atomic<Int>(0)
+        BLASRuntime.setThreads(1)
+        DispatchQueue.concurrentPerform(iterations: min(threadCount, max(tiles.count, 1))) { _ in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
+            defer { scratch.deallocate() }
+            while !Cancellation.isRequested && !sink.overflow {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < tiles.count else { break }
+                let (row, column) = tiles[index]
+                let rows = min(block, n - row), columns = min(block, n - column)
+                BLAS.gemmABt(m: rows, n: columns, k: d, a: chunk.vectors.row(row), lda: d, b: chunk.vectors.row(column), ldb: d, c: scratch, ldc: columns)
+                let tile = TileScan.Tile(
+                    dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
+                    rowVectors: chunk.vectors.row(row), columnVectors: chunk.vectors.row(column), dimension: d,
+                    rowNorms: chunk.norms + row, columnNorms: chunk.norms + column)
+                var found: [(Int32, Int32, Float)] = []
+                RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
+                    if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
+                }
+                if !found.isEmpty { sink.append(found) }
+                progress.advance()
+            }
+        }
+        progress.finish()
+        try Cancellation.check()
+        if sink.overflow { throw tooManyPairs(threshold) }
+        return sink.pairs
+    }
+
+    func tooManyPairs(_ threshold: Double) -> SimjobError {
+        SimjobError("dedup: more than \(config.maxPairs) pairs within \(threshold): the threshold is far above the duplicates' scale (lower it, or raise max_pairs)")
+    }
+
+    /// The partitioned join.
+    ///
+    /// Rows are assigned to the nearest of `partitions` k-means centroids (their home). For a
+    /// pair x, y within distance T with homes a != b, the triangle inequality and
+    /// d(y, c_b) <= d(y, c_a) give d(x, c_b) <= d(x, c_a) + 2T: so x is also listed as a guest
+    /// of every partition b with d(x, c_b) <= d(x, c_a) + 2T, and each partition is joined with
+    /// itself (upper triangle) and with its guests. By symmetry y is a guest of a as well, so a
+    /// cross pair is taken only in the partition of the higher home id; no pair is lost and
+    /// none is found twice. For angular data the bound uses the chord length sqrt(2T).
+    func fastJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> ([(Int32, Int32, Float)], Int) {
+        let n = vectors.rows, d = vectors.columns
+        let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 2000, n))
+        var kmeansConfig = KMeansConfig(k: partitions)
+        kmeansConfig.iterations = 10
+        kmeansConfig.seed = config.seed
+        kmeansConfig.threads = config.threads
+        var kmeans = KMeans(config: kmeansConfig, logger: nil)
+        kmeans.label = "dedup partitions"
+        let centroids = try kmeans.train(vectors).centroids
+        let chordThreshold = metric == .angular ? (2 * threshold).squareRoot() : threshold
+
+        // Each row's distance to every centroid would cost n x partitions; instead take, per row,
+        // its home and the centroids within reach through one k-NN search of modest width.
+        let reach = min(partitions, 32)
+        var engineConfig = ExactKNNConfig(k: reach, metric: .euclidean, threads: config.threads)
+        engineConfig.block = 1024
+        var engine = ExactKNN(config: engineConfig)
+        engine.progressStyle = .silent
+        let nearest = try engine.nearestScores(queries: ExactKNN.Chunk(vectors: vectors, start: 0), base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
+        var home = [Int32](repeating: 0, count: n)
+        var members = [[Int32]](repeating: [], count: partitions)
+        var guests = [[Int32]](repeating: [], count: partitions)
+        var widest = 0
+        for row in 0..<n {
+            let own = nearest.ids[row * reach]
+            home[row] = own
+            members[Int(own)].append(Int32(row))
+            let ownDistance = Double(nearest.distances[row * reach]).squareRoot()
+            for slot in 1..<reach {
+                let other = nearest.ids[row * reach + slot]
+                guard other >= 0 else { break }
+                let distance = Double(nearest.distances[row * reach + slot]).squareRoot()
+                // Rounding slack of 1e-5 relative: a guest too many costs a little time; one too
+                // few would lose pairs.
+                guard distance <= (ownDistance + 2 * chordThreshold) * (1 + 1e-5) + 1e-6 else { break }
+                if other > own { guests[Int(other)].append(Int32(row)) }
+                if slot == reach - 1 { widest += 1 }
+            }
+        }
+        if widest > 0 {
+            logger?.info("dedup: \(widest) rows reach more than \(reach - 1) neighbouring partitions; pairs through the farther ones may be missed (the sampled recall shows it)")
+        }
+
+        let maxScore = Dedup.scoreBound(threshold, metric: metric)
+        let sink = PairSink(limit: config.maxPairs)
+        // Largest work first, so the last partitions to finish are small.
+        let work: [Int] = (0..<partitions).map { members[$0].count * (members[$0].count + guests[$0].count) }
+        let order = (0..<partitions).sorted { work[$0] > work[$1] }
+        let progress = ProgressDisplay("dedup join", total: n, unit: "rows", style: progressStyle, logger: logger)
+        let next = Atomic<Int>(0)
+        let shared = UnsafeSendable((members, guests))
+        BLASRuntime.setThreads(1)
+        DispatchQueue.concurrentPerform(iterations: min(threadCount, partitions)) { _ in
+            let (members, guests) = shared.value
+            let block = 1024
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
+            defer { scratch.deallocate() }
+            while !Cancellation.isRequested && !sink.overflow {
+                let position = next.add(1, ordering: .relaxed).oldValue
+                guard position < order.count else { break }
+                let partition = order[position]
+                let ids = members[partition] + guests[partition]
+                let homeCount = members[partition].count
+                guard homeCount > 0 else { continue }
+                // Gather the partition's rows (home first, then guests) into one matrix.
+                let local = FloatMatrix(rows: ids.count, columns: d)
+                for (index, id) in ids.enumerated() { local.row(index).update(from: vectors.row(Int(id)), count: d) }
+                let chunk = ExactKNN.Chunk(vectors: local, start: 0)
+                var found: [(Int32, Int32, Float)] = []
+                for row in stride(from: 0, to: homeCount, by: block) {
+                    for column in stride(from: row, to: ids.count, by: block) {
+                        let rows = min(block, homeCount - row), columns = min(block, ids.count - column)
+                        BLAS.gemmABt(m: rows, n: columns, k: d, a: local.row(row), lda: d, b: local.row(column), ldb: d, c: scratch, ldc: columns)
+                        let tile = TileScan.Tile(
+                            dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
+                            rowVectors: local.row(row), columnVectors: local.row(column), dimension: d,
+                            rowNorms: chunk.norms + row, columnNorms: chunk.norms + column)
+                        // Home x home: upper triangle; home x guest: every pair (column > row holds).
+                        RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
+                            guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
+                            let a = ids[i], b = ids[j]
+                            found.append(a < b ? (a, b, score) : (b, a, score))
+                        }
+                    }
+                }
+                if !found.isEmpty { sink.append(found) }
+                progress.advance(by: homeCount)
+            }
+        }
+        progress.finish()
+        try Cancellation.check()
+        if sink.overflow { throw tooManyPairs(threshold) }
+        return (sink.pairs, partitions)
+    }
+
+    /// Share of the exact pairs touching a seeded sample of rows that `found` contains.
+    func sampledRecall(_ vectors: FloatMatrix, metric: Metric, threshold: Double, found: [(Int32, Int32, Float)]) throws -> Double {
+        let sample = sampleIndices(min(config.recallSample, vectors.rows), from: vectors.rows, seed: config.seed &+ 17)
+        let sampled = Set(sample.map(Int32.init))
+        let query = FloatMatrix(rows: sample.count, columns: vectors.columns)
+        for (row, id) in sample.enumerated() { query.row(row).update(from: vectors.row(id), count: vectors.columns) }
+        let queryChunk = ExactKNN.Chunk(vectors: query, start: 0), all = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let maxScore = Dedup.scoreBound(threshold, metric: metric)
+        var expected = Set<Int64>()
+        let block = 1024
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
+        defer { scratch.deallocate() }
+        for row in stride(from: 0, to: sample.count, by: block) {
+            for column in stride(from: 0, to: vectors.rows, by: block) {
+                let rows = min(block, sample.count - row), columns = min(block, vectors.rows - column)
+                BLAS.gemmABt(m: rows, n: columns, k: vectors.columns, a: query.row(row), lda: vectors.columns, b: vectors.row(column), ldb: vectors.columns, c: scratch, ldc: columns)
+                let tile = TileScan.Tile(
+                    dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
+                    rowVectors: query.row(row), columnVectors: vectors.row(column), dimension: vectors.columns,
+                    rowNorms: queryChunk.norms + row, columnNorms: all.norms + column)
+                RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: false) { i, j, score in
+                    let a = sample[i]
+                    guard a != j, Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
+                    expected.insert(Int64(min(a, j)) << 32 | Int64(max(a, j)))
+                }
+            }
+        }
+        guard !expected.isEmpty else { return 1 }
+        var hits = 0
+        let foundKeys = Set(found.lazy.filter { sampled.contains($0.0) || sampled.contains($0.1) }.map { Int64($0.0) << 32 | Int64($0.1) })
+        for key in expected where foundKeys.contains(key) { hits += 1 }
+        return Double(hits) / Double(expected.count)
+    }
+
+    // MARK: grouping
+
+    /// Groups at one threshold: connected components of the pairs within it, one kept each.
+    static func group(
+        rows: Int, pairs: [(Int32, Int32, Float)], distances: [Float], threshold: Double, keep: DedupConfig.Keep, vectors: FloatMatrix
+    ) -> DedupGroups {
+        var sets = UnionFind(count: rows)
+        var count = 0
+        for (index, pair) in pairs.enumerated() where Double(distances[index]) <= threshold {
+            sets.union(Int(pair.0), Int(pair.1))
+            count += 1
+        }
+        // Number groups by their lowest row: walking rows in order meets each root first there.
+        var groupOfRoot = [Int32](repeating: -1, count: rows)
+        var sizes: [Int] = []
+        var group = [Int32](repeating: -1, count: rows)
+        for row in 0..<rows where sets.size(of: row) > 1 {
+            let root = sets.find(row)
+            if groupOfRoot[root] < 0 {
+                groupOfRoot[root] = Int32(sizes.count)
+                sizes.append(0)
+            }
+            group[row] = groupOfRoot[root]
+            sizes[Int(group[row])] += 1
+        }
+        var keepFlags = [UInt8](repeating: 1, count: rows)
+        var representative = [Int](repeating: -1, count: sizes.count)
+        switch keep {
+        case .first:
+            for row in 0..<rows where group[row] >= 0 {
+                if representative[Int(group[row])] < 0 { representative[Int(group[row])] = row }
+            }
+        case .centroid:
+            let d = vectors.columns
+            var sums = [Double](repeating: 0, count: sizes.count * d)
+            for row in 0..<rows where group[row] >= 0 {
+                let base = Int(group[row]) * d
+                for j in 0..<d { sums[base + j] += Double(vectors.row(row)[j]) }
+            }
+            var best = [Double](repeating: .infinity, count: sizes.count)
+            for row in 0..<rows where group[row] >= 0 {
+                let g = Int(group[row])
+                var distance = 0.0
+                for j in 0..<d {
+                    let difference = Double(vectors.row(row)[j]) - sums[g * d + j] / Double(sizes[g])
+                    distance += difference * difference
+                }
+                if distance < best[g] { best[g] = distance; representative[g] = row }
+            }
+        }
+        for row in 0..<rows where group[row] >= 0 && representative[Int(group[row])] != row { keepFlags[row] = 0 }
+        var histogram = [Int](repeating: 0, count: (sizes.max() ?? 1) + 1)
+        for size in sizes { histogram[size] += 1 }
+        let largest = sizes.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }
+            .prefix(10).map { (id: Int32($0.offset), size: $0.element) }
+        return DedupGroups(
+            threshold: threshold, group: group, keep: keepFlags, pairs: count, groupCount: sizes.count,
+            rowsRemoved: rows - keepFlags.reduce(0) { $0 + Int($1) }, largestGroups: Array(largest), sizeHistogram: histogram)
+    }
+}
+
+/// Disjoint sets with union by size and path halving.
+struct UnionFind {
+    private var parent: [Int32]
+    private var sizes: [Int32]
+
+    init(count: Int) {
+        parent = (0..<Int32(count)).map { $0 }
+        sizes = [Int32](repeating: 1, count: count)
+    }
+
+    mutating func find(_ element: Int) -> Int {
+        var node = element
+        while Int(parent[node]) != node {
+            parent[node] = parent[Int(parent[node])]
+            node = Int(parent[node])
+        }
+        return node
+    }
+
+    mutating func union(_ a: Int, _ b: Int) {
+        var rootA = find(a), rootB = find(b)
+        guard rootA != rootB else { return }
+        if sizes[rootA] < sizes[rootB] { swap(&rootA, &rootB) }
+        parent[rootB] = Int32(rootA)
+        sizes[rootA] += sizes[rootB]
+    }
+
+    mutating func size(of element: Int) -> Int { Int(sizes[find(element)]) }
+}

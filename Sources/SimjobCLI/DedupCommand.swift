@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import SimjobAlgorithms
+import SimjobKernels
+
+extension DedupConfig.Mode: ExpressibleByArgument {}
+extension DedupConfig.Keep: ExpressibleByArgument {}
+
+/// Comma-separated numbers: `0.02,0.05,0.1`.
+struct NumberList: ExpressibleByArgument {
+    var values: [Double]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+}
+
+struct DedupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dedup",
+        abstract: "Near-duplicate groups and keep-masks: every pair within a distance threshold, grouped, one row kept per group.")
+
+    @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
+    @Option(help: "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.")
+    var threshold: NumberList
+    @Option(help: "Output file.") var output: String
+    @Option(help: "exact (every pair) or fast (k-means partitions and their borders).") var mode = DedupConfig.Mode.exact
+    @Option(help: "Representative per group: first (lowest id) or centroid (closest to the group mean).") var keep = DedupConfig.Keep.first
+    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
+    @Option(help: "Fast mode: k-means partitions (0: n / 2000).") var partitions = 0
+    @Option(help: "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).") var recallSample = 1000
+    @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
+    @Option(help: "Also write a new dataset file with only the kept train rows (test unchanged).") var writeKept: String?
+    @Option(help: "Random seed (fast mode).") var seed: UInt64 = 1
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        var config = DedupConfig(thresholds: threshold.values)
+        config.metric = metric
+        config.mode = mode
+        config.keep = keep
+        config.partitions = partitions
+        config.recallSample = recallSample
+        config.threads = common.threads
+        config.seed = seed
+        let result = try DedupOperation.run(
+            input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+            writePairs: writePairs, writeKept: writeKept, logger: common.quiet ? nil : simjobLogger,
+            progressStyle: common.progressStyle)
+        printLine(DedupOperation.summary(result, output: output) + (writeKept.map { "\n  kept rows -> \($0)" } ?? ""))
+    }
+}
