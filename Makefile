@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS = 1
 SWIFT ?= swift
 OUT ?= out
 
-.PHONY: quickstart test deps build release bench-exact bench-ivfpq clean
+.PHONY: quickstart test deps build release bench-exact bench-ivfpq bench-dedup clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -36,6 +36,10 @@ bench-exact: release
 bench-ivfpq: release
 	python3 -m pip install -q faiss-cpu h5py numpy
 	python3 Benchmarks/ivfpq_vs_faiss.py
+
+bench-dedup: release
+	python3 -m pip install -q faiss-cpu h5py numpy
+	python3 Benchmarks/dedup_vs_faiss.py
 
 clean:
 	rm -rf .build $(OUT)

@@ -43,7 +43,7 @@ for nprobe in (1, 2, 4, 8, 16, 32):
     index.nprobe = nprobe
     lims, distances, ids = index.range_search(x, threshold * threshold)  # FAISS L2 radius is squared
     seconds = time.perf_counter() - t
-    rows = np.repeat(np.arange(len(x)), np.diff(lims))
+    rows = np.repeat(np.arange(len(x)), np.diff(lims).astype(np.int64))
     keep = rows < ids
     found = set(zip(rows[keep].tolist(), ids[keep].tolist()))
     recall = len(found & truth) / max(len(truth), 1)
