@@ -9,7 +9,6 @@ unexport OPENBLAS_CORETYPE
 export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
-OUT ?= out
 
 .PHONY: quickstart test deps build release bench-exact bench-ivfpq bench-dedup clean
 
@@ -23,7 +22,8 @@ build: deps
 	$(SWIFT) build
 
 quickstart: release
-	@./scripts/quickstart.sh $(OUT)
+	.build/release/simjob info --system
+	.build/release/simjob run Jobs/quickstart.yaml
 
 test: deps
 	$(SWIFT) build --build-tests
@@ -42,4 +42,4 @@ bench-dedup: release
 	python3 Benchmarks/dedup_vs_faiss.py
 
 clean:
-	rm -rf .build $(OUT)
+	rm -rf .build out

@@ -11,6 +11,7 @@
 //                        distance + top-k scans, random numbers. No I/O, threads or logging.
 //   SimjobAlgorithms     orchestration: tiling, Dispatch workers, cancellation, progress,
 //                        streaming readers, the exact k-NN engine, synthetic data
+//   SimjobJobs           YAML job files: validation with line numbers, resumable steps, state
 //   SimjobCLI            the `simjob` commands (swift-argument-parser)
 //   simjob               the executable: a few lines that hand over to SimjobCLI
 import PackageDescription
@@ -33,6 +34,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -59,9 +61,17 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         .target(
+            name: "SimjobJobs",
+            dependencies: [
+                "SimjobHDF5", "SimjobKernels", "SimjobAlgorithms",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "SimjobCLI",
             dependencies: [
-                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms",
+                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,7 +79,7 @@ let package = Package(
         .executableTarget(name: "simjob", dependencies: ["SimjobCLI"]),
         .testTarget(
             name: "SimjobTests",
-            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobCLI", "simjob"]
+            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs", "SimjobCLI", "simjob"]
         ),
     ]
 )

@@ -15,6 +15,7 @@ static inline unsigned sj_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline unsigned sj_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
 static inline hid_t sj_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline hid_t sj_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+static inline hid_t sj_H5P_GROUP_CREATE(void) { return H5P_GROUP_CREATE; }
 static inline hid_t sj_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
 
 // Memory (native) types.

@@ -4,6 +4,7 @@ import Foundation
 import SimjobAlgorithms
 import SimjobBLAS
 import SimjobHDF5
+import SimjobJobs
 import SimjobKernels
 
 public struct SimjobCommand: ParsableCommand {
@@ -18,6 +19,7 @@ public struct SimjobCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self, GenerateCommand.self, GroundTruthCommand.self, KNNGraphCommand.self, KMeansCommand.self,
             TrainCommand.self, SearchCommand.self, EvaluateCommand.self, DedupCommand.self, RunCommand.self,
+            ValidateCommand.self, SchemaCommand.self,
         ]
     )
     public init() {}
@@ -38,6 +40,12 @@ public struct SimjobCommand: ParsableCommand {
         } catch let error as SimjobError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             Foundation.exit(error.message == SimjobError.cancelled.message ? 130 : 1)
+        } catch let error as JobValidationError {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch let error as JobRunError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            Foundation.exit(1)
         } catch let error as HDF5Error {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             Foundation.exit(1)

@@ -138,7 +138,11 @@ public final class HDF5File: @unchecked Sendable {
         for part in parts {
             prefix += (prefix.isEmpty ? "" : "/") + part
             if H5Lexists(id, prefix, sj_H5P_DEFAULT()) > 0 { continue }
-            let group = H5Gcreate2(id, prefix, sj_H5P_DEFAULT(), sj_H5P_DEFAULT(), sj_H5P_DEFAULT())
+            // No modification times in object headers: the same content gives the same bytes.
+            let groupProperties = H5Pcreate(sj_H5P_GROUP_CREATE())
+            H5Pset_obj_track_times(groupProperties, false)
+            defer { H5Pclose(groupProperties) }
+            let group = H5Gcreate2(id, prefix, sj_H5P_DEFAULT(), groupProperties, sj_H5P_DEFAULT())
             guard group >= 0 else { throw HDF5Error("\(path): cannot create group '\(prefix)'") }
             H5Gclose(group)
         }
@@ -164,6 +168,7 @@ public final class HDF5File: @unchecked Sendable {
         defer { H5Sclose(space) }
         let properties = H5Pcreate(sj_H5P_DATASET_CREATE())
         defer { H5Pclose(properties) }
+        H5Pset_obj_track_times(properties, false)
         let rowElements = shape.count == 2 ? max(shape[1], 1) : 1
         if compress, shape[0] > 0, rowElements > 0 {
             let rowsPerChunk = max(1, min(shape[0], (1 << 20) / (rowElements * type.byteSize)))

@@ -98,7 +98,6 @@ struct CLIErrorTests {
         #expect(zero.status != 0 && zero.stderr.contains("--k must be at least 1"))
         let metric = try simjob("knn-graph", good, "--k", "3", "--metric", "hamming", "--output", out)
         #expect(metric.status != 0 && metric.stderr.contains("hamming"))
-        try expectFailure(["dedup", good], mentions: ["not available"])
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 }

@@ -36,7 +36,7 @@ public struct KMeansConfig: Codable, Sendable, Equatable {
 
     public init(k: Int = 256) { self.k = k }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case k, iterations, initialization, maxPointsPerCentroid = "max_points_per_centroid", spherical
         case restarts, tolerance, seed, threads
     }

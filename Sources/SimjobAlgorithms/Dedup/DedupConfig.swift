@@ -42,7 +42,7 @@ public struct DedupConfig: Codable, Sendable, Equatable {
 
     public init(thresholds: [Double] = []) { self.thresholds = thresholds }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case thresholds = "threshold", metric, mode, keep, partitions, recallSample = "recall_sample"
         case maxPairs = "max_pairs", threads, seed
     }

@@ -24,7 +24,7 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case k, nprobe, refine, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
     }
 }

@@ -28,7 +28,7 @@ public struct ExactKNNConfig: Codable, Sendable, Equatable {
         self.threads = threads
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case k, metric, threads, block, symmetric, memoryLimit = "memory_limit"
     }
 }

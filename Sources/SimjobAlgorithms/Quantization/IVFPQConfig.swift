@@ -32,7 +32,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
         self.nbits = nbits
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
         case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit"
     }
@@ -71,5 +71,9 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
         self.k = k
         self.nprobe = nprobe
         self.refine = refine
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case k, nprobe, refine, threads
     }
 }

@@ -4,6 +4,15 @@ import Foundation
 public enum ProcessMemory {
     /// Peak resident set size ("high-water mark") of this process, in bytes.
     public static var peakResidentBytes: Int { statusField("VmHWM") }
+    /// Starts a new peak measurement (Linux: `/proc/self/clear_refs` with 5 resets the
+    /// high-water mark to the current size), so each step of a job reports its own peak.
+    public static func resetPeak() {
+        if let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            handle.write(Data("5".utf8))
+            try? handle.close()
+        }
+    }
+
     /// Current resident set size, in bytes.
     public static var residentBytes: Int { statusField("VmRSS") }
 

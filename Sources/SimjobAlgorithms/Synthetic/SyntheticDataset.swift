@@ -30,8 +30,8 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case n, queries, dim, metric, clusters, latentDim = "latent_dim", duplicates, groundTruthK = "ground_truth_k", seed
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case n, queries, dim, metric, clusters, latentDim = "latent_dim", duplicates, groundTruthK = "k", seed
     }
 }
 

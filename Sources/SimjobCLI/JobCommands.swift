@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import SimjobAlgorithms
+import SimjobJobs
+
+/// Options shared by run and validate: the job file and overrides.
+struct JobOptions: ParsableArguments {
+    @Argument(help: "A job file (YAML), e.g. Jobs/quickstart.yaml.") var job: String
+    @Option(name: .customLong("set"), help: "Override a step option: STEP.KEY=VALUE (repeatable), e.g. data.n=2000.")
+    var assignments: [String] = []
+    @Option(name: .customLong("input"), help: "Override a named input: NAME=PATH (repeatable).") var inputs: [String] = []
+    @Option(help: "Override the job's output folder.") var output: String?
+
+    func document() throws -> JobDocument {
+        var document = try JobDocument(path: job)
+        for assignment in assignments { try document.set(assignment) }
+        for input in inputs { try document.setInput(input) }
+        if let output { document.setOutput(output) }
+        return document
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run every step of a job file, skipping steps already done with the same settings and inputs.")
+
+    @OptionGroup var job: JobOptions
+    @Flag(help: "Run every step again, done or not.") var force = false
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.warnAboutBLAS()
+        let plan = try JobPlanner.plan(job.document())
+        var runner = JobRunner(plan: plan)
+        runner.force = force
+        runner.logger = simjobLogger
+        runner.progressStyle = common.progressStyle
+        let reports = try runner.run()
+        printLine(JobRunner.summaryTable(reports, plan: plan))
+    }
+}
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a job file without running it: every problem, with its line and key.")
+
+    @OptionGroup var job: JobOptions
+
+    func run() throws {
+        let plan = try JobPlanner.plan(job.document())
+        printLine("\(plan.file): valid; \(plan.steps.count) step(s): " + plan.steps.map { "\($0.name) (\($0.kind.rawValue))" }.joined(separator: ", ")
+                  + "; outputs in \(plan.outputFolder)")
+    }
+}
+
+struct SchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Print an annotated job file with every key and its default.")
+
+    func run() throws {
+        print(JobSchema.text(), terminator: "")
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import SimjobAlgorithms
+import Yams
+
+/// `simjob schema`: an annotated example job with every key and its default.
+public enum JobSchema {
+    public static func text() -> String {
+        var lines = [
+            "# simjob job file: every key, with its default. Steps run in order; a step's output is",
+            "# OUTPUT/NAME.hdf5 and later steps refer to it by NAME (a dedup step's kept rows: NAME.kept).",
+            "name: example                 # default: the file's name",
+            "description: what the job is for",
+            "output: out/example           # required: folder for outputs and job-state.json",
+            "metric: null                  # default metric of every step (null: each input's distance attribute)",
+            "threads: null                 # default worker threads of every step (null: every core)",
+            "inputs:                       # named input files (a path, or PATH:DATASET)",
+            "  embeddings: data/embeddings.hdf5",
+            "steps:",
+        ]
+        for kind in StepKind.allCases {
+            lines.append("  - name: \(kind.rawValue)                # optional; default: the kind. \(kind.summary)")
+            lines.append("    \(kind.rawValue):")
+            for own in kind.ownKeys {
+                lines.append("      " + "\(own.key): \(own.example)".padding(toLength: 30, withPad: " ", startingAt: 0) + "# \(own.help)")
+            }
+            let defaults = (try? YAMLEncoder().encode(AnyEncodable(kind.defaultSettings)))
+                .flatMap { try? Yams.compose(yaml: $0) }?.mapping ?? Node.Mapping([])
+            for key in kind.settingsKeys {
+                let value = defaults[key].map(yaml) ?? "null"
+                let help = StepKind.settingsHelp[key] ?? ""
+                lines.append("      " + "\(key): \(value)".padding(toLength: 30, withPad: " ", startingAt: 0) + (help.isEmpty ? "" : "# \(help)"))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func yaml(_ node: Node) -> String {
+        if let list = node.sequence { return "[" + list.map(yaml).joined(separator: ", ") + "]" }
+        return node.string ?? "null"
+    }
+}
+
+/// Lets an existential `Encodable` be encoded.
+struct AnyEncodable: Encodable {
+    let value: Encodable
+    init(_ value: Encodable) { self.value = value }
+    func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
+}
