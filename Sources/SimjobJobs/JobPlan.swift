@@ -312,7 +312,8 @@ public struct JobPlanner {
             info.metric = config.metric
             action = .generate(config)
         case .groundtruth:
-            guard let resolved = reference("input"), var config = decode(ExactKNNConfig.self) else { return nil }
+            let input = reference("input"), settings = decode(ExactKNNConfig.self)
+            guard let resolved = input, var config = settings else { return nil }
             if !hasMetric { config.metric = config.metric ?? jobMetric }
             if !hasThreads { config.threads = jobThreads }
             if let rows = resolved.info?.rows("train") { check(config.k >= 1 && config.k <= rows, "k", "k = \(config.k) must be between 1 and the \(rows) rows of train") }
@@ -323,7 +324,8 @@ public struct JobPlanner {
             if let queries = info.rows("test") { info.datasets["neighbors"] = [queries, config.k]; info.datasets["distances"] = [queries, config.k] }
             action = .groundtruth(input: resolved.path, config: config)
         case .knnGraph:
-            guard let resolved = reference("input"), var config = decode(ExactKNNConfig.self) else { return nil }
+            let input = reference("input"), settings = decode(ExactKNNConfig.self)
+            guard let resolved = input, var config = settings else { return nil }
             if !hasMetric { config.metric = config.metric ?? jobMetric }
             if !hasThreads { config.threads = jobThreads }
             let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
@@ -333,7 +335,8 @@ public struct JobPlanner {
             }
             action = .knnGraph(input: dataset, config: config)
         case .train:
-            guard let resolved = reference("input"), var config = decode(IVFPQConfig.self) else { return nil }
+            let input = reference("input"), settings = decode(IVFPQConfig.self)
+            guard let resolved = input, var config = settings else { return nil }
             if !hasMetric { config.metric = config.metric ?? jobMetric }
             if !hasThreads { config.threads = jobThreads }
             let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
@@ -348,7 +351,8 @@ public struct JobPlanner {
             info.metric = config.metric ?? resolved.info?.metric
             action = .train(input: dataset, config: config)
         case .search:
-            guard let index = reference("index"), let queries = reference("input"), var config = decode(IVFPQSearchConfig.self) else { return nil }
+            let indexInput = reference("index"), queryInput = reference("input"), settings = decode(IVFPQSearchConfig.self)
+            guard let index = indexInput, let queries = queryInput, var config = settings else { return nil }
             if !hasThreads { config.threads = jobThreads }
             let dataset = datasetReference(queries, dataset: string("dataset", default: "test") ?? "test", key: "input")
             let base = reference("base", required: false).map { DatasetReference(parsing: $0.path, defaultDataset: "train") }
@@ -357,15 +361,16 @@ public struct JobPlanner {
             check(config.refine >= 0, "refine", "must not be negative")
             action = .search(index: index.path, queries: dataset, base: base, config: config)
         case .evaluate:
-            guard let dataset = reference("input"), let index = reference("index"), var config = decode(EvaluationConfig.self) else { return nil }
-            if !hasThreads { config.threads = jobThreads }
-            if let known = dataset.info, !known.datasets.isEmpty {
+            let datasetInput = reference("input"), indexInput = reference("index"), settings = decode(EvaluationConfig.self)
+            if let known = datasetInput?.info, !known.datasets.isEmpty {
                 if let width = known.datasets["neighbors"]?.last {
-                    check(width >= config.k, "k", "k = \(config.k) exceeds the \(width) ground-truth neighbours of \(dataset.path)")
+                    if let settings { check(width >= settings.k, "k", "k = \(settings.k) exceeds the \(width) ground-truth neighbours of \(datasetInput!.path)") }
                 } else {
-                    problem(keyNode(options, "input"), "\(label).input", "\(dataset.path) has no ground truth (neighbors, distances); add a groundtruth step")
+                    problem(keyNode(options, "input"), "\(label).input", "\(datasetInput!.path) has no ground truth (neighbors, distances); add a groundtruth step")
                 }
             }
+            guard let dataset = datasetInput, let index = indexInput, var config = settings else { return nil }
+            if !hasThreads { config.threads = jobThreads }
             check(!config.nprobe.isEmpty && config.nprobe.allSatisfy { $0 >= 1 }, "nprobe", "every nprobe must be at least 1")
             check(config.refine.allSatisfy { $0 >= 0 }, "refine", "refine values must not be negative")
             let annBenchmarks = bool("ann_benchmarks_results")
@@ -373,7 +378,8 @@ public struct JobPlanner {
             if annBenchmarks { outputs.append(context.outputFolder + "/" + name + "-ann-benchmarks") }
             action = .evaluate(input: dataset.path, index: index.path, config: config, annBenchmarksResults: annBenchmarks)
         case .dedup:
-            guard let resolved = reference("input"), var config = decode(DedupConfig.self) else { return nil }
+            let input = reference("input"), settings = decode(DedupConfig.self)
+            guard let resolved = input, var config = settings else { return nil }
             if !hasMetric { config.metric = config.metric ?? jobMetric }
             if !hasThreads { config.threads = jobThreads }
             let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")

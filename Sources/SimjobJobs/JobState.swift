@@ -29,7 +29,7 @@ public struct JobState: Codable, Sendable {
     /// Writes the state under a temporary name, then renames it over the old one.
     public func save(folder: String) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let data = try encoder.encode(self)
         let path = JobState.path(in: folder)

@@ -1,0 +1,226 @@
+import Foundation
+import Testing
+
+/// The repository's `Jobs/` folder.
+let jobsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Jobs").path
+
+@Suite("Job files")
+struct JobTests {
+    /// Writes a job file into `folder` and returns its path.
+    func job(_ text: String, in folder: TemporaryFolder, name: String = "job.yaml") -> String {
+        let path = folder.file(name)
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    func stepsRun(_ result: CommandResult) -> [String] {
+        result.stderr.split(separator: "\n").compactMap { line in
+            guard line.hasSuffix(": running"), let range = line.range(of: "] step ") else { return nil }
+            return line[range.upperBound...].split(separator: " ")[1].description
+        }
+    }
+
+    @Test("every example in Jobs/ runs end to end at reduced size")
+    func examplesRun() throws {
+        let folder = TemporaryFolder()
+        let angular = folder.file("angular.hdf5"), corpus = folder.file("corpus.hdf5"), glove = folder.file("glove.hdf5")
+        #expect(try simjob("generate", angular, "--n", "2000", "--queries", "10", "--dim", "16", "--metric", "angular", "--duplicates", "0.05", "--k", "0", "--quiet").status == 0)
+        #expect(try simjob("generate", corpus, "--n", "3000", "--queries", "50", "--dim", "32", "--duplicates", "0.05", "--k", "0", "--quiet").status == 0)
+        #expect(try simjob("generate", glove, "--n", "3000", "--queries", "40", "--dim", "100", "--metric", "angular", "--latent-dim", "10", "--k", "20", "--quiet").status == 0)
+        // Reduced settings per example; an example missing here fails the test.
+        let overrides: [String: [String]] = [
+            "quickstart.yaml": ["--set", "data.n=3000", "--set", "data.queries=50", "--set", "index.nlist=16",
+                                "--set", "index.nbits=4", "--set", "index.pq_iterations=5",
+                                "--set", "sweep.nprobe=[1, 4]", "--set", "sweep.latency_queries=5", "--set", "sweep.runs=1"],
+            "recommendation-knn-graph.yaml": ["--input", "items=\(angular)", "--set", "neighbours.k=5"],
+            "dedup-before-indexing.yaml": ["--input", "corpus=\(corpus)", "--set", "truth.k=20", "--set", "index.nlist=16",
+                                           "--set", "index.nbits=4", "--set", "index.pq_iterations=5",
+                                           "--set", "check.latency_queries=5", "--set", "check.runs=1"],
+            "ann-benchmarks-evaluation.yaml": ["--input", "dataset=\(glove)", "--set", "ivf1024-pq20.nlist=16", "--set", "ivf1024-pq50.nlist=16",
+                                               "--set", "ivf4096-pq50.nlist=32", "--set", "ivf1024-pq20.nbits=4", "--set", "ivf1024-pq50.nbits=4",
+                                               "--set", "ivf4096-pq50.nbits=4", "--set", "ivf1024-pq20.pq_iterations=5",
+                                               "--set", "ivf1024-pq50.pq_iterations=5", "--set", "ivf4096-pq50.pq_iterations=5",
+                                               "--set", "sweep-ivf1024-pq20.runs=1", "--set", "sweep-ivf1024-pq50.runs=1", "--set", "sweep-ivf4096-pq50.runs=1", "--set", "sweep-ivf1024-pq20.nprobe=[1, 4]",
+                                               "--set", "sweep-ivf1024-pq50.nprobe=[1, 4]", "--set", "sweep-ivf4096-pq50.nprobe=[1, 4]",
+                                               "--set", "sweep-ivf1024-pq20.latency_queries=5", "--set", "sweep-ivf1024-pq50.latency_queries=5",
+                                               "--set", "sweep-ivf4096-pq50.latency_queries=5"],
+        ]
+        let examples = try FileManager.default.contentsOfDirectory(atPath: jobsFolder).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(examples.count >= 4)
+        for example in examples {
+            guard let extra = overrides[example] else {
+                Issue.record("Jobs/\(example) has no reduced-size run in this test")
+                continue
+            }
+            let output = folder.file("out-" + example)
+            let result = try simjob(["run", jobsFolder + "/" + example, "--output", output, "--quiet"] + extra)
+            #expect(result.status == 0, "\(example): \(result.stderr)")
+            #expect(result.stdout.contains("step(s) run, 0 up to date"), "\(example): \(result.stdout)")
+            let state = try String(contentsOfFile: output + "/job-state.json", encoding: .utf8)
+            for line in result.stdout.split(separator: "\n") where line.hasPrefix("      -> ") {
+                let path = String(line.dropFirst(9))
+                #expect(FileManager.default.fileExists(atPath: path), "\(example): missing output \(path)")
+                #expect(state.contains(path), "\(example): \(path) not recorded in the state")
+            }
+        }
+    }
+
+    @Test("a broken job file lists every problem with its line, before any work")
+    func brokenJobFile() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        #expect(try simjob("generate", data, "--n", "100", "--queries", "5", "--dim", "12", "--k", "0", "--quiet").status == 0)
+        let path = job("""
+            name: broken
+            output: \(folder.file("out"))
+            colour: blue
+            inputs:
+              data: \(data)
+            steps:
+              - name: graph
+                knn_graph: {input: data, k: 100}
+              - name: index
+                train:
+                  input: data
+                  nlsit: 16
+                  m: 5
+              - name: sweep
+                evaluate: {input: data, index: nowhere, k: ten}
+              - name: other
+                knn_graph: {input: data, dataset: embeddings}
+              - name: index
+                dedup: {input: data}
+              - frobnicate: {}
+            """, in: folder)
+        let result = try simjob("validate", path)
+        #expect(result.status == 1)
+        let expected: [(Int, String)] = [
+            (3, "colour: unknown key"),
+            (8, "steps[0] (graph).knn_graph.k: k = 100 must be between 1 and n - 1 = 99"),
+            (12, "steps[1] (index).train.nlsit: unknown key (did you mean 'nlist'?)"),
+            (13, "steps[1] (index).train.m: m = 5 must divide the dimension 12"),
+            (15, "steps[2] (sweep).evaluate.index: 'nowhere' is neither an earlier step"),
+            (15, "steps[2] (sweep).evaluate.k: expected a whole number"),
+            (15, "no ground truth"),
+            (17, "steps[3] (other).knn_graph.dataset"),
+            (18, "steps[4].name: a step named 'index' comes earlier"),
+            (19, "steps[4] (index).dedup.threshold: missing"),
+            (20, "steps[5].frobnicate: unknown key"),
+        ]
+        for (line, fragment) in expected {
+            let found = result.stderr.split(separator: "\n").contains { $0.contains("job.yaml:\(line):") && $0.contains(fragment) }
+            #expect(found, "no problem on line \(line) with '\(fragment)' in:\n\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out")), "validation must not start any work")
+        // The same problems stop `run` before it does anything.
+        let run = try simjob("run", path)
+        #expect(run.status == 1 && run.stderr.contains("colour") && !FileManager.default.fileExists(atPath: folder.file("out")))
+        // A YAML syntax error is located too.
+        let syntax = job("output: x\nsteps:\n  - generate: {n: 10\n", in: folder, name: "syntax.yaml")
+        let parse = try simjob("validate", syntax)
+        #expect(parse.status == 1 && parse.stderr.contains("syntax.yaml:") && parse.stderr.contains("YAML syntax"), "\(parse.stderr)")
+    }
+
+    func pipeline(_ folder: TemporaryFolder, output: String) -> String {
+        job("""
+            output: \(output)
+            steps:
+              - name: data
+                generate: {n: 12000, queries: 10, dim: 32, duplicates: 0.02, k: 0, seed: 3}
+              - name: graph
+                knn_graph: {input: data, k: 5, block: 256}
+              - name: dedup
+                dedup: {input: data, threshold: 0.2, write_kept: true}
+            """, in: folder, name: "pipeline.yaml")
+    }
+
+    /// Dataset contents of the pipeline's outputs, for comparing runs.
+    func contents(_ output: String) throws -> String {
+        try python("""
+            import sys, h5py, hashlib
+            digest = hashlib.sha256()
+            for name in ["data.hdf5", "graph.hdf5", "dedup.hdf5", "dedup-kept.hdf5"]:
+                f = h5py.File(sys.argv[1] + "/" + name, "r")
+                def visit(path, obj):
+                    if isinstance(obj, h5py.Dataset): digest.update(path.encode()); digest.update(obj[()].tobytes())
+                f.visititems(visit)
+            print(digest.hexdigest())
+            """, output)
+    }
+
+    func waitForState(_ output: String, containing step: String, timeout: Double = 120) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let state = try? String(contentsOfFile: output + "/job-state.json", encoding: .utf8), state.contains("\"\(step)\"") { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    @Test("an interrupted job resumes from its last finished step and ends identical", arguments: [SIGINT, SIGKILL])
+    func interruptedJobResumes(signal: Int32) throws {
+        let folder = TemporaryFolder()
+        let reference = folder.file("reference"), interrupted = folder.file("interrupted")
+        let full = try simjob("run", pipeline(folder, output: reference), "--quiet")
+        #expect(full.status == 0, "\(full.stderr)")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: simjobPath)
+        process.arguments = ["run", pipeline(folder, output: interrupted), "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        waitForState(interrupted, containing: "data")
+        Thread.sleep(forTimeInterval: 0.3)  // into the k-NN graph step
+        #expect(process.isRunning, "the job finished before it could be interrupted")
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == (signal == SIGINT ? 130 : 9) || process.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: interrupted + "/graph.hdf5"), "a partial graph was left")
+
+        let resumed = try simjob("run", folder.file("pipeline.yaml"), "--quiet")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(stepsRun(resumed) == ["graph", "dedup"], "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("data (generate): up to date, skipped"))
+        let leftovers = (try FileManager.default.contentsOfDirectory(atPath: interrupted)).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+        #expect(try contents(interrupted) == (try contents(reference)))
+    }
+
+    @Test("changing one step's option reruns that step and those after it only")
+    func changeRerunsFromThere() throws {
+        let folder = TemporaryFolder()
+        let output = folder.file("out")
+        let path = job("""
+            output: \(output)
+            steps:
+              - name: data
+                generate: {n: 2000, queries: 20, dim: 8, k: 5, duplicates: 0.05}
+              - name: graph
+                knn_graph: {input: data, k: 4}
+              - name: index
+                train: {input: data, nlist: 8, m: 4}
+              - name: dedup
+                dedup: {input: data, threshold: 0.2}
+            """, in: folder)
+        #expect(stepsRun(try simjob("run", path)) == ["data", "graph", "index", "dedup"])
+        #expect(stepsRun(try simjob("run", path)) == [])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2")) == ["index", "dedup"])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2")) == [])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3")) == ["graph", "index", "dedup"])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3", "--force")) == ["data", "graph", "index", "dedup"])
+        // A deleted output is made again (the same bytes, so later steps stay up to date).
+        try FileManager.default.removeItem(atPath: output + "/index.hdf5")
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3")) == ["index"])
+    }
+
+    @Test("schema prints every step kind with its keys and defaults")
+    func schema() throws {
+        let result = try simjob("schema")
+        #expect(result.status == 0)
+        for fragment in ["generate:", "knn_graph:", "train:", "evaluate:", "dedup:", "search:", "groundtruth:",
+                         "nlist: 1024", "nprobe: [1, 4, 16, 64]", "max_points_per_centroid: 256", "output: out/example"] {
+            #expect(result.stdout.contains(fragment), "'\(fragment)' missing from schema")
+        }
+    }
+}
