@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run, simjob_binary  # noqa: E402
 
 FAISS_SCRIPT = r"""
 import json, sys, time
@@ -53,9 +53,6 @@ for nprobe in (1, 2, 4, 8, 16, 32):
 print(json.dumps(out))
 """
 
-
-def run(command, **kwargs):
-    return subprocess.run(command, capture_output=True, text=True, check=True, **kwargs).stdout
 
 
 def numpy_pairs(path, threshold):
@@ -92,10 +89,9 @@ def main():
     import h5py
     import numpy as np
 
-    simjob = os.path.join(ROOT, ".build", "release", "simjob")
-    if not os.path.exists(simjob):
-        subprocess.run(["swift", "build", "-c", "release", "--package-path", ROOT], check=True)
+    simjob = simjob_binary()
     work = args.workdir or tempfile.mkdtemp(prefix="simjob-bench-")
+    os.makedirs(work, exist_ok=True)
     data = os.path.join(work, f"dedup-{args.n}-{args.dim}.hdf5")
     threads = ["--threads", str(args.threads), "--quiet"]
     run([simjob, "generate", data, "--n", str(args.n), "--queries", "1", "--dim", str(args.dim),

@@ -23,15 +23,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run, simjob_binary  # noqa: E402
 
-
-def simjob_binary():
-    path = os.path.join(ROOT, ".build", "release", "simjob")
-    if not os.path.exists(path):
-        subprocess.run(["swift", "build", "-c", "release", "--package-path", ROOT], check=True)
-    return path
 
 
 FAISS_SCRIPT = r"""
@@ -73,6 +67,7 @@ def main():
 
     simjob = simjob_binary()
     work = args.workdir or tempfile.mkdtemp(prefix="simjob-bench-")
+    os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data.hdf5")
     graph = os.path.join(work, "graph.hdf5")
 

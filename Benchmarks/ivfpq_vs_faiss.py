@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run, simjob_binary  # noqa: E402
 
 FAISS_SCRIPT = r"""
 import json, sys, time
@@ -65,9 +65,6 @@ print(json.dumps(out))
 """
 
 
-def run(command, **kwargs):
-    return subprocess.run(command, capture_output=True, text=True, check=True, **kwargs).stdout
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,10 +82,9 @@ def main():
     import h5py
     import numpy as np
 
-    simjob = os.path.join(ROOT, ".build", "release", "simjob")
-    if not os.path.exists(simjob):
-        subprocess.run(["swift", "build", "-c", "release", "--package-path", ROOT], check=True)
+    simjob = simjob_binary()
     work = args.workdir or tempfile.mkdtemp(prefix="simjob-bench-")
+    os.makedirs(work, exist_ok=True)
     data = os.path.join(work, f"ivf-data-{args.n}-{args.queries}-{args.dim}-latent16.hdf5")
     kmeans_rows = min(args.n, 262_144)
     probes = [1, 4, 16, 64]

@@ -6,16 +6,6 @@ import SimjobKernels
 extension DedupConfig.Mode: ExpressibleByArgument {}
 extension DedupConfig.Keep: ExpressibleByArgument {}
 
-/// Comma-separated numbers: `0.02,0.05,0.1`.
-struct NumberList: ExpressibleByArgument {
-    var values: [Double]
-    init?(argument: String) {
-        let parts = argument.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
-        values = parts.map { $0! }
-    }
-}
-
 struct DedupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dedup",
@@ -23,7 +13,7 @@ struct DedupCommand: ParsableCommand {
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.")
-    var threshold: NumberList
+    var threshold: CommaSeparated<Double>
     @Option(help: "Output file.") var output: String
     @Option(help: "exact (every pair) or fast (k-means partitions and their borders).") var mode = DedupConfig.Mode.exact
     @Option(help: "Representative per group: first (lowest id) or centroid (closest to the group mean).") var keep = DedupConfig.Keep.first

@@ -2,16 +2,6 @@ import ArgumentParser
 import Foundation
 import SimjobAlgorithms
 
-/// Comma-separated integers: `1,4,16`.
-struct IntegerList: ExpressibleByArgument {
-    var values: [Int]
-    init?(argument: String) {
-        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
-        values = parts.map { $0! }
-    }
-}
-
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
@@ -24,8 +14,8 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
     @Option(help: "Index written by simjob train.") var index: String?
     @Option(help: "Neighbours per query.") var k = 10
-    @Option(help: "nprobe values, comma-separated.") var nprobe = IntegerList(argument: "1,4,16,64")!
-    @Option(help: "refine values, comma-separated (0: none).") var refine = IntegerList(argument: "0")!
+    @Option(help: "nprobe values, comma-separated.") var nprobe = CommaSeparated<Int>(argument: "1,4,16,64")!
+    @Option(help: "refine values, comma-separated (0: none).") var refine = CommaSeparated<Int>(argument: "0")!
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
     @Option(help: "Also write ann-benchmarks result files under this folder.") var annBenchmarksResults: String?

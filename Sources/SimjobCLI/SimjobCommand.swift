@@ -82,6 +82,16 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// Comma-separated values: `1,4,16` or `0.02,0.05,0.1`.
+struct CommaSeparated<Value: LosslessStringConvertible>: ExpressibleByArgument {
+    var values: [Value]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Value(String($0).trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+}
+
 /// Parses `--memory-limit` values such as 512M or 4G.
 struct ByteCount: ExpressibleByArgument {
     var bytes: Int

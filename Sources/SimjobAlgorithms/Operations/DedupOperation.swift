@@ -70,7 +70,7 @@ public enum DedupOperation {
         try file.setAttribute("dedup_threshold", .double(threshold))
         try file.setAttribute("dedup_source", .string(source.reference.description))
         let d = source.dimension
-        let train = try file.createDataset(source.reference.dataset == "train" ? "train" : "train", type: .float32, shape: [keptIDs.count, d])
+        let train = try file.createDataset("train", type: .float32, shape: [keptIDs.count, d])
         var written = 0
         let block = FloatMatrix(rows: min(65_536, max(keptIDs.count, 1)), columns: d)
         var filled = 0
