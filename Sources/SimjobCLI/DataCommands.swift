@@ -102,16 +102,29 @@ struct KNNGraphCommand: ParsableCommand {
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
-    @Option(help: "exact (blocked GEMM) or approx.") var method = Method.exact
+    @Option(help: "exact (blocked GEMM over every pair) or approx (each row searches its nearest k-means cells).") var method = Method.exact
+    @Option(help: "approx: k-means cells (0: n / 1000).") var partitions = 0
+    @Option(help: "approx: cells each row searches (more: higher recall).") var nprobe = 8
+    @Option(help: "approx: random seed of the k-means.") var seed: UInt64 = 1
     @OptionGroup var exact: ExactOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        guard method == .exact else {
-            throw SimjobError("knn-graph --method approx is not available yet; use --method exact")
-        }
         common.warnAboutBLAS()
         let reference = DatasetReference(parsing: input, defaultDataset: "train")
+        if method == .approx {
+            var config = ApproxKNNConfig(k: exact.k)
+            config.metric = exact.metric
+            config.partitions = partitions
+            config.nprobe = nprobe
+            config.seed = seed
+            config.threads = common.threads
+            let stats = try ExactOperations.approxKNNGraph(
+                input: reference, output: output, config: config, logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+            printLine(String(format: "approximate k-NN graph: %d rows, k=%d, %d cells, nprobe=%d: %.2f s, %.0f candidates per row (exact: %d) -> %@",
+                             stats.rows, stats.k, stats.partitions, stats.nprobe, stats.seconds, stats.candidatesPerRow, stats.rows - 1, output))
+            return
+        }
         let stats = try ExactOperations.knnGraph(
             input: reference, output: output, config: exact.config(threads: common.threads), progressStyle: common.progressStyle)
         printLine(describe(stats, what: "k-NN graph") + " -> \(output)")

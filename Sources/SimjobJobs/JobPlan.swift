@@ -9,6 +9,7 @@ public enum StepAction: Sendable {
     case generate(SyntheticConfig)
     case groundtruth(input: String, config: ExactKNNConfig)
     case knnGraph(input: DatasetReference, config: ExactKNNConfig)
+    case approxKNNGraph(input: DatasetReference, config: ApproxKNNConfig)
     case train(input: DatasetReference, config: IVFPQConfig)
     case search(index: String, queries: DatasetReference, base: DatasetReference?, config: IVFPQSearchConfig)
     case evaluate(input: String, index: String, config: EvaluationConfig, annBenchmarksResults: Bool)
@@ -324,16 +325,23 @@ public struct JobPlanner {
             if let queries = info.rows("test") { info.datasets["neighbors"] = [queries, config.k]; info.datasets["distances"] = [queries, config.k] }
             action = .groundtruth(input: resolved.path, config: config)
         case .knnGraph:
-            let input = reference("input"), settings = decode(ExactKNNConfig.self)
-            guard let resolved = input, var config = settings else { return nil }
-            if !hasMetric { config.metric = config.metric ?? jobMetric }
-            if !hasThreads { config.threads = jobThreads }
+            let method = string("method", default: "exact") ?? "exact"
+            let input = reference("input"), settings = decode(ExactKNNConfig.self), approxSettings = decode(ApproxKNNConfig.self)
+            guard let resolved = input, var config = settings, var approx = approxSettings else { return nil }
+            if !hasMetric { config.metric = config.metric ?? jobMetric; approx.metric = approx.metric ?? jobMetric }
+            if !hasThreads { config.threads = jobThreads; approx.threads = jobThreads }
             let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
-            check(string("method", default: "exact") == "exact", "method", "only exact is available")
+            check(method == "exact" || method == "approx", "method", "must be exact or approx")
+            let approxOnly = ApproxKNNConfig.jobKeys.filter { !ExactKNNConfig.jobKeys.contains($0) }
+            let exactOnly = ExactKNNConfig.jobKeys.filter { !ApproxKNNConfig.jobKeys.contains($0) }
+            for key in method == "approx" ? exactOnly : approxOnly where options[key] != nil {
+                problem(keyNode(options, key), "\(label).\(key)", "applies to method \(method == "approx" ? "exact" : "approx") only")
+            }
             if let rows = resolved.info?.rows(dataset.dataset) {
                 check(config.k >= 1 && config.k <= rows - 1, "k", "k = \(config.k) must be between 1 and n - 1 = \(rows - 1) (a row is not its own neighbour)")
             }
-            action = .knnGraph(input: dataset, config: config)
+            check(approx.nprobe >= 1, "nprobe", "must be at least 1")
+            action = method == "approx" ? .approxKNNGraph(input: dataset, config: approx) : .knnGraph(input: dataset, config: config)
         case .train:
             let input = reference("input"), settings = decode(IVFPQConfig.self)
             guard let resolved = input, var config = settings else { return nil }
@@ -478,6 +486,7 @@ enum Fingerprint {
         case .generate(let config): return json(config)
         case .groundtruth(let input, let config): return input + json(config)
         case .knnGraph(let input, let config): return input.description + json(config)
+        case .approxKNNGraph(let input, let config): return "approx" + input.description + json(config)
         case .train(let input, let config): return input.description + json(config)
         case .search(let index, let queries, let base, let config): return index + queries.description + (base?.description ?? "") + json(config)
         case .evaluate(let input, let index, let config, let results): return input + index + json(config) + "\(results)"

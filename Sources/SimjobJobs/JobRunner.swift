@@ -100,6 +100,10 @@ public struct JobRunner {
             let stats = try ExactOperations.knnGraph(input: input, output: step.output, config: config, progressStyle: progressStyle)
             return String(format: "%d rows, k=%d, %@ (%.0f rows/s, %.0f GFLOP/s)", stats.rows, stats.k, stats.metric.rawValue,
                           Double(stats.rows) / max(stats.seconds, 1e-9), stats.gflops)
+        case .approxKNNGraph(let input, let config):
+            let stats = try ExactOperations.approxKNNGraph(input: input, output: step.output, config: config, logger: logger, progressStyle: progressStyle)
+            return String(format: "%d rows, k=%d, approximate: %d cells, nprobe=%d (%.0f rows/s, %.0f candidates per row)", stats.rows, stats.k,
+                          stats.partitions, stats.nprobe, Double(stats.rows) / max(stats.seconds, 1e-9), stats.candidatesPerRow)
         case .train(let input, let config):
             let (index, stats) = try QuantizationOperations.train(input: input, output: step.output, config: config, logger: logger, progressStyle: progressStyle)
             return String(format: "IVF-PQ nlist=%d m=%d on %d vectors (%.0f vectors/s), index %@", index.nlist, index.pq.m, stats.vectors,

@@ -22,7 +22,7 @@ public enum StepKind: String, CaseIterable, Sendable {
         case .knnGraph:
             return [("input", "the set: a step, a named input or a path", "data"),
                     ("dataset", "dataset inside the input", "train"),
-                    ("method", "exact (approx is not available yet)", "exact")]
+                    ("method", "exact, or approx (each row searches its nprobe nearest k-means cells)", "exact")]
         case .train:
             return [("input", "the set to index: a step, a named input or a path", "data"),
                     ("dataset", "dataset inside the input", "train")]
@@ -47,7 +47,8 @@ public enum StepKind: String, CaseIterable, Sendable {
     var settingsKeys: [String] {
         switch self {
         case .generate: return SyntheticConfig.jobKeys
-        case .groundtruth, .knnGraph: return ExactKNNConfig.jobKeys
+        case .groundtruth: return ExactKNNConfig.jobKeys
+        case .knnGraph: return ExactKNNConfig.jobKeys + ApproxKNNConfig.jobKeys.filter { !ExactKNNConfig.jobKeys.contains($0) }
         case .train: return IVFPQConfig.jobKeys
         case .search: return IVFPQSearchConfig.jobKeys
         case .evaluate: return EvaluationConfig.jobKeys
@@ -81,23 +82,33 @@ public enum StepKind: String, CaseIterable, Sendable {
         "nlist": "inverted lists", "m": "PQ sub-quantizers (must divide the dimension)", "nbits": "bits per PQ code (1 to 8)",
         "coarse_iterations": "coarse k-means iterations", "pq_iterations": "PQ k-means iterations",
         "max_points_per_centroid": "k-means training points per centroid (larger sets are subsampled)",
-        "nprobe": "inverted lists scanned per query (evaluate: a list)", "refine": "re-rank refine x k candidates exactly (evaluate: a list)",
+        "nprobe": "inverted lists (cells) scanned per query or row (evaluate: a list)", "refine": "re-rank refine x k candidates exactly (evaluate: a list)",
         "runs": "batch runs per setting (the fastest counts)", "latency_queries": "queries timed one at a time",
         "include_exact": "also evaluate exact search", "threshold": "distance threshold(s): one number or a list",
-        "mode": "exact or fast", "keep": "first or centroid", "partitions": "fast mode k-means partitions (0: n / 2000)",
+        "mode": "exact or fast", "keep": "first or centroid", "partitions": "k-means cells of the fast or approximate method (0: automatic)",
         "recall_sample": "fast mode rows checked against exact for the logged pair recall",
         "max_pairs": "refuse to go past this many pairs",
+        "iterations": "k-means iterations of the approximate graph's cells",
     ]
 
     /// Default settings, encoded, for `simjob schema`.
     var defaultSettings: Encodable {
         switch self {
         case .generate: return SyntheticConfig()
-        case .groundtruth, .knnGraph: return ExactKNNConfig()
+        case .groundtruth: return ExactKNNConfig()
+        case .knnGraph: return KNNGraphDefaults()
         case .train: return IVFPQConfig()
         case .search: return IVFPQSearchConfig()
         case .evaluate: return EvaluationConfig()
         case .dedup: return DedupConfig()
         }
+    }
+}
+
+/// The knn_graph step's defaults: the exact engine's settings and the approximate method's.
+struct KNNGraphDefaults: Encodable {
+    func encode(to encoder: Encoder) throws {
+        try ExactKNNConfig().encode(to: encoder)
+        try ApproxKNNConfig().encode(to: encoder)
     }
 }

@@ -73,8 +73,21 @@ public enum TileScan {
         }
     }
 
-    /// Row side only: each row of the tile feeds its own list.
-    static func scanRows(_ tile: Tile, metric: Metric, skipSelf: Bool, lists: NeighborLists, listOffset: Int) {
+    /// Scans a tile whose rows and columns were gathered from anywhere in a set: row r stands
+    /// for id `rowIDs[r]` (its list row) and column c for id `columnIDs[c]`; a column whose id
+    /// equals the row's is skipped (a row is not its own neighbour).
+    public static func scanGathered(
+        _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>, lists: NeighborLists
+    ) {
+        scanRows(tile, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+    }
+
+    /// Row side only: each row of the tile feeds its own list. Ids are `rowStart + r` and
+    /// `columnStart + c`, or taken from `rowIDs` / `columnIDs` when given.
+    static func scanRows(
+        _ tile: Tile, metric: Metric, skipSelf: Bool, lists: NeighborLists, listOffset: Int,
+        rowIDs: UnsafePointer<Int32>? = nil, columnIDs: UnsafePointer<Int32>? = nil
+    ) {
         let normWeight = SIMD16<Float>(repeating: metric.normWeight)
         let constant = SIMD16<Float>(repeating: metric.constant)
         let factor = SIMD16<Float>(repeating: metric.dotFactor)
@@ -84,7 +97,7 @@ public enum TileScan {
         let columnNorms = UnsafeRawPointer(tile.columnNorms)
         let d = tile.dimension
         for r in 0..<tile.rowCount {
-            let row = tile.rowStart + r
+            let row = rowIDs.map { Int($0[r]) } ?? tile.rowStart + r
             let listRow = row - listOffset
             let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
             let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
@@ -97,7 +110,7 @@ public enum TileScan {
                 let start = min(c, max(tile.columnCount - 16, 0))
                 let lanes = min(16, tile.columnCount)
                 if lanes < 16 {
-                    scanScalarRow(tile, r: r, from: c, metric: metric, skipSelf: skipSelf, lists: lists, listRow: listRow)
+                    scanScalarRow(tile, r: r, from: c, metric: metric, skipSelf: skipSelf, lists: lists, listRow: listRow, row: row, columnIDs: columnIDs)
                     break
                 }
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
@@ -113,7 +126,7 @@ public enum TileScan {
                 }
                 if any(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
-                        let column = tile.columnStart + start + lane
+                        let column = columnIDs.map { Int($0[start + lane]) } ?? tile.columnStart + start + lane
                         if skipSelf && column == row { continue }
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)
                         lists.insert(row: listRow, score: exact, id: Int32(truncatingIfNeeded: column))
@@ -127,12 +140,12 @@ public enum TileScan {
 
     /// Fewer than 16 columns in the tile: one at a time.
     static func scanScalarRow(
-        _ tile: Tile, r: Int, from first: Int, metric: Metric, skipSelf: Bool, lists: NeighborLists, listRow: Int
+        _ tile: Tile, r: Int, from first: Int, metric: Metric, skipSelf: Bool, lists: NeighborLists, listRow: Int,
+        row: Int, columnIDs: UnsafePointer<Int32>?
     ) {
-        let row = tile.rowStart + r
         let d = tile.dimension
         for c in first..<tile.columnCount {
-            let column = tile.columnStart + c
+            let column = columnIDs.map { Int($0[c]) } ?? tile.columnStart + c
             if skipSelf && column == row { continue }
             let norms = tile.rowNorms[r] + tile.columnNorms[c]
             let score = (metric.normWeight * norms + metric.constant)

@@ -92,6 +92,8 @@ struct JobTests {
               - name: index
                 dedup: {input: data}
               - frobnicate: {}
+              - name: rough
+                knn_graph: {input: data, k: 5, nprobe: 2}
             """, in: folder)
         let result = try simjob("validate", path)
         #expect(result.status == 1)
@@ -107,6 +109,7 @@ struct JobTests {
             (18, "steps[4].name: a step named 'index' comes earlier"),
             (19, "steps[4] (index).dedup.threshold: missing"),
             (20, "steps[5].frobnicate: unknown key"),
+            (22, "steps[6] (rough).knn_graph.nprobe: applies to method approx only"),
         ]
         for (line, fragment) in expected {
             let found = result.stderr.split(separator: "\n").contains { $0.contains("job.yaml:\(line):") && $0.contains(fragment) }
@@ -197,7 +200,7 @@ struct JobTests {
               - name: data
                 generate: {n: 2000, queries: 20, dim: 8, k: 5, duplicates: 0.05}
               - name: graph
-                knn_graph: {input: data, k: 4}
+                knn_graph: {input: data, k: 4, method: approx, nprobe: 2}
               - name: index
                 train: {input: data, nlist: 8, m: 4}
               - name: dedup
@@ -207,11 +210,11 @@ struct JobTests {
         #expect(stepsRun(try simjob("run", path)) == [])
         #expect(stepsRun(try simjob("run", path, "--set", "index.m=2")) == ["index", "dedup"])
         #expect(stepsRun(try simjob("run", path, "--set", "index.m=2")) == [])
-        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3")) == ["graph", "index", "dedup"])
-        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3", "--force")) == ["data", "graph", "index", "dedup"])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.nprobe=3")) == ["graph", "index", "dedup"])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.nprobe=3", "--force")) == ["data", "graph", "index", "dedup"])
         // A deleted output is made again (the same bytes, so later steps stay up to date).
         try FileManager.default.removeItem(atPath: output + "/index.hdf5")
-        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.k=3")) == ["index"])
+        #expect(stepsRun(try simjob("run", path, "--set", "index.m=2", "--set", "graph.nprobe=3")) == ["index"])
     }
 
     @Test("schema prints every step kind with its keys and defaults")

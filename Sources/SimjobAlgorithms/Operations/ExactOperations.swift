@@ -51,4 +51,30 @@ public enum ExactOperations {
         try out.commit()
         return stats
     }
+
+    /// The approximate k-NN graph of a dataset, in the same layout (`method` = approx).
+    public static func approxKNNGraph(
+        input: DatasetReference, output: String, config: ApproxKNNConfig, logger: Logger? = nil,
+        progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> ApproxKNNStats {
+        let source = try VectorSource(input)
+        let metric = try source.resolveMetric(config.metric)
+        let out = try AtomicOutputFile(output)
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        var graph = ApproxKNNGraph(config: config)
+        graph.logger = logger
+        graph.progressStyle = progressStyle
+        let (table, stats) = try graph.graph(vectors, metric: metric)
+        try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
+        let group = "knn_graph"
+        try out.file.setAttribute("metric", .string(metric.rawValue), on: group)
+        try out.file.setAttribute("k", .int(Int64(config.k)), on: group)
+        try out.file.setAttribute("method", .string("approx"), on: group)
+        try out.file.setAttribute("partitions", .int(Int64(stats.partitions)), on: group)
+        try out.file.setAttribute("nprobe", .int(Int64(stats.nprobe)), on: group)
+        try out.file.setAttribute("source", .string(input.description), on: group)
+        try out.file.setAttribute("distance", .string(metric.rawValue))
+        try out.commit()
+        return stats
+    }
 }
