@@ -90,7 +90,7 @@ public struct Dedup {
     /// Every pair i < j of the set within `threshold`: the upper triangle of `block x block`
     /// tiles, one sgemm each, scanned against the threshold.
     func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> [(Int32, Int32, Float)] {
-        let n = vectors.rows, d = vectors.columns
+        let n = vectors.rows
         let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
         let block = 1024
         let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in
@@ -108,12 +108,7 @@ public struct Dedup {
                 let index = next.add(1, ordering: .relaxed).oldValue
                 guard index < tiles.count else { break }
                 let (row, column) = tiles[index]
-                let rows = min(block, n - row), columns = min(block, n - column)
-                BLAS.gemmABt(m: rows, n: columns, k: d, a: chunk.vectors.row(row), lda: d, b: chunk.vectors.row(column), ldb: d, c: scratch, ldc: columns)
-                let tile = TileScan.Tile(
-                    dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
-                    rowVectors: chunk.vectors.row(row), columnVectors: chunk.vectors.row(column), dimension: d,
-                    rowNorms: chunk.norms + row, columnNorms: chunk.norms + column)
+                let tile = chunk.tile(row..<min(row + block, n), against: chunk, column..<min(column + block, n), scratch: scratch)
                 var found: [(Int32, Int32, Float)] = []
                 RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
                     if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
@@ -142,7 +137,8 @@ public struct Dedup {
     /// cross pair is taken only in the partition of the higher home id; no pair is lost and
     /// none is found twice. For angular data the bound uses the chord length sqrt(2T).
     func fastJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> ([(Int32, Int32, Float)], Int) {
-        let n = vectors.rows, d = vectors.columns
+        let n = vectors.rows
+        let all = ExactKNN.Chunk(vectors: vectors, start: 0)
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 2000, n))
         var kmeansConfig = KMeansConfig(k: partitions)
         kmeansConfig.iterations = 10
@@ -160,7 +156,7 @@ public struct Dedup {
         engineConfig.block = 1024
         var engine = ExactKNN(config: engineConfig)
         engine.progressStyle = .silent
-        let nearest = try engine.nearestScores(queries: ExactKNN.Chunk(vectors: vectors, start: 0), base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
+        let nearest = try engine.nearestScores(queries: all, base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
         var home = [Int32](repeating: 0, count: n)
         var members = [[Int32]](repeating: [], count: partitions)
         var guests = [[Int32]](repeating: [], count: partitions)
@@ -206,19 +202,12 @@ public struct Dedup {
                 let ids = members[partition] + guests[partition]
                 let homeCount = members[partition].count
                 guard homeCount > 0 else { continue }
-                // Gather the partition's rows (home first, then guests) into one matrix.
-                let local = FloatMatrix(rows: ids.count, columns: d)
-                for (index, id) in ids.enumerated() { local.row(index).update(from: vectors.row(Int(id)), count: d) }
-                let chunk = ExactKNN.Chunk(vectors: local, start: 0)
+                // The partition's rows (home first, then guests) in one chunk.
+                let chunk = ExactKNN.Chunk(gathering: ids, from: all)
                 var found: [(Int32, Int32, Float)] = []
                 for row in stride(from: 0, to: homeCount, by: block) {
                     for column in stride(from: row, to: ids.count, by: block) {
-                        let rows = min(block, homeCount - row), columns = min(block, ids.count - column)
-                        BLAS.gemmABt(m: rows, n: columns, k: d, a: local.row(row), lda: d, b: local.row(column), ldb: d, c: scratch, ldc: columns)
-                        let tile = TileScan.Tile(
-                            dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
-                            rowVectors: local.row(row), columnVectors: local.row(column), dimension: d,
-                            rowNorms: chunk.norms + row, columnNorms: chunk.norms + column)
+                        let tile = chunk.tile(row..<min(row + block, homeCount), against: chunk, column..<min(column + block, ids.count), scratch: scratch)
                         // Home x home: upper triangle; home x guest: every pair (column > row holds).
                         RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
                             guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
@@ -241,9 +230,8 @@ public struct Dedup {
     func sampledRecall(_ vectors: FloatMatrix, metric: Metric, threshold: Double, found: [(Int32, Int32, Float)]) throws -> Double {
         let sample = sampleIndices(min(config.recallSample, vectors.rows), from: vectors.rows, seed: config.seed &+ 17)
         let sampled = Set(sample.map(Int32.init))
-        let query = FloatMatrix(rows: sample.count, columns: vectors.columns)
-        for (row, id) in sample.enumerated() { query.row(row).update(from: vectors.row(id), count: vectors.columns) }
-        let queryChunk = ExactKNN.Chunk(vectors: query, start: 0), all = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let all = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let queryChunk = ExactKNN.Chunk(gathering: sample.map(Int32.init), from: all)
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
         var expected = Set<Int64>()
         let block = 1024
@@ -251,12 +239,7 @@ public struct Dedup {
         defer { scratch.deallocate() }
         for row in stride(from: 0, to: sample.count, by: block) {
             for column in stride(from: 0, to: vectors.rows, by: block) {
-                let rows = min(block, sample.count - row), columns = min(block, vectors.rows - column)
-                BLAS.gemmABt(m: rows, n: columns, k: vectors.columns, a: query.row(row), lda: vectors.columns, b: vectors.row(column), ldb: vectors.columns, c: scratch, ldc: columns)
-                let tile = TileScan.Tile(
-                    dots: scratch, ldc: columns, rowStart: row, rowCount: rows, columnStart: column, columnCount: columns,
-                    rowVectors: query.row(row), columnVectors: vectors.row(column), dimension: vectors.columns,
-                    rowNorms: queryChunk.norms + row, columnNorms: all.norms + column)
+                let tile = queryChunk.tile(row..<min(row + block, sample.count), against: all, column..<min(column + block, vectors.rows), scratch: scratch)
                 RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: false) { i, j, score in
                     let a = sample[i]
                     guard a != j, Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }

@@ -60,7 +60,7 @@ public struct ApproxKNNGraph {
     /// The graph of `vectors` (normalised already for angular).
     public func graph(_ vectors: FloatMatrix, metric: Metric) throws -> (NeighborTable, ApproxKNNStats) {
         let started = ProgressDisplay.now()
-        let n = vectors.rows, d = vectors.columns
+        let n = vectors.rows
         guard config.k >= 1, config.k <= n - 1 else {
             throw SimjobError("k = \(config.k) must be between 1 and n - 1 = \(n - 1) (a row is not its own neighbour)")
         }
@@ -112,16 +112,11 @@ public struct ApproxKNNGraph {
                 let cell = order[position]
                 let columnIDs = members[cell], rowIDs = probers[cell]
                 guard !columnIDs.isEmpty else { continue }
-                let columns = ApproxKNNGraph.gather(all, ids: columnIDs), rows = ApproxKNNGraph.gather(all, ids: rowIDs)
+                let columns = ExactKNN.Chunk(gathering: columnIDs, from: all), rows = ExactKNN.Chunk(gathering: rowIDs, from: all)
                 for rowStart in stride(from: 0, to: rowIDs.count, by: block) {
                     for columnStart in stride(from: 0, to: columnIDs.count, by: block) {
-                        let rowCount = min(block, rowIDs.count - rowStart), columnCount = min(block, columnIDs.count - columnStart)
-                        BLAS.gemmABt(m: rowCount, n: columnCount, k: d, a: rows.vectors.row(rowStart), lda: d,
-                                     b: columns.vectors.row(columnStart), ldb: d, c: scratch, ldc: columnCount)
-                        let tile = TileScan.Tile(
-                            dots: scratch, ldc: columnCount, rowStart: 0, rowCount: rowCount, columnStart: 0, columnCount: columnCount,
-                            rowVectors: rows.vectors.row(rowStart), columnVectors: columns.vectors.row(columnStart), dimension: d,
-                            rowNorms: rows.norms + rowStart, columnNorms: columns.norms + columnStart)
+                        let tile = rows.tile(rowStart..<min(rowStart + block, rowIDs.count), against: columns,
+                                             columnStart..<min(columnStart + block, columnIDs.count), scratch: scratch)
                         rowIDs.withUnsafeBufferPointer { rowBuffer in
                             columnIDs.withUnsafeBufferPointer { columnBuffer in
                                 TileScan.scanGathered(tile, metric: metric, rowIDs: rowBuffer.baseAddress! + rowStart,
@@ -150,14 +145,6 @@ public struct ApproxKNNGraph {
         let table = NeighborTable(converting: target, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
-    }
-
-    /// The rows `ids` of a chunk, copied into a chunk of their own (norms included).
-    static func gather(_ chunk: ExactKNN.Chunk, ids: [Int32]) -> ExactKNN.Chunk {
-        let d = chunk.vectors.columns
-        let matrix = FloatMatrix(rows: ids.count, columns: d)
-        for (row, id) in ids.enumerated() { matrix.row(row).update(from: chunk.vectors.row(Int(id)), count: d) }
-        return ExactKNN.Chunk(vectors: matrix, start: 0)
     }
 }
 

@@ -113,7 +113,32 @@ public struct ExactKNN {
             self.init(vectors: copy, start: start)
         }
 
+        /// The rows `ids` of `source`, copied into a chunk of their own (ids become 0, 1, ...).
+        convenience init(gathering ids: [Int32], from source: Chunk) {
+            let d = source.vectors.columns
+            let matrix = FloatMatrix(rows: ids.count, columns: d)
+            for (row, id) in ids.enumerated() { matrix.row(row).update(from: source.vectors.row(Int(id)), count: d) }
+            self.init(vectors: matrix, start: 0)
+        }
+
         deinit { norms.deallocate() }
+
+        /// The inner products of this chunk's rows `rows` with `columns`' rows `columnRange`,
+        /// one single-threaded sgemm into `scratch` (`rows.count x columnRange.count`), as a
+        /// tile for the scans; ids are the chunks' `start` plus the row index.
+        func tile(_ rows: Range<Int>, against columns: Chunk, _ columnRange: Range<Int>, scratch: UnsafeMutablePointer<Float>) -> TileScan.Tile {
+            let d = vectors.columns
+            let rowVectors = vectors.row(rows.lowerBound), columnVectors = columns.vectors.row(columnRange.lowerBound)
+            BLAS.gemmABt(
+                m: rows.count, n: columnRange.count, k: d, a: rowVectors, lda: d, b: columnVectors, ldb: d,
+                c: scratch, ldc: columnRange.count)
+            return TileScan.Tile(
+                dots: scratch, ldc: columnRange.count,
+                rowStart: start + rows.lowerBound, rowCount: rows.count,
+                columnStart: columns.start + columnRange.lowerBound, columnCount: columnRange.count,
+                rowVectors: rowVectors, columnVectors: columnVectors, dimension: d,
+                rowNorms: norms + rows.lowerBound, columnNorms: columns.norms + columnRange.lowerBound)
+        }
     }
 
     /// One tile: local offsets into the row chunk and the column chunk.
@@ -340,18 +365,8 @@ public struct ExactKNN {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     guard index < tileList.value.count else { break }
                     let spec = tileList.value[index]
-                    let rowVectors = rows.vectors.pointer + spec.row * d
-                    let columnVectors = columns.vectors.pointer + spec.column * d
-                    BLAS.gemmABt(
-                        m: spec.rowCount, n: spec.columnCount, k: d,
-                        a: rowVectors, lda: d, b: columnVectors, ldb: d,
-                        c: worker.scratch, ldc: spec.columnCount)
-                    let tile = TileScan.Tile(
-                        dots: worker.scratch, ldc: spec.columnCount,
-                        rowStart: rows.start + spec.row, rowCount: spec.rowCount,
-                        columnStart: columns.start + spec.column, columnCount: spec.columnCount,
-                        rowVectors: rowVectors, columnVectors: columnVectors, dimension: d,
-                        rowNorms: rows.norms + spec.row, columnNorms: columns.norms + spec.column)
+                    let tile = rows.tile(spec.row..<(spec.row + spec.rowCount), against: columns,
+                                         spec.column..<(spec.column + spec.columnCount), scratch: worker.scratch)
                     TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
                     progress.advance(by: spec.rowCount * spec.columnCount)
                 }

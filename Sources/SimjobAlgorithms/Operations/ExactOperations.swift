@@ -41,15 +41,25 @@ public enum ExactOperations {
         var engine = ExactKNN(config: config)
         engine.progressStyle = progressStyle
         let (table, stats) = try engine.graph(source, metric: metric)
+        try writeGraph(table, to: out, metric: metric, method: "exact", source: input)
+        return stats
+    }
+
+    /// Group `knn_graph` (neighbors, distances, attributes metric, k, method, source and any
+    /// `extra`), then the file is committed.
+    static func writeGraph(
+        _ table: NeighborTable, to out: AtomicOutputFile, metric: Metric, method: String, source: DatasetReference,
+        extra: [(String, AttributeValue)] = []
+    ) throws {
         try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
         let group = "knn_graph"
         try out.file.setAttribute("metric", .string(metric.rawValue), on: group)
-        try out.file.setAttribute("k", .int(Int64(config.k)), on: group)
-        try out.file.setAttribute("method", .string("exact"), on: group)
-        try out.file.setAttribute("source", .string(input.description), on: group)
+        try out.file.setAttribute("k", .int(Int64(table.k)), on: group)
+        try out.file.setAttribute("method", .string(method), on: group)
+        try out.file.setAttribute("source", .string(source.description), on: group)
+        for (name, value) in extra { try out.file.setAttribute(name, value, on: group) }
         try out.file.setAttribute("distance", .string(metric.rawValue))
         try out.commit()
-        return stats
     }
 
     /// The approximate k-NN graph of a dataset, in the same layout (`method` = approx).
@@ -65,16 +75,8 @@ public enum ExactOperations {
         graph.logger = logger
         graph.progressStyle = progressStyle
         let (table, stats) = try graph.graph(vectors, metric: metric)
-        try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
-        let group = "knn_graph"
-        try out.file.setAttribute("metric", .string(metric.rawValue), on: group)
-        try out.file.setAttribute("k", .int(Int64(config.k)), on: group)
-        try out.file.setAttribute("method", .string("approx"), on: group)
-        try out.file.setAttribute("partitions", .int(Int64(stats.partitions)), on: group)
-        try out.file.setAttribute("nprobe", .int(Int64(stats.nprobe)), on: group)
-        try out.file.setAttribute("source", .string(input.description), on: group)
-        try out.file.setAttribute("distance", .string(metric.rawValue))
-        try out.commit()
+        try writeGraph(table, to: out, metric: metric, method: "approx", source: input,
+                       extra: [("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe)))])
         return stats
     }
 }
