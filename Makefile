@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
 
-.PHONY: quickstart test deps build release bench-exact bench-ivfpq bench-dedup clean
+.PHONY: quickstart test deps build release bench-exact bench-ivfpq bench-dedup bench-graph clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -40,6 +40,10 @@ bench-ivfpq: release
 bench-dedup: release
 	python3 -m pip install -q faiss-cpu h5py numpy
 	python3 Benchmarks/dedup_vs_faiss.py
+
+bench-graph: release
+	python3 -m pip install -q pynndescent h5py numpy
+	python3 Benchmarks/approx_graph_vs_pynndescent.py
 
 clean:
 	rm -rf .build out
