@@ -49,6 +49,15 @@ struct CommandTests {
         #expect(fields.dropFirst().first == "1.000000", "id agreement away from ties: \(fields)")
         #expect(Double(fields[2])! < 1e-4, "distance error \(fields[2])")
         #expect(fields[3] == "int32" && fields[4] == "float32")
+        // Streaming the base through a small memory limit gives the same file contents.
+        let streamed = folder.file("streamed.hdf5")
+        let small = try simjob("groundtruth", data, "--k", "20", "--output", streamed, "--quiet", "--block", "256", "--memory-limit", "60K")
+        #expect(small.status == 0 && small.stdout.contains("streamed in"), "\(small.stdout) \(small.stderr)")
+        for name in ["neighbors", "distances"] {
+            let a = try HDF5File.open(truth).dataset(name).readAll(as: Float.self)
+            let b = try HDF5File.open(streamed).dataset(name).readAll(as: Float.self)
+            #expect(a == b, "\(name) differs when streamed")
+        }
         // A complete ann-benchmarks dataset: train and test copied, attribute kept.
         let file = try HDF5File.open(truth)
         #expect(Set(file.datasetPaths()) == ["train", "test", "neighbors", "distances", "dup_group"])
