@@ -14,8 +14,12 @@ public final class VectorSource: @unchecked Sendable {
     /// Bytes the whole set takes as Float32 in memory.
     public var floatBytes: Int { rows * dimension * 4 }
 
-    public init(_ reference: DatasetReference) throws {
+    /// Threads that decompress chunks while reading (`--threads`); nil uses every core.
+    public let readThreads: Int
+
+    public init(_ reference: DatasetReference, threads: Int? = nil) throws {
         self.reference = reference
+        readThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         file = try HDF5File.open(reference.path)
         dataset = try file.dataset(reference.dataset)
         try dataset.requireMatrix()
@@ -44,7 +48,7 @@ public final class VectorSource: @unchecked Sendable {
     /// with the first bad row's number.
     public func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
         do {
-            try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: ProcessInfo.processInfo.activeProcessorCount)
+            try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: readThreads)
         } catch let error as HDF5Error {
             throw SimjobError(error.message)
         }

@@ -76,8 +76,8 @@ public enum Evaluation {
         let index = try QuantizationOperations.loadIndex(indexPath)
         let indexFile = try HDF5File.open(indexPath)
         let buildSeconds = try indexFile.attribute("build_seconds", of: "index")?.doubleValue ?? 0
-        let base = try VectorSource(DatasetReference(path: path, dataset: "train"))
-        let querySource = try VectorSource(DatasetReference(path: path, dataset: "test"))
+        let base = try VectorSource(DatasetReference(path: path, dataset: "train"), threads: config.threads)
+        let querySource = try VectorSource(DatasetReference(path: path, dataset: "test"), threads: config.threads)
         guard base.rows == index.count, base.dimension == index.dimension else {
             throw SimjobError("\(path):train has shape (\(base.rows), \(base.dimension)) but the index holds \(index.count) vectors of dimension \(index.dimension)")
         }

@@ -9,7 +9,7 @@ public enum DedupOperation {
         input: DatasetReference, output: String, config: DedupConfig, writePairs: Bool, writeKept: String?,
         logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> DedupResult {
-        let source = try VectorSource(input)
+        let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         guard !config.thresholds.isEmpty else { throw SimjobError("dedup: give at least one --threshold") }
         let out = try AtomicOutputFile(output)

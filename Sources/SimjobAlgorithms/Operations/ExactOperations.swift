@@ -10,8 +10,8 @@ public enum ExactOperations {
     public static func groundTruth(
         input: String, output: String, config: ExactKNNConfig, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> ExactKNNStats {
-        let base = try VectorSource(DatasetReference(path: input, dataset: "train"))
-        let queries = try VectorSource(DatasetReference(path: input, dataset: "test"))
+        let base = try VectorSource(DatasetReference(path: input, dataset: "train"), threads: config.threads)
+        let queries = try VectorSource(DatasetReference(path: input, dataset: "test"), threads: config.threads)
         let metric = try base.resolveMetric(config.metric)
         // Opened first, so a bad output path fails before any work.
         let out = try AtomicOutputFile(output)
@@ -35,7 +35,7 @@ public enum ExactOperations {
     public static func knnGraph(
         input: DatasetReference, output: String, config: ExactKNNConfig, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> ExactKNNStats {
-        let source = try VectorSource(input)
+        let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         let out = try AtomicOutputFile(output)
         var engine = ExactKNN(config: config)
@@ -67,7 +67,7 @@ public enum ExactOperations {
         input: DatasetReference, output: String, config: ApproxKNNConfig, logger: Logger? = nil,
         progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> ApproxKNNStats {
-        let source = try VectorSource(input)
+        let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         let out = try AtomicOutputFile(output)
         let vectors = try source.readMatrix(0..<source.rows, metric: metric)

@@ -53,8 +53,8 @@ public enum Generate {
             engine.progressStyle = progressStyle
             // The readers must be gone before the file is opened for writing again.
             let (table, stats) = try {
-                let queries = try VectorSource(DatasetReference(path: out.temporaryPath, dataset: "test"))
-                let base = try VectorSource(DatasetReference(path: out.temporaryPath, dataset: "train"))
+                let queries = try VectorSource(DatasetReference(path: out.temporaryPath, dataset: "test"), threads: threads)
+                let base = try VectorSource(DatasetReference(path: out.temporaryPath, dataset: "train"), threads: threads)
                 return try engine.search(queries: queries, base: base, metric: config.metric)
             }()
             truthStats = stats

@@ -11,7 +11,7 @@ public enum QuantizationOperations {
         input: DatasetReference, output: String, config: KMeansConfig, metric explicit: Metric?,
         logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> KMeansResult {
-        let source = try VectorSource(input)
+        let source = try VectorSource(input, threads: config.threads)
         let metric = try explicit ?? source.fileMetric() ?? .euclidean
         let out = try AtomicOutputFile(output)
         let cap = config.maxPointsPerCentroid > 0 ? config.k * config.maxPointsPerCentroid : source.rows
@@ -55,7 +55,7 @@ public enum QuantizationOperations {
         input: DatasetReference, output: String, config: IVFPQConfig,
         logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> (IVFPQIndex, IVFPQTrainStats) {
-        let source = try VectorSource(input)
+        let source = try VectorSource(input, threads: config.threads)
         let out = try AtomicOutputFile(output)
         let (index, stats) = try IVFPQIndex.train(source, config: config, logger: logger, progressStyle: progressStyle)
         try index.save(to: out.file)
@@ -88,7 +88,7 @@ public enum QuantizationOperations {
         index indexPath: String, queries: DatasetReference, output: String, config: IVFPQSearchConfig, base: DatasetReference?
     ) throws -> IVFPQIndex.SearchStats {
         let index = try loadIndex(indexPath)
-        let querySource = try VectorSource(queries)
+        let querySource = try VectorSource(queries, threads: config.threads)
         guard querySource.dimension == index.dimension else {
             throw SimjobError("\(queries): dimension \(querySource.dimension) does not match the index's \(index.dimension)")
         }
