@@ -50,9 +50,23 @@ public struct SimjobCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             Foundation.exit(1)
         } catch {
-            exit(withError: error)
+            // --help and --version exit through the parser as usual; argument errors become one
+            // line like every other error (the usage is one `simjob help COMMAND` away).
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let command = commandName(in: arguments)
+            FileHandle.standardError.write(Data("error: \(message) (see 'simjob help\(command.isEmpty ? "" : " " + command)')\n".utf8))
+            Foundation.exit(code.rawValue)
         }
     }
+}
+
+/// The subcommand named in the arguments, for pointing at its help.
+private func commandName(in arguments: [String]?) -> String {
+    let words = arguments ?? Array(CommandLine.arguments.dropFirst())
+    let names = SimjobCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+    return words.first { names.contains($0) } ?? ""
 }
 
 extension Metric: ExpressibleByArgument {

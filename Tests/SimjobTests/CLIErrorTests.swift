@@ -94,6 +94,9 @@ struct CLIErrorTests {
         let good = folder.file("good.hdf5"), out = folder.file("out.hdf5")
         try expectFailure(["knn-graph", good, "--k", "50", "--output", out], mentions: ["k = 50", "n - 1 = 49"])
         try expectFailure(["groundtruth", good, "--k", "51", "--output", out], mentions: ["k = 51", "50 rows"])
+        // Argument errors are one line too, pointing at the command's help.
+        try expectFailure(["knn-graph", good, "--k", "3"], mentions: ["--output", "simjob help knn-graph"])
+        try expectFailure(["knn-graph", good, "--k", "three", "--output", out], mentions: ["three", "--k"])
         let zero = try simjob("knn-graph", good, "--k", "0", "--output", out)
         #expect(zero.status != 0 && zero.stderr.contains("--k must be at least 1"))
         let metric = try simjob("knn-graph", good, "--k", "3", "--metric", "hamming", "--output", out)
