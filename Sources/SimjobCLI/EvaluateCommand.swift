@@ -8,7 +8,8 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Recall / queries-per-second sweeps of an index (ann-benchmarks definitions), or the recall of a k-NN graph.",
         discussion: """
             Index sweep: simjob evaluate IN.hdf5 --index INDEX.hdf5 --k K --nprobe 1,4,16 [--refine 0,10] --output REPORT.hdf5
-            Graph recall: simjob evaluate --graph GRAPH.hdf5 --truth TRUTH.hdf5 [--sample N] [--input FILE:DATASET]
+            Graph recall: simjob evaluate --graph GRAPH.hdf5 [--truth TRUTH.hdf5] [--sample N] [--vectors FILE:DATASET]
+            (without --truth, the exact neighbours of the sampled rows are computed on the spot)
             """)
 
     @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
@@ -23,28 +24,30 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Queries timed one at a time for latency percentiles (0: none).") var latencyQueries = 1000
     @Flag(help: "Also evaluate exact search, the recall 1.0 reference.") var exact = false
     @Option(help: "Approximate k-NN graph to score (with --truth).") var graph: String?
-    @Option(help: "Exact k-NN graph to score against.") var truth: String?
+    @Option(help: "Exact k-NN graph to score against (default: compute the sampled rows' exact neighbours).") var truth: String?
     @Option(help: "Rows of the graph to score, drawn with a fixed seed (default: all).") var sample: Int?
     @Option(help: "Vectors of the graphs (default: the truth graph's source attribute).") var vectors: String?
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if graph != nil || truth != nil {
-            guard graph != nil, truth != nil else { throw ValidationError("--graph and --truth go together") }
+            guard graph != nil else { throw ValidationError("--truth needs --graph") }
+            if truth == nil && sample == nil { throw ValidationError("without --truth, give --sample N (rows whose exact neighbours are computed)") }
         } else {
             guard input != nil, index != nil, output != nil else {
-                throw ValidationError("give IN.hdf5 --index INDEX.hdf5 --output REPORT.hdf5, or --graph G --truth T")
+                throw ValidationError("give IN.hdf5 --index INDEX.hdf5 --output REPORT.hdf5, or --graph G [--truth T] [--sample N]")
             }
         }
         if k < 1 { throw ValidationError("--k must be at least 1") }
     }
 
     func run() throws {
-        if let graph, let truth {
+        if let graph {
             let result = try GraphEvaluation.run(
-                graph: graph, truth: truth, input: vectors.map { DatasetReference(parsing: $0, defaultDataset: "train") }, sample: sample)
+                graph: graph, truth: truth, input: vectors.map { DatasetReference(parsing: $0, defaultDataset: "train") },
+                sample: sample, threads: common.threads)
             printLine(String(format: "graph %@ against %@: %d of %d rows, k=%d, %@: recall %.4f, epsilon recall %.4f, id recall %.4f",
-                             graph, truth, result.sampled, result.rows, result.k, result.metric.rawValue,
+                             graph, truth ?? "exact neighbours computed here", result.sampled, result.rows, result.k, result.metric.rawValue,
                              result.scores.knn, result.scores.epsilon, result.scores.ids))
             return
         }

@@ -13,6 +13,7 @@ public enum StepAction: Sendable {
     case train(input: DatasetReference, config: IVFPQConfig)
     case search(index: String, queries: DatasetReference, base: DatasetReference?, config: IVFPQSearchConfig)
     case evaluate(input: String, index: String, config: EvaluationConfig, annBenchmarksResults: Bool)
+    case evaluateGraph(graph: String, truth: String?, sample: Int?, threads: Int?)
     case dedup(input: DatasetReference, config: DedupConfig, writePairs: Bool, writeKept: Bool)
 }
 
@@ -368,6 +369,22 @@ public struct JobPlanner {
             check(config.nprobe >= 1, "nprobe", "must be at least 1")
             check(config.refine >= 0, "refine", "must not be negative")
             action = .search(index: index.path, queries: dataset, base: base, config: config)
+        case .evaluate where options["graph"] != nil:
+            let graph = reference("graph"), truth = reference("truth", required: false)
+            var sample: Int?
+            if let node = options["sample"], node.null == nil {
+                if let value = node.int, value >= 1 { sample = value } else { problem(keyNode(options, "sample"), "\(label).sample", "must be a whole number of at least 1") }
+            }
+            if truth == nil && sample == nil {
+                problem(keyNode(options, "graph"), "\(label).sample", "without truth, give sample: the rows whose exact neighbours are computed")
+            }
+            for key in ["input", "index", "ann_benchmarks_results"] + EvaluationConfig.jobKeys.filter({ $0 != "threads" }) where options[key] != nil {
+                problem(keyNode(options, key), "\(label).\(key)", "does not apply when scoring a graph")
+            }
+            guard let graph else { return nil }
+            var threads = jobThreads
+            if let node = options["threads"], let value = node.int { threads = value }
+            action = .evaluateGraph(graph: graph.path, truth: truth?.path, sample: sample, threads: threads)
         case .evaluate:
             let datasetInput = reference("input"), indexInput = reference("index"), settings = decode(EvaluationConfig.self)
             if let known = datasetInput?.info, !known.datasets.isEmpty {
@@ -490,6 +507,7 @@ enum Fingerprint {
         case .train(let input, let config): return input.description + json(config)
         case .search(let index, let queries, let base, let config): return index + queries.description + (base?.description ?? "") + json(config)
         case .evaluate(let input, let index, let config, let results): return input + index + json(config) + "\(results)"
+        case .evaluateGraph(let graph, let truth, let sample, _): return graph + (truth ?? "") + "\(sample ?? 0)"
         case .dedup(let input, let config, let pairs, let kept): return input.description + json(config) + "\(pairs)\(kept)"
         }
     }

@@ -118,6 +118,13 @@ public struct JobRunner {
             if progressStyle != .silent { FileHandle.standardError.write(Data((EvaluationOutput.table(outputs.report) + "\n").utf8)) }
             let best = outputs.report.rows.max { $0.recall < $1.recall }
             return "\(outputs.report.rows.count) settings, best recall \(String(format: "%.4f", best?.recall ?? 0)); report \(step.output), plot \(outputs.plotPath)"
+        case .evaluateGraph(let graph, let truth, let sample, let threads):
+            let result = try GraphEvaluation.run(graph: graph, truth: truth, input: nil, sample: sample, threads: threads)
+            let out = try AtomicOutputFile(step.output)
+            try GraphEvaluation.write(result, graph: graph, truth: truth, to: out.file)
+            try out.commit()
+            return String(format: "graph recall %.4f (epsilon %.4f, id %.4f) on %d of %d rows against %@", result.scores.knn,
+                          result.scores.epsilon, result.scores.ids, result.sampled, result.rows, truth ?? "exact neighbours computed here")
         case .dedup(let input, let config, let writePairs, let writeKept):
             let result = try DedupOperation.run(
                 input: input, output: step.output, config: config, writePairs: writePairs,
@@ -142,7 +149,7 @@ public struct JobRunner {
         }
         let plots = reports.flatMap(\.outputs).filter { $0.hasSuffix(".svg") }
         if !plots.isEmpty { lines.append("recall-vs-QPS plot\(plots.count > 1 ? "s" : ""): " + plots.joined(separator: ", ")) }
-        let evaluations = reports.filter { $0.kind == .evaluate }.map { $0.outputs[0] }
+        let evaluations = reports.filter { $0.kind == .evaluate && $0.outputs.count > 1 }.map { $0.outputs[0] }
         if !evaluations.isEmpty { lines.append("evaluation report\(evaluations.count > 1 ? "s" : ""): " + evaluations.joined(separator: ", ") + " (group evaluation)") }
         return lines.joined(separator: "\n")
     }

@@ -34,7 +34,10 @@ public enum StepKind: String, CaseIterable, Sendable {
         case .evaluate:
             return [("input", "ann-benchmarks file with train, test, neighbors, distances", "data"),
                     ("index", "an index: a train step or a path", "index"),
-                    ("ann_benchmarks_results", "also write ann-benchmarks result files (folder STEP-ann-benchmarks)", "false")]
+                    ("ann_benchmarks_results", "also write ann-benchmarks result files (folder STEP-ann-benchmarks)", "false"),
+                    ("graph", "instead of an index: a k-NN graph to score (a knn_graph step or a path)", "null"),
+                    ("truth", "with graph: the exact graph (default: exact neighbours of the sample, computed)", "null"),
+                    ("sample", "with graph: rows scored, drawn with a fixed seed (null: every row)", "null")]
         case .dedup:
             return [("input", "the set: a step, a named input or a path", "data"),
                     ("dataset", "dataset inside the input", "train"),

@@ -140,5 +140,13 @@ struct EvaluationTests {
         #expect(result.status == 0 && result.stdout.contains("recall 0.9000"), "\(result.stdout) \(result.stderr)")
         let sampled = try simjob("evaluate", "--graph", truth, "--truth", truth, "--sample", "50")
         #expect(sampled.stdout.contains("50 of 400 rows"), "\(sampled.stdout)")
+        // Without a truth file the sampled rows' exact neighbours are computed: the same 0.9
+        // over every row, and 1.0 for the exact graph itself.
+        let computed = try simjob("evaluate", "--graph", damaged, "--sample", "400", "--vectors", data)
+        #expect(computed.status == 0 && computed.stdout.contains("recall 0.9000") && computed.stdout.contains("computed here"), "\(computed.stdout) \(computed.stderr)")
+        let exactAgain = try simjob("evaluate", "--graph", truth, "--sample", "100")
+        #expect(exactAgain.stdout.contains("100 of 400 rows") && exactAgain.stdout.contains("recall 1.0000"), "\(exactAgain.stdout) \(exactAgain.stderr)")
+        let missing = try simjob("evaluate", "--graph", truth)
+        #expect(missing.status != 0 && missing.stderr.contains("--sample"))
     }
 }

@@ -30,7 +30,7 @@ struct JobTests {
         #expect(try simjob("generate", glove, "--n", "3000", "--queries", "40", "--dim", "100", "--metric", "angular", "--latent-dim", "10", "--k", "20", "--quiet").status == 0)
         // Reduced settings per example; an example missing here fails the test.
         let overrides: [String: [String]] = [
-            "quickstart.yaml": ["--set", "data.n=3000", "--set", "data.queries=50", "--set", "index.nlist=16",
+            "quickstart.yaml": ["--set", "approx_graph.partitions=6", "--set", "data.n=3000", "--set", "data.queries=50", "--set", "index.nlist=16",
                                 "--set", "index.nbits=4", "--set", "index.pq_iterations=5",
                                 "--set", "sweep.nprobe=[1, 4]", "--set", "sweep.latency_queries=5", "--set", "sweep.runs=1"],
             "recommendation-knn-graph.yaml": ["--input", "items=\(angular)", "--set", "neighbours.k=5"],
@@ -94,6 +94,8 @@ struct JobTests {
               - frobnicate: {}
               - name: rough
                 knn_graph: {input: data, k: 5, nprobe: 2}
+              - name: check
+                evaluate: {graph: graph, nprobe: [1]}
             """, in: folder)
         let result = try simjob("validate", path)
         #expect(result.status == 1)
@@ -110,6 +112,8 @@ struct JobTests {
             (19, "steps[4] (index).dedup.threshold: missing"),
             (20, "steps[5].frobnicate: unknown key"),
             (22, "steps[6] (rough).knn_graph.nprobe: applies to method approx only"),
+            (24, "steps[7] (check).evaluate.sample: without truth, give sample"),
+            (24, "steps[7] (check).evaluate.nprobe: does not apply when scoring a graph"),
         ]
         for (line, fragment) in expected {
             let found = result.stderr.split(separator: "\n").contains { $0.contains("job.yaml:\(line):") && $0.contains(fragment) }
