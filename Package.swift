@@ -21,9 +21,15 @@ import PackageDescription
 // per lane and ran the fused distance scan 2.8x slower here. AVX-512 code gained nothing
 // measurable, since sgemm (OpenBLAS picks its own kernels at run time) does the heavy lifting.
 // Tests run debug builds, where every check stays on.
+#if arch(x86_64)
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
+#else
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+#endif
 
 let package = Package(
     name: "simjob",
