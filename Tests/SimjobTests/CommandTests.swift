@@ -143,14 +143,16 @@ struct CommandTests {
         #expect(folder.contents == ["data.hdf5"], "left behind: \(folder.contents)")
     }
 
-    @Test("reading is streamed: a 1 GiB dataset is checked in far less memory")
+    /// 256 MiB here keeps the suite light on disk and time; Benchmarks/streaming_read_memory.py
+    /// runs the same check on 1 GiB (and more).
+    @Test("reading is streamed: a 256 MiB dataset is checked in far less memory")
     func streamingReadMemory() throws {
         let folder = TemporaryFolder()
         let path = folder.file("big.hdf5")
-        // 2,097,152 x 128 float32 = 1 GiB, written in 64 MiB slices.
+        // 524,288 x 128 float32 = 256 MiB, written in 64 MiB slices.
         try python("""
             import sys, h5py, numpy as np
-            rows, dim, step = 2097152, 128, 131072
+            rows, dim, step = 524288, 128, 131072
             with h5py.File(sys.argv[1], "w") as f:
                 d = f.create_dataset("train", (rows, dim), dtype="f4")
                 rng = np.random.default_rng(1)
@@ -159,11 +161,16 @@ struct CommandTests {
                 f.attrs["distance"] = "euclidean"
             """, path)
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
-        #expect(size >= 1 << 30)
-        let (status, peak) = runMeasuringMemory(simjobPath, ["info", path, "--check", "--block-rows", "32768"])
-        #expect(status == 0)
-        // Blocks of 16 MiB; the process itself (runtime, HDF5, BLAS) is about 40 MiB.
-        #expect(peak < 160 << 20, "peak \(peak >> 20) MiB while reading a 1 GiB dataset")
+        #expect(size >= 256 << 20)
+        let result = try simjob("info", path, "--check", "--block-rows", "32768")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("check train: 524288 rows finite"), "\(result.stdout)")
+        // The peak is the kernel's high-water mark of the simjob process (VmHWM, read from
+        // /proc by the process itself after it finished reading). A wait4 rusage from here would
+        // also count this test process's memory: posix_spawn borrows it until exec.
+        let peak = result.stdout.split(separator: "peak_rss_bytes=").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? Int.max
+        // Blocks of 16 MiB; the process itself (runtime, HDF5, BLAS) is about 35 MiB.
+        #expect(peak < 100 << 20, "peak \(peak >> 20) MiB while reading a 256 MiB dataset")
         #expect(peak > 16 << 20, "implausibly small peak \(peak)")
     }
 }

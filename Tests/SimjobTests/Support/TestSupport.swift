@@ -73,25 +73,6 @@ func python(_ script: String, _ arguments: String..., sourceLocation: SourceLoca
     return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// Runs a program and reports its exit status and peak resident memory (from wait4's rusage,
-/// measured by the kernel, not by the program).
-func runMeasuringMemory(_ executable: String, _ arguments: [String]) -> (status: Int32, peakBytes: Int) {
-    var pid: pid_t = 0
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    posix_spawn_file_actions_destroy(&actions)
-    guard spawned == 0 else { return (-1, 0) }
-    var status: Int32 = 0
-    var usage = rusage()
-    wait4(pid, &status, 0, &usage)
-    return ((status >> 8) & 0xff, usage.ru_maxrss * 1024)
-}
-
 /// Seeded standard normal data, `rows x dimension`.
 func gaussianMatrix(rows: Int, dimension: Int, seed: UInt64) -> FloatMatrix {
     let matrix = FloatMatrix(rows: rows, columns: dimension)
