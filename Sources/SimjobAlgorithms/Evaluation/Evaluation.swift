@@ -93,11 +93,14 @@ public enum Evaluation {
         let latencyRows = sampleIndices(min(config.latencyQueries, querySource.rows), from: querySource.rows, seed: 7)
 
         var rows: [EvaluationRow] = []
-        func score(_ ids: [Int32]) -> Recall.Scores {
+        /// The scores of a result and its distances recomputed from the vectors (kept for the
+        /// ann-benchmarks result files), computed once.
+        func score(_ ids: [Int32]) -> (Recall.Scores, [Float]) {
             let distances = Recall.recomputeDistances(ids: ids, queries: preparedQueries, base: baseVectors, k: config.k, metric: metric)
-            return Recall.score(
+            let scores = Recall.score(
                 resultIDs: ids, resultDistances: distances, truthIDs: truth.ids, truthDistances: truth.distances,
                 queries: querySource.rows, k: config.k, truthWidth: truth.width)
+            return (scores, distances)
         }
 
         for refine in config.refine {
@@ -122,7 +125,7 @@ public enum Evaluation {
                     return (ProgressDisplay.now() - started) * 1000
                 }
                 let ids = table.idArray
-                let scores = score(ids)
+                let (scores, distances) = score(ids)
                 let name = "IVFPQ(nlist=\(index.nlist),m=\(index.pq.m),nbits=\(index.pq.nbits))" + (refine > 0 ? "+refine" : "")
                 var row = EvaluationRow(
                     algorithm: "simjob-ivfpq", name: name, nprobe: nprobe, refine: refine,
@@ -132,7 +135,7 @@ public enum Evaluation {
                     p99Milliseconds: percentile(latencies, 0.99),
                     candidates: Double(stats.codesScanned) / Double(max(querySource.rows, 1)))
                 row.neighbors = ids
-                row.distances = Recall.recomputeDistances(ids: ids, queries: preparedQueries, base: baseVectors, k: config.k, metric: metric)
+                row.distances = distances
                 logger?.info("evaluate: nprobe=\(nprobe) refine=\(refine): recall \(String(format: "%.4f", scores.knn)), \(Int(stats.queriesPerSecond)) queries/s")
                 rows.append(row)
             }
@@ -150,14 +153,14 @@ public enum Evaluation {
                 if stats.seconds < bestSeconds { bestSeconds = stats.seconds; table = result }
             }
             let ids = table!.idArray
-            let scores = score(ids)
+            let (scores, distances) = score(ids)
             var row = EvaluationRow(
                 algorithm: "simjob-exact", name: "exact", nprobe: 0, refine: 0,
                 recall: scores.knn, epsilonRecall: scores.epsilon, idRecall: scores.ids,
                 qps: Double(querySource.rows) / bestSeconds, bestSearchSeconds: bestSeconds,
                 p50Milliseconds: .nan, p95Milliseconds: .nan, p99Milliseconds: .nan, candidates: Double(base.rows))
             row.neighbors = ids
-            row.distances = Recall.recomputeDistances(ids: ids, queries: preparedQueries, base: baseVectors, k: config.k, metric: metric)
+            row.distances = distances
             rows.append(row)
         }
 
