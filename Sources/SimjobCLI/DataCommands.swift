@@ -12,15 +12,15 @@ struct GenerateCommand: ParsableCommand {
     @Argument(help: "Output file (.hdf5).")
     var output: String
 
-    @Option(help: "Rows of train.") var n = 10_000
-    @Option(help: "Rows of test (queries).") var queries = 1_000
-    @Option(help: "Dimension.") var dim = 128
-    @Option(help: "Distance recorded in the file: euclidean, angular or ip.") var metric = Metric.euclidean
-    @Option(help: "Gaussian clusters in the mixture.") var clusters = 64
-    @Option(help: "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).") var latentDim = 0
-    @Option(help: "Fraction of train rows planted as near-duplicates (recorded in dup_group).") var duplicates = 0.0
-    @Option(name: .customLong("k"), help: "Ground-truth neighbours per query (0: none).") var groundTruthK = 100
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Rows of train.") var n = SyntheticConfig().n
+    @Option(help: "Rows of test (queries).") var queries = SyntheticConfig().queries
+    @Option(help: "Dimension.") var dim = SyntheticConfig().dim
+    @Option(help: "Distance recorded in the file: euclidean, angular or ip.") var metric = SyntheticConfig().metric
+    @Option(help: "Gaussian clusters in the mixture.") var clusters = SyntheticConfig().clusters
+    @Option(help: "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).") var latentDim = SyntheticConfig().latentDim
+    @Option(help: "Fraction of train rows planted as near-duplicates (recorded in dup_group).") var duplicates = SyntheticConfig().duplicates
+    @Option(name: .customLong("k"), help: "Ground-truth neighbours per query (0: none).") var groundTruthK = SyntheticConfig().groundTruthK
+    @Option(help: "Random seed.") var seed = SyntheticConfig().seed
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -49,7 +49,7 @@ struct ExactOptions: ParsableArguments {
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
     @Option(help: "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.")
     var memoryLimit: ByteCount?
-    @Option(help: "Rows and columns per tile (one block x block sgemm each).") var block = 1024
+    @Option(help: "Rows and columns per tile (one block x block sgemm each).") var block = ExactKNNConfig().block
     @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
     var noSymmetry = false
 
@@ -103,9 +103,9 @@ struct KNNGraphCommand: ParsableCommand {
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
     @Option(help: "exact (blocked GEMM over every pair) or approx (each row searches its nearest k-means cells).") var method = Method.exact
-    @Option(help: "approx: k-means cells (0: n / 1000).") var partitions = 0
-    @Option(help: "approx: cells each row searches (more: higher recall).") var nprobe = 8
-    @Option(help: "approx: random seed of the k-means.") var seed: UInt64 = 1
+    @Option(help: "approx: k-means cells (0: n / 1000).") var partitions = ApproxKNNConfig().partitions
+    @Option(help: "approx: cells each row searches (more: higher recall).") var nprobe = ApproxKNNConfig().nprobe
+    @Option(help: "approx: random seed of the k-means.") var seed = ApproxKNNConfig().seed
     @OptionGroup var exact: ExactOptions
     @OptionGroup var common: CommonOptions
 
@@ -120,7 +120,7 @@ struct KNNGraphCommand: ParsableCommand {
             config.seed = seed
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
-                input: reference, output: output, config: config, logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+                input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)
             printLine(String(format: "approximate k-NN graph: %d rows, k=%d, %d cells, nprobe=%d: %.2f s, %.0f candidates per row (exact: %d) -> %@",
                              stats.rows, stats.k, stats.partitions, stats.nprobe, stats.seconds, stats.candidatesPerRow, stats.rows - 1, output))
             return

@@ -15,14 +15,14 @@ struct DedupCommand: ParsableCommand {
     @Option(help: "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.")
     var threshold: CommaSeparated<Double>
     @Option(help: "Output file.") var output: String
-    @Option(help: "exact (every pair) or fast (k-means partitions and their borders).") var mode = DedupConfig.Mode.exact
-    @Option(help: "Representative per group: first (lowest id) or centroid (closest to the group mean).") var keep = DedupConfig.Keep.first
+    @Option(help: "exact (every pair) or fast (k-means partitions and their borders).") var mode = DedupConfig().mode
+    @Option(help: "Representative per group: first (lowest id) or centroid (closest to the group mean).") var keep = DedupConfig().keep
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Fast mode: k-means partitions (0: n / 2000).") var partitions = 0
-    @Option(help: "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).") var recallSample = 1000
+    @Option(help: "Fast mode: k-means partitions (0: n / 2000).") var partitions = DedupConfig().partitions
+    @Option(help: "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).") var recallSample = DedupConfig().recallSample
     @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
     @Option(help: "Also write a new dataset file with only the kept train rows (test unchanged).") var writeKept: String?
-    @Option(help: "Random seed (fast mode).") var seed: UInt64 = 1
+    @Option(help: "Random seed (fast mode).") var seed = DedupConfig().seed
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -37,7 +37,7 @@ struct DedupCommand: ParsableCommand {
         config.seed = seed
         let result = try DedupOperation.run(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
-            writePairs: writePairs, writeKept: writeKept, logger: common.quiet ? nil : simjobLogger,
+            writePairs: writePairs, writeKept: writeKept, logger: common.logger,
             progressStyle: common.progressStyle)
         printLine(DedupOperation.summary(result, output: output) + (writeKept.map { "\n  kept rows -> \($0)" } ?? ""))
     }

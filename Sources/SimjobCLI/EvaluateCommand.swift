@@ -14,14 +14,14 @@ struct EvaluateCommand: ParsableCommand {
 
     @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
     @Option(help: "Index written by simjob train.") var index: String?
-    @Option(help: "Neighbours per query.") var k = 10
-    @Option(help: "nprobe values, comma-separated.") var nprobe = CommaSeparated<Int>(argument: "1,4,16,64")!
-    @Option(help: "refine values, comma-separated (0: none).") var refine = CommaSeparated<Int>(argument: "0")!
+    @Option(help: "Neighbours per query.") var k = EvaluationConfig().k
+    @Option(help: "nprobe values, comma-separated.") var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
+    @Option(help: "refine values, comma-separated (0: none).") var refine = CommaSeparated(values: EvaluationConfig().refine)
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
     @Option(help: "Also write ann-benchmarks result files under this folder.") var annBenchmarksResults: String?
-    @Option(help: "Batch runs per setting (the fastest counts).") var runs = 3
-    @Option(help: "Queries timed one at a time for latency percentiles (0: none).") var latencyQueries = 1000
+    @Option(help: "Batch runs per setting (the fastest counts).") var runs = EvaluationConfig().runs
+    @Option(help: "Queries timed one at a time for latency percentiles (0: none).") var latencyQueries = EvaluationConfig().latencyQueries
     @Flag(help: "Also evaluate exact search, the recall 1.0 reference.") var exact = false
     @Option(help: "Approximate k-NN graph to score (with --truth).") var graph: String?
     @Option(help: "Exact k-NN graph to score against (default: compute the sampled rows' exact neighbours).") var truth: String?
@@ -62,7 +62,7 @@ struct EvaluateCommand: ParsableCommand {
         config.threads = common.threads
         let outputs = try EvaluateOperation.run(
             dataset: input!, index: index!, config: config, output: output!, plot: plot,
-            annBenchmarksDirectory: annBenchmarksResults, logger: common.quiet ? nil : simjobLogger)
+            annBenchmarksDirectory: annBenchmarksResults, logger: common.logger)
         printLine(EvaluationOutput.table(outputs.report))
         printLine("report: \(output!) (group evaluation); plot: \(outputs.plotPath)"
                   + (outputs.resultFiles.isEmpty ? "" : "; \(outputs.resultFiles.count) ann-benchmarks result files under \(annBenchmarksResults!)"))

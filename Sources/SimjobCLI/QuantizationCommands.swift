@@ -21,13 +21,13 @@ struct KMeansCommand: ParsableCommand {
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
     @Option(help: "Number of centroids.") var k: Int
-    @Option(help: "Lloyd iterations.") var iterations = 20
-    @Option(help: "random or kmeans++.") var initialization = KMeansConfig.Initialization.random
-    @Option(help: "Training points per centroid; larger sets are subsampled (0: all).") var maxPointsPerCentroid = 256
+    @Option(help: "Lloyd iterations.") var iterations = KMeansConfig().iterations
+    @Option(help: "random or kmeans++.") var initialization = KMeansConfig().initialization
+    @Option(help: "Training points per centroid; larger sets are subsampled (0: all).") var maxPointsPerCentroid = KMeansConfig().maxPointsPerCentroid
     @Flag(help: "Normalise centroids after each update (angular data).") var spherical = false
-    @Option(help: "Independent runs; the lowest objective wins.") var restarts = 1
-    @Option(help: "Stop once the objective improves by less than this fraction (0: run every iteration).") var tolerance = 0.0
-    @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @Option(help: "Independent runs; the lowest objective wins.") var restarts = KMeansConfig().restarts
+    @Option(help: "Stop once the objective improves by less than this fraction (0: run every iteration).") var tolerance = KMeansConfig().tolerance
+    @Option(help: "Random seed.") var seed = KMeansConfig().seed
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute, else euclidean); angular normalises the data.") var metric: Metric?
     @OptionGroup var common: CommonOptions
 
@@ -44,7 +44,7 @@ struct KMeansCommand: ParsableCommand {
         config.threads = common.threads
         let result = try QuantizationOperations.kmeans(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
-            metric: metric, logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+            metric: metric, logger: common.logger, progressStyle: common.progressStyle)
         printLine("iteration  objective          imbalance  splits  seconds")
         for stats in result.iterations {
             printLine(String(format: "%9d  %-17.8g  %9.4f  %6d  %7.3f", stats.iteration, stats.objective, stats.imbalance, stats.splits, stats.seconds))
@@ -63,12 +63,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output index file.") var output: String
     @Option(help: "Inverted lists (coarse centroids).") var nlist: Int
     @Option(help: "Sub-quantizers; must divide the dimension.") var m: Int
-    @Option(help: "Bits per sub-quantizer code (1 to 8).") var nbits = 8
+    @Option(help: "Bits per sub-quantizer code (1 to 8).") var nbits = IVFPQConfig().nbits
     @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Coarse k-means iterations.") var coarseIterations = 10
-    @Option(help: "Product-quantizer k-means iterations.") var pqIterations = 25
-    @Option(help: "Training points per centroid (larger sets are subsampled).") var maxPointsPerCentroid = 256
-    @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @Option(help: "Coarse k-means iterations.") var coarseIterations = IVFPQConfig().coarseIterations
+    @Option(help: "Product-quantizer k-means iterations.") var pqIterations = IVFPQConfig().pqIterations
+    @Option(help: "Training points per centroid (larger sets are subsampled).") var maxPointsPerCentroid = IVFPQConfig().maxPointsPerCentroid
+    @Option(help: "Random seed.") var seed = IVFPQConfig().seed
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -82,7 +82,7 @@ struct TrainCommand: ParsableCommand {
         config.threads = common.threads
         let (index, stats) = try QuantizationOperations.train(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
-            logger: common.quiet ? nil : simjobLogger, progressStyle: common.progressStyle)
+            logger: common.logger, progressStyle: common.progressStyle)
         printLine(String(
             format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, PQ residual error %.4g, index %@ -> %@",
             nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
@@ -101,7 +101,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Output file.") var output: String
     @Option(help: "Neighbours per query.") var k: Int
     @Option(help: "Inverted lists scanned per query.") var nprobe: Int
-    @Option(help: "Re-rank refine * k candidates with exact distances (0: off).") var refine = 0
+    @Option(help: "Re-rank refine * k candidates with exact distances (0: off).") var refine = IVFPQSearchConfig().refine
     @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
     @OptionGroup var common: CommonOptions
 

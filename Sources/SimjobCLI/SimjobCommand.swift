@@ -88,6 +88,9 @@ struct CommonOptions: ParsableArguments {
 
     var progressStyle: ProgressDisplay.Style { quiet ? .silent : .automatic }
 
+    /// Log lines on stderr, unless --quiet.
+    var logger: Logger? { quiet ? nil : simjobLogger }
+
     /// Warns once when OpenBLAS runs slower kernels than this CPU supports.
     func warnAboutBLAS() {
         if let warning = BLASRuntime.slowKernelWarning {
@@ -99,6 +102,8 @@ struct CommonOptions: ParsableArguments {
 /// Comma-separated values: `1,4,16` or `0.02,0.05,0.1`.
 struct CommaSeparated<Value: LosslessStringConvertible>: ExpressibleByArgument {
     var values: [Value]
+    init(values: [Value]) { self.values = values }
+    var defaultValueDescription: String { values.map(\.description).joined(separator: ",") }
     init?(argument: String) {
         let parts = argument.split(separator: ",").map { Value(String($0).trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
