@@ -1,8 +1,9 @@
 # simjob's two commands: `make quickstart` runs the main job, `make test` runs the tests.
 # Both install what is missing (Debian packages, h5py) and build first.
 
-# OpenBLAS picks its kernels when it loads; a preset OPENBLAS_CORETYPE (some machines force
-# Haswell) would slow the test process's BLAS. The simjob executable corrects this itself.
+# OpenBLAS picks its kernels when it loads, by CPU model (an unknown model gets slow generic
+# kernels) or from a preset OPENBLAS_CORETYPE. The simjob executable corrects this itself; the
+# test process is given the core simjob chooses from the CPU's flags (`info --blas-core`).
 unexport OPENBLAS_CORETYPE
 # The engine runs single-threaded BLAS calls on its own workers; an OpenBLAS thread pool would
 # only spin. (The simjob executable sets this itself.)
@@ -10,7 +11,8 @@ export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
 
-.PHONY: quickstart test deps build release bench-exact bench-ivfpq bench-dedup bench-graph clean
+SIMJOB_PHONY = bench-sgemm
+.PHONY: quickstart test deps build release $(SIMJOB_PHONY) bench-exact bench-ivfpq bench-dedup bench-graph clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -27,7 +29,12 @@ quickstart: release
 
 test: deps
 	$(SWIFT) build --build-tests
+	core="$$(.build/debug/simjob info --blas-core)"; \
+	if [ -n "$$core" ]; then export OPENBLAS_CORETYPE="$$core"; fi; \
 	$(SWIFT) test --skip-build
+
+bench-sgemm: release
+	python3 Benchmarks/sgemm_core_choice.py
 
 bench-exact: release
 	python3 -m pip install -q faiss-cpu h5py numpy

@@ -1,19 +1,22 @@
 import CBLAS
 import Foundation
 
-/// What OpenBLAS is doing on this machine, and the means to keep it on its fast kernels.
+/// What OpenBLAS is doing on this machine, and the means to keep it on its fastest kernels.
 ///
-/// OpenBLAS picks its kernels ("core") once, when the library loads, from the CPU or from the
-/// `OPENBLAS_CORETYPE` environment variable. Some machines preset `OPENBLAS_CORETYPE=Haswell`,
-/// which forces the AVX2 kernels on CPUs with AVX-512 and makes sgemm about 3x slower. Because
-/// the choice is made before any of simjob's code runs, the executable calls
-/// `relaunchIfNeeded` first thing: it re-executes itself once without the
-/// variable so OpenBLAS detects the CPU's best kernels.
+/// OpenBLAS picks its kernels ("core") once, when the library loads, from the CPU's model number
+/// or from the `OPENBLAS_CORETYPE` environment variable, before any of simjob's code runs. Both
+/// can pick slow kernels: some machines preset `OPENBLAS_CORETYPE=Haswell` on AVX-512 CPUs, and a
+/// library older than the CPU does not know its model and falls back to SSE kernels. The
+/// executable therefore calls `relaunchIfNeeded` first thing: when the loaded core is weaker than
+/// the one `CoreChoice` picks from the CPU's flags, it re-executes itself once with
+/// `OPENBLAS_CORETYPE` set to that core.
 public enum BLASRuntime {
     /// Environment variable that keeps a forced `OPENBLAS_CORETYPE` as it is (simjob then warns).
     public static let keepCoreTypeVariable = "SIMJOB_KEEP_OPENBLAS_CORETYPE"
-    static let relaunchedVariable = "SIMJOB_BLAS_RELAUNCHED"
+    /// Set in the re-executed process, so it never relaunches twice.
+    public static let relaunchedVariable = "SIMJOB_BLAS_RELAUNCHED"
     static let replacedCoreTypeVariable = "SIMJOB_REPLACED_OPENBLAS_CORETYPE"
+    static let loadedCoreVariable = "SIMJOB_BLAS_FIRST_CORE"
 
     /// The kernel family OpenBLAS is using (`Cooperlake`, `SkylakeX`, `Haswell`, ...).
     public static var coreName: String {
@@ -32,43 +35,74 @@ public enum BLASRuntime {
         openblas_set_num_threads(Int32(count))
     }
 
-    /// Whether the CPU supports AVX-512 Foundation, read from /proc/cpuinfo (Linux).
-    public static let cpuHasAVX512: Bool = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
-        for line in text.split(separator: "\n") where line.hasPrefix("flags") {
-            return line.split(separator: " ").contains("avx512f")
-        }
-        return false
-    }()
-
-    /// The CPU model line from /proc/cpuinfo.
-    public static let cpuModel: String = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
-            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-        }
-        return "unknown"
-    }()
-
-    /// Whether a core name is one of OpenBLAS's AVX-512 kernel families.
-    public static func isAVX512Core(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        return ["skylakex", "cooperlake", "sapphirerapids"].contains { lower.contains($0) }
+    /// Whether the loaded OpenBLAS contains a core (upper case, as `OPENBLAS_CORETYPE` spells it).
+    /// A DYNAMIC_ARCH build exports one `gotoblas_<CORE>` table per core it was built with.
+    public static func libraryHasCore(_ core: String) -> Bool {
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_" + core.uppercased()) != nil
     }
 
-    /// A warning when the CPU has AVX-512 but OpenBLAS runs slower kernels; nil when all is well.
+    /// The core simjob wants on this CPU with the loaded library (nil: leave OpenBLAS's choice).
+    public static let choice: CoreChoice? = CoreChoice.choose(for: CPUFeatures.current, libraryHas: libraryHasCore)
+
+    /// Whether the CPU supports AVX-512 Foundation.
+    public static var cpuHasAVX512: Bool { CPUFeatures.current.flags.contains("avx512f") }
+
+    /// The CPU model line from /proc/cpuinfo.
+    public static var cpuModel: String { CPUFeatures.current.modelName }
+
+    /// Whether a core name is one of OpenBLAS's AVX-512 kernel families.
+    public static func isAVX512Core(_ name: String) -> Bool { CoreChoice.isAVX512(name) }
+
+    /// The `OPENBLAS_CORETYPE` value simjob replaced when it relaunched itself, if it did.
+    public static var replacedCoreType: String? {
+        ProcessInfo.processInfo.environment[replacedCoreTypeVariable]
+    }
+
+    /// The core OpenBLAS had loaded before simjob relaunched itself, if it did.
+    public static var firstLoadedCore: String? {
+        ProcessInfo.processInfo.environment[loadedCoreVariable]
+    }
+
+    /// One sentence on why the loaded core is the one in use, for `info --system` and logs.
+    public static var coreExplanation: String {
+        let environment = ProcessInfo.processInfo.environment
+        let loaded = coreName
+        if let first = firstLoadedCore, let choice {
+            let cause = replacedCoreType.map { "the environment's OPENBLAS_CORETYPE=\($0)" } ?? "the library's own detection"
+            return "chosen by simjob from the \(choice.reason); \(cause) had loaded '\(first)', so simjob restarted with OPENBLAS_CORETYPE=\(choice.core)"
+        }
+        if let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty {
+            if let choice, CoreChoice.rank(loaded) < CoreChoice.rank(choice.core) {
+                return "forced by OPENBLAS_CORETYPE=\(forced) and kept because \(keepCoreTypeVariable) is set (simjob would choose \(CoreChoice.displayName(choice.core)) from the \(choice.reason))"
+            }
+            return "OPENBLAS_CORETYPE=\(forced) is set and is at least as fast as simjob's choice"
+                + (choice.map { " (\(CoreChoice.displayName($0.core)), from the \($0.reason))" } ?? "")
+        }
+        if let choice {
+            return "the library's own detection, as good as simjob's choice (\(CoreChoice.displayName(choice.core)), from the \(choice.reason))"
+        }
+        return "the library's own detection (simjob has no better choice for this CPU)"
+    }
+
+    /// A warning when OpenBLAS runs slower kernels than the CPU supports; nil when all is well.
+    /// Commands log it (never on the line of an error).
     public static var slowKernelWarning: String? {
-        guard cpuHasAVX512, !isAVX512Core(coreName) else { return nil }
-        let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
-        return "warning: OpenBLAS runs '\(coreName)' kernels on a CPU with AVX-512\(forced); "
-            + "sgemm is up to 3x slower than with its AVX-512 kernels. Unset OPENBLAS_CORETYPE "
-            + "or set it to SKYLAKEX."
+        guard let choice, CoreChoice.rank(coreName) < CoreChoice.rank(choice.core) else { return nil }
+        let environment = ProcessInfo.processInfo.environment
+        let cause: String
+        if let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty, environment[keepCoreTypeVariable] != nil {
+            cause = "OPENBLAS_CORETYPE=\(forced) is kept because \(keepCoreTypeVariable) is set; unset that to let simjob choose"
+        } else {
+            cause = "simjob could not restart itself with OPENBLAS_CORETYPE=\(choice.core)"
+        }
+        return "OpenBLAS runs '\(coreName)' kernels on a CPU that supports '\(CoreChoice.displayName(choice.core))' "
+            + "(\(choice.reason)); sgemm may be several times slower: \(cause)"
     }
 
     /// Re-executes the current process once, before any work, when OpenBLAS was loaded with
-    /// settings that cost speed: `OPENBLAS_CORETYPE` forcing non-AVX-512 kernels on an AVX-512
-    /// CPU (the variable is dropped so OpenBLAS detects the best kernels), or a thread pool of
-    /// its own (`OPENBLAS_NUM_THREADS` is set to 1: the engine runs one single-threaded BLAS
+    /// settings that cost speed: a core weaker than `choice` (forced by the environment or picked
+    /// by the library's own detection; `OPENBLAS_CORETYPE` is set to the chosen core), or a thread
+    /// pool of its own (`OPENBLAS_NUM_THREADS` is set to 1: the engine runs one single-threaded BLAS
     /// call per Dispatch worker, and an idle OpenBLAS pool spins in sched_yield for its first
     /// tenth of a second, which measured 20 % of a short search). Returns normally when nothing
     /// needs doing or re-executing fails; on success it does not return.
@@ -76,11 +110,13 @@ public enum BLASRuntime {
         let environment = ProcessInfo.processInfo.environment
         guard environment[relaunchedVariable] == nil else { return }
         var changed = false
-        if let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
-           environment[keepCoreTypeVariable] == nil,
-           cpuHasAVX512, !isAVX512Core(forced), !isAVX512Core(coreName) {
-            unsetenv("OPENBLAS_CORETYPE")
-            setenv(replacedCoreTypeVariable, forced, 1)
+        let forced = environment["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 }
+        let loaded = coreName
+        if let choice, CoreChoice.rank(loaded) < CoreChoice.rank(choice.core),
+           forced == nil || environment[keepCoreTypeVariable] == nil {
+            if let forced { setenv(replacedCoreTypeVariable, forced, 1) }
+            setenv(loadedCoreVariable, loaded, 1)
+            setenv("OPENBLAS_CORETYPE", choice.core, 1)
             changed = true
         }
         if environment["OPENBLAS_NUM_THREADS"] != "1" {
@@ -91,15 +127,9 @@ public enum BLASRuntime {
         setenv(relaunchedVariable, "1", 1)
         let cArguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", cArguments)
-        // execv returns only on failure: carry on as loaded (a warning follows if slow kernels).
-        if let forced = ProcessInfo.processInfo.environment[replacedCoreTypeVariable] {
-            setenv("OPENBLAS_CORETYPE", forced, 1)
-            unsetenv(replacedCoreTypeVariable)
-        }
-    }
-
-    /// The `OPENBLAS_CORETYPE` value simjob replaced when it relaunched itself, if it did.
-    public static var replacedCoreType: String? {
-        ProcessInfo.processInfo.environment[replacedCoreTypeVariable]
+        // execv returns only on failure: carry on as loaded (commands log a warning if slow).
+        if let forced { setenv("OPENBLAS_CORETYPE", forced, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+        unsetenv(replacedCoreTypeVariable)
+        unsetenv(loadedCoreVariable)
     }
 }

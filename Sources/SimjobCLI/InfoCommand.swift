@@ -22,11 +22,29 @@ struct InfoCommand: ParsableCommand {
     @Option(help: "Rows per block for --check.")
     var blockRows = 65_536
 
+    @Option(help: "Seconds each sgemm measurement of --system runs (0.05 to 60).")
+    var sgemmSeconds = 0.6
+
+    @Flag(help: .hidden) var sgemmProbe = false
+    @Flag(help: .hidden) var blasCore = false
+
     func validate() throws {
-        if file == nil && !system { throw ValidationError("give a FILE, or --system") }
+        if file == nil && !system && !sgemmProbe && !blasCore { throw ValidationError("give a FILE, or --system") }
+        guard sgemmSeconds >= 0.05 && sgemmSeconds <= 60 else {
+            throw ValidationError("--sgemm-seconds must be between 0.05 and 60 (got \(sgemmSeconds))")
+        }
+        guard blockRows >= 1 && blockRows <= 16_777_216 else {
+            throw ValidationError("--block-rows must be between 1 and 16777216 (got \(blockRows))")
+        }
     }
 
     func run() throws {
+        if blasCore {
+            // The OPENBLAS_CORETYPE simjob would run with here (empty: the library's own choice).
+            printLine(BLASRuntime.choice?.core ?? "")
+            return
+        }
+        if sgemmProbe { printProbe(); return }
         if system { printSystem() }
         guard let file else { return }
         let handle = try HDF5File.open(file)
@@ -78,15 +96,32 @@ struct InfoCommand: ParsableCommand {
     }
 
     func printSystem() {
+        let cpu = CPUFeatures.current
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        printLine("CPU: \(BLASRuntime.cpuModel), \(cores) cores, AVX-512: \(BLASRuntime.cpuHasAVX512 ? "yes" : "no")")
-        printLine("OpenBLAS: core \(BLASRuntime.coreName); \(BLASRuntime.configuration)")
-        if let replaced = BLASRuntime.replacedCoreType {
-            printLine("  (the environment forced OPENBLAS_CORETYPE=\(replaced); simjob restarted without it to use the CPU's best kernels)")
+        let shown = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"]
+        printLine("CPU: \(cpu.modelName) (\(cpu.vendor), family \(cpu.family), model \(cpu.model)), \(cores) cores")
+        printLine("  flags: " + shown.filter(cpu.flags.contains).joined(separator: " "))
+        let core = BLASRuntime.coreName
+        printLine("OpenBLAS: core \(core); \(BLASRuntime.configuration)")
+        printLine("  why: \(BLASRuntime.coreExplanation)")
+        if let warning = BLASRuntime.slowKernelWarning { printLine("  warning: \(warning)") }
+        let one = SystemReport.measureSgemm(threads: 1, seconds: sgemmSeconds)
+        let all = cores > 1 ? SystemReport.measureSgemm(threads: cores, seconds: sgemmSeconds) : one
+        printLine(String(format: "sgemm (4096 x 4096 x 128 per worker), core %@: %.0f GFLOP/s on 1 thread, %.0f GFLOP/s on %d threads", core, one, all, cores))
+        // The library's own choice, measured in a child process that loads OpenBLAS without
+        // OPENBLAS_CORETYPE, so the gain of simjob's choice is visible in one run.
+        if let probe = SystemReport.probeLibraryDefault(seconds: sgemmSeconds) {
+            if probe.core.lowercased() == core.lowercased() {
+                printLine("  the library's own detection picks the same core")
+            } else {
+                printLine(String(format: "  the library's own detection picks %@: %.0f GFLOP/s on 1 thread (the core in use: %.2fx that)", probe.core, probe.gflops, one / max(probe.gflops, 1e-9)))
+            }
         }
-        if let warning = BLASRuntime.slowKernelWarning { printLine(warning) }
-        let one = SystemReport.measureSgemm(threads: 1)
-        let all = cores > 1 ? SystemReport.measureSgemm(threads: cores) : one
-        printLine(String(format: "sgemm (4096 x 4096 x 128 per worker): %.0f GFLOP/s on 1 thread, %.0f GFLOP/s on %d threads", one, all, cores))
+    }
+
+    /// `--sgemm-probe`: the loaded core and its one-thread sgemm rate, as `core=NAME gflops=X`.
+    func printProbe() {
+        let rate = SystemReport.measureSgemm(threads: 1, seconds: sgemmSeconds)
+        printLine(String(format: "core=%@ gflops=%.1f", BLASRuntime.coreName, rate))
     }
 }

@@ -91,11 +91,10 @@ struct CommonOptions: ParsableArguments {
     /// Log lines on stderr, unless --quiet.
     var logger: Logger? { quiet ? nil : simjobLogger }
 
-    /// Warns once when OpenBLAS runs slower kernels than this CPU supports.
+    /// Logs a warning (a log line, never part of an error's line) when OpenBLAS runs slower
+    /// kernels than this CPU supports.
     func warnAboutBLAS() {
-        if let warning = BLASRuntime.slowKernelWarning {
-            FileHandle.standardError.write(Data((warning + "\n").utf8))
-        }
+        if let warning = BLASRuntime.slowKernelWarning { logger?.warning("\(warning)") }
     }
 }
 

@@ -39,4 +39,33 @@ public enum SystemReport {
         let total = (0..<threads).reduce(0) { $0 + calls.value[$1] }
         return Double(total) * flopsPerCall / elapsed / 1e9
     }
+
+    /// The library's own kernel choice and its one-thread sgemm rate, measured by running this
+    /// executable again with `OPENBLAS_CORETYPE` unset and no relaunch. Nil if that fails.
+    public static func probeLibraryDefault(seconds: Double) -> (core: String, gflops: Double)? {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_CORETYPE"] = nil
+        environment[BLASRuntime.relaunchedVariable] = "1"
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = ["info", "--sgemm-probe", "--sgemm-seconds", String(seconds)]
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        var core: String?, gflops: Double?
+        for field in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let parts = field.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            if parts[0] == "core" { core = parts[1] }
+            if parts[0] == "gflops" { gflops = Double(parts[1]) }
+        }
+        guard let core, let gflops else { return nil }
+        return (core, gflops)
+    }
 }
