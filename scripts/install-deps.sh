@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what simjob needs and is missing on a Debian machine: OpenBLAS, HDF5 and pkg-config
 # from Debian's packages; h5py and numpy for Python (the tests check files across the language
-# boundary with them). Does nothing when everything is there.
+# boundary with them, and hdf5plugin). Does nothing when everything is there.
 set -euo pipefail
 
 as_root() {
@@ -29,6 +29,14 @@ if ! python3 -c "import h5py, numpy" >/dev/null 2>&1; then
   # pip where it may install (a virtualenv or pyenv Python); Debian's packages for the system one.
   python3 -m pip install -q h5py numpy 2>/dev/null \
     || { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-h5py python3-numpy >/dev/null; }
+fi
+
+# hdf5plugin writes files with the compression filters other tools use (blosc, bzip2), which the
+# tests feed simjob to check its message for a filter Debian's HDF5 lacks.
+if ! python3 -c "import hdf5plugin" >/dev/null 2>&1; then
+  echo "simjob: installing hdf5plugin for Python (test files with blosc/bzip2 chunks)"
+  python3 -m pip install -q hdf5plugin 2>/dev/null \
+    || { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-hdf5plugin >/dev/null; } || true
 fi
 
 command -v swift >/dev/null 2>&1 || { echo "simjob: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }

@@ -38,7 +38,32 @@ static inline hid_t sj_H5P_DATASET_XFER_DEFAULT(void) { return H5P_DEFAULT; }
 static inline int sj_H5Z_FILTER_DEFLATE(void) { return H5Z_FILTER_DEFLATE; }
 static inline int sj_H5Z_FILTER_SHUFFLE(void) { return H5Z_FILTER_SHUFFLE; }
 
-// Silence HDF5's own error-stack printing so simjob reports problems in its own words.
-static inline void sj_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+// Silence HDF5's own error-stack printing so simjob reports problems in its own words, and
+// keep HDF5 from running its clean-up at process exit: after a failed write (a full disk) that
+// clean-up touched the half-closed file and crashed. simjob closes every file it writes itself.
+static inline void sj_silence_errors(void) { H5dont_atexit(); H5open(); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static inline unsigned sj_H5F_CLOSE_STRONG(void) { return H5F_CLOSE_STRONG; }
+
+// The error stack of the last failed call, innermost (the cause) first: each entry's
+// description, separated by " | ", into `buffer`.
+struct sj_error_text { char *buffer; size_t size; size_t used; };
+static herr_t sj_error_walk(unsigned n, const H5E_error2_t *entry, void *data) {
+    (void)n;
+    struct sj_error_text *text = (struct sj_error_text *)data;
+    const char *desc = entry->desc ? entry->desc : "";
+    int written = snprintf(text->buffer + text->used, text->size - text->used, "%s%s", text->used ? " | " : "", desc);
+    if (written > 0) {
+        text->used += (size_t)written;
+        if (text->used >= text->size) text->used = text->size - 1;
+    }
+    return 0;
+}
+static inline void sj_error_stack(char *buffer, size_t size) {
+    struct sj_error_text text = { buffer, size, 0 };
+    buffer[0] = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, sj_error_walk, &text);
+}
+static inline void sj_clear_errors(void) { H5Eclear2(H5E_DEFAULT); }
 
 #endif

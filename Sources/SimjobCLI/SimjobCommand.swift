@@ -33,13 +33,24 @@ public struct SimjobCommand: ParsableCommand {
             handler.logLevel = .info
             return handler
         }
+        let given = arguments ?? Array(CommandLine.arguments.dropFirst())
+        let prepared: [String]
         do {
-            var command = try parseAsRoot(arguments)
+            prepared = try OptionBounds.prepare(given, command: commandName(in: given))
+        } catch let error as BoundsError {
+            let command = commandName(in: given)
+            FileHandle.standardError.write(Data("error: \(error.message) (see 'simjob help\(command.isEmpty ? "" : " " + command)')\n".utf8))
+            Foundation.exit(64)
+        } catch {
+            Foundation.exit(1)
+        }
+        do {
+            var command = try parseAsRoot(prepared)
             try command.run()
             Foundation.exit(0)
         } catch let error as SimjobError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(error.message == SimjobError.cancelled.message ? 130 : 1)
+            Foundation.exit(error.message == SimjobError.cancelled.message ? Cancellation.exitStatus : 1)
         } catch let error as JobValidationError {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             Foundation.exit(1)

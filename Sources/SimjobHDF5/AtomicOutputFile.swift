@@ -1,60 +1,191 @@
+import CHDF5
 import Foundation
 
-/// An output file that appears under its final name only when complete.
+/// An output file that appears under its final name only when complete and checked.
 ///
-/// Everything is written to a hidden temporary file in the same folder (so the final rename is
-/// atomic on one file system); `commit()` closes it and renames it over the final name. A file
-/// that is never committed (an error, a cancellation) is removed, so an interrupted command
-/// leaves either the previous complete file or nothing.
+/// Before anything is written, the output path is resolved and checked (`OutputPath`: not a
+/// device, FIFO, socket or directory, not a file this command reads, not given twice), and
+/// temporary files that killed runs left for it are removed. Everything is then written to a
+/// hidden temporary file in the output's folder (so the final rename is atomic on one file
+/// system). `commit()` closes it, checking that every write reached the file, flushes it to
+/// disk, opens it again read-only as a check, and only then renames it over the final name. Any
+/// failure on the way (a full disk at close, an I/O error) is thrown with the output's name and
+/// the cause, the temporary file is removed and the previous output stays as it was. A file that
+/// is never committed (an error, a cancellation) is removed.
 public final class AtomicOutputFile: @unchecked Sendable {
+    /// The output's resolved path (symlinks followed).
     public let finalPath: String
+    public let output: OutputPath
     public let temporaryPath: String
     /// The open temporary file. `reopen()` replaces it after `closeForReading()`.
     public private(set) var file: HDF5File
     private var finished = false
 
-    public init(_ finalPath: String) throws {
-        let url = URL(fileURLWithPath: finalPath)
-        let folder = url.deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw HDF5Error("\(finalPath): output folder \(folder) does not exist")
+    public init(_ path: String) throws {
+        output = try OutputPath(path)
+        try output.checkNotAnInput()
+        try PendingOutputs.claim(output)
+        output.removeStalePartials()
+        finalPath = output.resolved
+        temporaryPath = output.temporaryPath()
+        do {
+            file = try HDF5File.create(temporaryPath, displayPath: path)
+        } catch {
+            PendingOutputs.release(output)
+            throw error
         }
-        self.finalPath = finalPath
-        self.temporaryPath = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-        self.file = try HDF5File.create(temporaryPath)
+        PartialFiles.register(temporaryPath)
     }
 
     deinit { if !finished { abandon() } }
 
-    /// Closes the file and moves it to its final name, replacing any older file there.
+    /// Closes the file, checks it and moves it to its final name, replacing any older file there.
     public func commit() throws {
-        guard !finished else { return }
-        finished = true
-        file.close()
-        guard rename(temporaryPath, finalPath) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporaryPath)
-            throw HDF5Error("\(finalPath): cannot move the finished output into place: \(reason)")
+        try AtomicOutputFile.commit([self])
+    }
+
+    /// Commits several outputs of one command together: each is closed, flushed and checked
+    /// first, and only when all of them are sound are they renamed into place.
+    public static func commit(_ outputs: [AtomicOutputFile]) throws {
+        do {
+            for output in outputs { try output.prepare() }
+            for output in outputs { try output.publish() }
+        } catch {
+            for output in outputs { output.abandon() }
+            throw error
         }
+    }
+
+    private var prepared = false
+
+    /// Close, flush to disk, read back.
+    private func prepare() throws {
+        guard !finished, !prepared else { return }
+        prepared = true
+        do {
+            try file.finish()
+            let syncError = DiskSync.file(temporaryPath)
+            if syncError != 0 {
+                throw HDF5Error("\(output.given): cannot flush the output to disk: \(String(cString: strerror(syncError)))")
+            }
+            try verifyReadable()
+        } catch let error as HDF5Error {
+            throw HDF5Error(error.message.replacingOccurrences(of: temporaryPath, with: output.given))
+        }
+    }
+
+    /// The rename into place, after a last check that the output is not an input.
+    private func publish() throws {
+        guard !finished else { return }
+        // Inputs opened after this output was created count too.
+        try output.checkNotAnInput()
+        guard rename(temporaryPath, finalPath) == 0 else {
+            throw HDF5Error("\(output.given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
+        }
+        finished = true
+        PendingOutputs.release(output)
+        PartialFiles.unregister(temporaryPath)
+        DiskSync.folder(output.folder)
+    }
+
+    /// Opens the finished temporary file read-only and reads its structure: what HDF5 wrote can
+    /// be read back before it replaces anything.
+    private func verifyReadable() throws {
+        let id = H5Fopen(temporaryPath, sj_H5F_ACC_RDONLY(), sj_H5P_DEFAULT())
+        guard id >= 0 else {
+            let cause = HDF5Diagnosis.cause() ?? "unreadable"
+            throw HDF5Error("\(output.given): the written file does not read back (\(cause)); nothing was replaced")
+        }
+        H5Fclose(id)
+        let check = try HDF5File.open(temporaryPath, displayPath: output.given, registerInput: false)
+        defer { check.close() }
+        for name in check.datasetPaths() { _ = try check.dataset(name) }
     }
 
     /// Closes the temporary file so it can be opened read-only by path (HDF5 does not allow a
     /// file to be open for writing and reading at once); `reopen()` continues writing.
-    public func closeForReading() {
-        file.close()
+    public func closeForReading() throws {
+        try file.finish()
     }
 
     /// Opens the temporary file again for writing after `closeForReading()`.
     public func reopen() throws {
-        file = try HDF5File.open(temporaryPath, writable: true)
+        file = try HDF5File.open(temporaryPath, writable: true, displayPath: output.given)
     }
 
     /// Closes and deletes the temporary file.
     public func abandon() {
         guard !finished else { return }
         finished = true
-        file.close()
+        if !prepared { file.close() }
         unlink(temporaryPath)
+        PendingOutputs.release(output)
+        PartialFiles.unregister(temporaryPath)
+    }
+}
+
+/// A small non-HDF5 output (a plot, a state file) written the same way: checked path, temporary
+/// name, flushed to disk, renamed into place.
+public enum AtomicDataFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let output = try OutputPath(path)
+        try output.checkNotAnInput()
+        output.removeStalePartials()
+        let temporary = output.temporaryPath()
+        PartialFiles.register(temporary)
+        defer { PartialFiles.unregister(temporary) }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else {
+            throw HDF5Error("\(path): cannot create the output: \(String(cString: strerror(errno)))")
+        }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == 0 && fsync(descriptor) != 0 { failure = errno }
+        if Glibc.close(descriptor) != 0 && failure == 0 { failure = errno }
+        if failure == 0 && rename(temporary, output.resolved) != 0 { failure = errno }
+        if failure != 0 {
+            unlink(temporary)
+            throw HDF5Error("\(path): cannot write the output: \(String(cString: strerror(failure)))")
+        }
+        DiskSync.folder(output.folder)
+    }
+}
+
+/// Temporary files being written right now, removed by the signal handlers of a process that
+/// is killed by a second signal (the first one stops work at a block boundary, which abandons
+/// them in the ordinary way).
+public enum PartialFiles {
+    nonisolated(unsafe) private static var slots = [UnsafeMutablePointer<CChar>?](repeating: nil, count: 64)
+    private static let lock = NSLock()
+
+    static func register(_ path: String) {
+        lock.lock(); defer { lock.unlock() }
+        if let index = slots.firstIndex(where: { $0 == nil }) { slots[index] = strdup(path) }
+    }
+
+    static func unregister(_ path: String) {
+        lock.lock(); defer { lock.unlock() }
+        for index in slots.indices {
+            if let slot = slots[index], String(cString: slot) == path {
+                slots[index] = nil
+                free(slot)
+            }
+        }
+    }
+
+    /// Unlinks every registered temporary file; async-signal-safe apart from reading the table.
+    public static func removeAllNow() {
+        for slot in slots { if let slot { unlink(slot) } }
     }
 }

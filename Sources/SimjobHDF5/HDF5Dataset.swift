@@ -159,6 +159,36 @@ public final class HDF5Dataset: @unchecked Sendable {
         H5Dclose(id)
     }
 
+    /// Names HDF5's registered filter ids that other tools write (h5py with hdf5plugin, PyTables).
+    static let knownFilters: [Int32: String] = [
+        307: "bzip2", 32000: "lzf", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32013: "zfp",
+        32015: "zstd", 32017: "sz", 32026: "blosc2",
+    ]
+
+    /// Throws, naming the filter, when the dataset's chunks are compressed with a filter this
+    /// HDF5 library does not have: the file is fine, this library just cannot decode it.
+    func checkFiltersAvailable() throws {
+        let properties = H5Dget_create_plist(id)
+        guard properties >= 0 else { return }
+        defer { H5Pclose(properties) }
+        let count = H5Pget_nfilters(properties)
+        guard count > 0 else { return }
+        for index in 0..<UInt32(count) {
+            var flags: UInt32 = 0
+            var elements = 0
+            var values = [UInt32](repeating: 0, count: 8)
+            var nameBuffer = [CChar](repeating: 0, count: 256)
+            var config: UInt32 = 0
+            let filter = H5Pget_filter2(properties, index, &flags, &elements, &values, nameBuffer.count, &nameBuffer, &config)
+            guard filter >= 0, H5Zfilter_avail(filter) <= 0 else { continue }
+            sj_clear_errors()
+            let stored = String(decoding: nameBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let name = HDF5Dataset.knownFilters[filter] ?? (stored.isEmpty ? "unknown" : stored)
+            throw HDF5Error("\(location): compressed with the '\(name)' filter (HDF5 filter id \(filter)), which this HDF5 library lacks; "
+                + "the file is not damaged: rewrite the dataset with gzip (h5py with hdf5plugin can read it), or install the filter plugin and set HDF5_PLUGIN_PATH")
+        }
+    }
+
     /// `file:dataset`, the way every message names a dataset.
     public var location: String { "\(file.path):\(name)" }
 
@@ -227,13 +257,16 @@ public final class HDF5Dataset: @unchecked Sendable {
         guard count > 0, columns > 0 else { return }
         let (fileSpace, memorySpace) = try selectRows(start, count)
         defer { H5Sclose(fileSpace); H5Sclose(memorySpace) }
+        errno = 0
         guard H5Dwrite(id, T.memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), buffer) >= 0 else {
-            throw HDF5Error("\(location): cannot write rows \(start)..<\(start + count) (disk full?)")
+            let code = errno
+            throw HDF5Error("\(location): cannot write rows \(start)..<\(start + count): \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "I/O error")")
         }
     }
 
     private func selectRows(_ start: Int, _ count: Int) throws -> (hid_t, hid_t) {
         let fileSpace = H5Dget_space(id)
+        guard fileSpace >= 0 else { throw HDF5Error("\(location): cannot read the dataset's shape (corrupt file?)") }
         var offset: [hsize_t] = [hsize_t(start)]
         var extent: [hsize_t] = [hsize_t(count)]
         if shape.count == 2 {
@@ -245,11 +278,16 @@ public final class HDF5Dataset: @unchecked Sendable {
             throw HDF5Error("\(location): cannot select rows \(start)..<\(start + count)")
         }
         let memorySpace = H5Screate_simple(Int32(extent.count), &extent, nil)
+        guard memorySpace >= 0 else {
+            H5Sclose(fileSpace)
+            throw HDF5Error("\(location): cannot allocate a selection of rows \(start)..<\(start + count)")
+        }
         return (fileSpace, memorySpace)
     }
 
     private func readError(_ start: Int, _ count: Int) -> HDF5Error {
-        HDF5Error("\(location): cannot read rows \(start)..<\(start + count) (truncated or corrupt file?)")
+        let cause = HDF5Diagnosis.cause()
+        return HDF5Error("\(location): cannot read rows \(start)..<\(start + count) (\(cause.map { "corrupt or truncated file: " + $0 } ?? "corrupt or truncated file"))")
     }
 
     // MARK: attributes

@@ -12,7 +12,6 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
 /// Runs once per process: HDF5 prints its own error stack on every failed call (including probes
 /// such as "does this link exist"); simjob reports problems in its own words instead.
 private let silenceHDF5Errors: Void = {
-    _ = H5open()
     sj_silence_errors()
 }()
 
@@ -21,56 +20,105 @@ private let silenceHDF5Errors: Void = {
 /// Debian's HDF5 is the serial build, which is not thread-safe: use a file (and its datasets)
 /// from one thread at a time. The engine reads blocks on one thread and computes on others.
 public final class HDF5File: @unchecked Sendable {
+    /// The path messages name: the file's own, or for an output being written, the output's
+    /// final name (not its temporary one).
     public let path: String
+    /// The path on disk.
+    public let diskPath: String
     let id: hid_t
+    let writable: Bool
     private var isOpen = true
 
-    private init(path: String, id: hid_t) {
-        self.path = path
+    private init(path: String, id: hid_t, writable: Bool, displayPath: String? = nil) {
+        self.path = displayPath ?? path
+        self.diskPath = path
         self.id = id
+        self.writable = writable
     }
 
     deinit { close() }
 
     /// Opens an existing file read-only (or read-write), telling apart a missing file, a file that
-    /// is not HDF5, and an HDF5 file that cannot be opened (truncated or corrupt).
-    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
+    /// is not HDF5, a file another process holds locked for writing, a truncated file, and an HDF5
+    /// file that cannot be opened for another reason (corrupt). A file opened read-only is
+    /// remembered as an input of this process (`InputRegistry`), so no output can replace it.
+    public static func open(_ path: String, writable: Bool = false, displayPath: String? = nil, registerInput: Bool = true) throws -> HDF5File {
         _ = silenceHDF5Errors
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw HDF5Error("\(path): no such file")
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let code = errno
+            if code == ENOENT { throw HDF5Error("\(path): no such file") }
+            throw HDF5Error("\(path): cannot open: \(String(cString: strerror(code)))")
         }
-        guard !isDirectory.boolValue else { throw HDF5Error("\(path): is a directory, not an HDF5 file") }
-        guard FileManager.default.isReadableFile(atPath: path) else {
+        let kind = info.st_mode & S_IFMT
+        guard kind != S_IFDIR else { throw HDF5Error("\(path): is a directory, not an HDF5 file") }
+        guard kind == S_IFREG else { throw HDF5Error("\(path): is not a regular file (a device, FIFO or socket), not an HDF5 file") }
+        guard access(path, writable ? R_OK | W_OK : R_OK) == 0 else {
             throw HDF5Error("\(path): permission denied")
         }
+        if !writable && registerInput { InputRegistry.record(path) }
         let signature = H5Fis_hdf5(path)
         if signature == 0 { throw HDF5Error("\(path): not an HDF5 file") }
-        let id = H5Fopen(path, writable ? sj_H5F_ACC_RDWR() : sj_H5F_ACC_RDONLY(), sj_H5P_DEFAULT())
-        guard id >= 0 else {
-            throw HDF5Error("\(path): cannot open HDF5 file (truncated or corrupt)")
+        if signature < 0 {
+            // H5Fis_hdf5 fails (rather than answering no) when the file cannot be read at all.
+            let cause = HDF5Diagnosis.cause()
+            throw HDF5Error("\(path): cannot open HDF5 file: \(cause ?? "unreadable")")
         }
-        return HDF5File(path: path, id: id)
+        let access = H5Pcreate(sj_H5P_FILE_ACCESS())
+        defer { H5Pclose(access) }
+        if writable { H5Pset_fclose_degree(access, H5F_close_degree_t(sj_H5F_CLOSE_STRONG())) }
+        let id = H5Fopen(path, writable ? sj_H5F_ACC_RDWR() : sj_H5F_ACC_RDONLY(), access)
+        guard id >= 0 else {
+            let cause = HDF5Diagnosis.cause()
+            if let cause, cause.hasPrefix("the file is") { throw HDF5Error("\(path): \(cause)") }
+            throw HDF5Error("\(path): cannot open HDF5 file (corrupt\(cause.map { ": " + $0 } ?? ""))")
+        }
+        return HDF5File(path: path, id: id, writable: writable, displayPath: displayPath)
     }
 
     /// Creates (or truncates) a file. Outputs should go through `AtomicOutputFile` instead, so
-    /// that they appear under their final name only when complete.
-    public static func create(_ path: String) throws -> HDF5File {
+    /// that they appear under their final name only when complete. Objects of a created file are
+    /// closed with it ("strong" close), so `finish()` reports every write that failed.
+    public static func create(_ path: String, displayPath: String? = nil) throws -> HDF5File {
         _ = silenceHDF5Errors
-        let id = H5Fcreate(path, sj_H5F_ACC_TRUNC(), sj_H5P_DEFAULT(), sj_H5P_DEFAULT())
-        guard id >= 0 else { throw HDF5Error("\(path): cannot create HDF5 file") }
-        return HDF5File(path: path, id: id)
+        let access = H5Pcreate(sj_H5P_FILE_ACCESS())
+        defer { H5Pclose(access) }
+        H5Pset_fclose_degree(access, H5F_close_degree_t(sj_H5F_CLOSE_STRONG()))
+        errno = 0
+        let id = H5Fcreate(path, sj_H5F_ACC_TRUNC(), sj_H5P_DEFAULT(), access)
+        guard id >= 0 else {
+            let code = errno
+            throw HDF5Error("\(displayPath ?? path): cannot create HDF5 file: \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "unknown error")")
+        }
+        return HDF5File(path: path, id: id, writable: true, displayPath: displayPath)
     }
 
-    /// Flushes and closes the file; later calls do nothing. Datasets opened from the file keep
-    /// it alive until they are released.
+    /// Flushes and closes the file; later calls do nothing. For files read, where a failure to
+    /// close loses nothing. Files written are closed with `finish()`, which reports failures.
     public func close() {
         guard isOpen else { return }
         isOpen = false
-        // Objects still open keep the file open after H5Fclose (HDF5's default "weak" close):
-        // flush first so the file on disk is complete whatever is released later.
-        H5Fflush(id, H5F_SCOPE_GLOBAL)
+        if writable { H5Fflush(id, H5F_SCOPE_GLOBAL) }
         H5Fclose(id)
+        sj_clear_errors()
+    }
+
+    /// Flushes and closes a file being written, throwing when any of it could not be written
+    /// (a full disk, an I/O error) with the cause. Open datasets are closed with the file.
+    public func finish() throws {
+        guard isOpen else { return }
+        isOpen = false
+        errno = 0
+        let flushed = H5Fflush(id, H5F_SCOPE_GLOBAL)
+        let flushErrno = errno
+        let flushCause = flushed < 0 ? HDF5Diagnosis.cause(fallbackErrno: flushErrno) : nil
+        errno = 0
+        let closed = H5Fclose(id)
+        let closeErrno = errno
+        let closeCause = closed < 0 ? HDF5Diagnosis.cause(fallbackErrno: closeErrno) : nil
+        if flushed < 0 || closed < 0 {
+            throw HDF5Error("\(path): cannot finish writing: \(flushCause ?? closeCause ?? "I/O error")")
+        }
     }
 
     /// Whether an object (group or dataset) exists at a path such as `knn_graph/neighbors`.
@@ -127,8 +175,13 @@ public final class HDF5File: @unchecked Sendable {
         guard exists(name) else { throw HDF5Error("\(path): no dataset '\(name)'") }
         guard isDataset(name) else { throw HDF5Error("\(path): '\(name)' is a group, not a dataset") }
         let datasetID = H5Dopen2(id, name, sj_H5P_DEFAULT())
-        guard datasetID >= 0 else { throw HDF5Error("\(path): cannot open dataset '\(name)' (corrupt file?)") }
-        return try HDF5Dataset(file: self, name: name, id: datasetID)
+        guard datasetID >= 0 else {
+            let cause = HDF5Diagnosis.cause()
+            throw HDF5Error("\(path): cannot open dataset '\(name)' (corrupt file\(cause.map { ": " + $0 } ?? ""))")
+        }
+        let dataset = try HDF5Dataset(file: self, name: name, id: datasetID)
+        try dataset.checkFiltersAvailable()
+        return dataset
     }
 
     /// Creates the groups on the way to `objectPath` (`a/b/c` creates `a` and `a/b`).

@@ -462,7 +462,7 @@ public struct JobPlanner {
     /// Shapes and metric of an existing HDF5 file (empty when it cannot be read now).
     static func inspect(_ path: String) -> DataInfo {
         var info = DataInfo()
-        guard let file = try? HDF5File.open(path) else { return info }
+        guard let file = try? HDF5File.open(path, registerInput: false) else { return info }
         for name in file.datasetPaths() {
             if let dataset = try? file.dataset(name) { info.datasets[name] = dataset.shape }
         }

@@ -54,6 +54,8 @@ public struct JobRunner {
             try Cancellation.check()
             log("\(header): running")
             ProcessMemory.resetPeak()
+            // Each step is a command of its own: the files it may not overwrite are those it reads.
+            InputRegistry.reset()
             let started = ProgressDisplay.now()
             let summary = try execute(step)
             let seconds = ProgressDisplay.now() - started
@@ -75,12 +77,7 @@ public struct JobRunner {
 
     /// Temporary outputs of earlier runs that were killed before they could clean up.
     func removeStaleTemporaryFiles(in folder: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
-            let pid = Int32(name.split(separator: "-").last ?? "") ?? 0
-            if pid > 0 && pid != getpid() && kill(pid, 0) == 0 { continue }  // its writer still runs
-            try? FileManager.default.removeItem(atPath: folder + "/" + name)
-        }
+        for path in OutputPath.removeStalePartials(in: folder) { log("removed \(path), left by a run that was killed") }
     }
 
     /// Runs one step through the same operations as the commands; returns its one-line summary.

@@ -1,4 +1,5 @@
 import Foundation
+import SimjobHDF5
 
 /// What a job has finished, kept in `OUTPUT/job-state.json` and rewritten atomically after every
 /// step: a rerun skips steps whose fingerprint matches and whose outputs are all present.
@@ -33,10 +34,10 @@ public struct JobState: Codable, Sendable {
         encoder.dateEncodingStrategy = .iso8601
         let data = try encoder.encode(self)
         let path = JobState.path(in: folder)
-        let temporary = folder + "/.job-state.json.tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data), rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw JobRunError("\(path): cannot save the job's state")
+        do {
+            try AtomicDataFile.write(data, to: path)
+        } catch let error as HDF5Error {
+            throw JobRunError("\(path): cannot save the job's state: \(error.message)")
         }
     }
 

@@ -22,19 +22,31 @@ public enum VectorKernels {
         }
     }
 
-    /// The index of the first row holding NaN or an infinity, if any.
+    /// The largest squared norm a row may have: 2^124 (a norm of 2^62, about 4.6e18). Every score
+    /// the engine forms, `||x||^2 + ||y||^2 - 2 x.y` with `|x.y| <= ||x|| ||y||`, is then at most
+    /// 2^126, below Float's largest finite value (about 2^128): no overflow to infinity anywhere.
+    public static let maximumSquaredNorm: Float = 0x1p124
+
+    /// The index of the first row that simjob cannot compute with: one holding NaN or an
+    /// infinity, or whose squared norm exceeds `maximumSquaredNorm` (or overflows), if any.
+    /// One pass of a fused sum of squares; NaN and infinities make the sum fail the comparison.
     @inlinable
     public static func firstNonFiniteRow(_ x: UnsafePointer<Float>, rows: Int, dimension: Int) -> Int? {
         for row in 0..<rows {
             let start = x + row * dimension
-            var allFinite = true
-            // x - x is 0 for finite x and NaN for NaN and infinities: one branch-free pass.
-            var accumulator: Float = 0
-            for column in 0..<dimension { accumulator += start[column] - start[column] }
-            if accumulator != 0 || accumulator.isNaN { allFinite = false }
-            if !allFinite { return row }
+            let squared = dot(start, start, count: dimension)
+            if !(squared <= maximumSquaredNorm) { return row }
         }
         return nil
+    }
+
+    /// Why a row returned by `firstNonFiniteRow` is unusable, in words.
+    public static func describeUnusableRow(_ row: UnsafePointer<Float>, dimension: Int) -> String {
+        let values = UnsafeBufferPointer(start: row, count: dimension)
+        if let column = values.firstIndex(where: { $0.isNaN }) { return "contains NaN (column \(column))" }
+        if let column = values.firstIndex(where: { $0.isInfinite }) { return "contains an infinite value (column \(column))" }
+        let largest = values.map { abs($0) }.max() ?? 0
+        return "has values too large to compute with (largest |x| = \(largest); squared norms must stay below 2^124, a norm of about 4.6e18, so that squared distances fit in float32)"
     }
 
     /// `x . y` over `count` elements, accumulated in 16 lanes.

@@ -55,7 +55,7 @@ struct CLIErrorTests {
         try expectFailure(["info", folder.file("nope.hdf5")], mentions: ["nope.hdf5", "no such file"])
         try expectFailure(["knn-graph", folder.file("nope.hdf5"), "--k", "3", "--output", out], mentions: ["no such file"])
         try expectFailure(["info", folder.file("text.hdf5")], mentions: ["text.hdf5", "not an HDF5 file"])
-        try expectFailure(["knn-graph", folder.file("truncated.hdf5"), "--k", "3", "--output", out], mentions: ["truncated.hdf5", "truncated or corrupt"])
+        try expectFailure(["knn-graph", folder.file("truncated.hdf5"), "--k", "3", "--output", out], mentions: ["truncated.hdf5", "the file is truncated (", "bytes of the", "its header records"])
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
@@ -98,7 +98,7 @@ struct CLIErrorTests {
         try expectFailure(["knn-graph", good, "--k", "3"], mentions: ["--output", "simjob help knn-graph"])
         try expectFailure(["knn-graph", good, "--k", "three", "--output", out], mentions: ["three", "--k"])
         let zero = try simjob("knn-graph", good, "--k", "0", "--output", out)
-        #expect(zero.status != 0 && zero.stderr.contains("--k must be at least 1"))
+        #expect(zero.status != 0 && zero.stderr.contains("--k must be between 1 and 100000 (got 0)"))
         let metric = try simjob("knn-graph", good, "--k", "3", "--metric", "hamming", "--output", out)
         #expect(metric.status != 0 && metric.stderr.contains("hamming"))
         #expect(!FileManager.default.fileExists(atPath: out))

@@ -149,12 +149,12 @@ struct IVFPQTests {
         let cases: [([String], String)] = [
             (["train", data, "--nlist", "8", "--m", "5", "--output", index], "m = 5 must divide the dimension 12"),
             (["train", data, "--nlist", "600", "--m", "4", "--output", index], "nlist = 600"),
-            (["train", data, "--nlist", "8", "--m", "4", "--nbits", "9", "--output", index], "nbits = 9"),
+            (["train", data, "--nlist", "8", "--m", "4", "--nbits", "9", "--output", index], "--nbits must be between 1 and 8 (got 9)"),
             (["search", data, "--queries", data, "--k", "5", "--nprobe", "2", "--output", index], "no index group"),
         ]
         for (arguments, fragment) in cases {
             let result = try simjob(arguments + ["--quiet"])
-            #expect(result.status == 1 && result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
+            #expect(result.status != 0 && result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: index))
         #expect(try simjob("train", data, "--nlist", "8", "--m", "4", "--output", index, "--quiet").status == 0)

@@ -156,12 +156,11 @@ struct JobTests {
             """, output)
     }
 
-    func waitForState(_ output: String, containing step: String, timeout: Double = 120) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let state = try? String(contentsOfFile: output + "/job-state.json", encoding: .utf8), state.contains("\"\(step)\"") { return }
-            Thread.sleep(forTimeInterval: 0.05)
+    func waitForState(_ output: String, containing step: String, timeout: Double = 120, sourceLocation: SourceLocation = #_sourceLocation) {
+        let found = waitFor(timeout: timeout) {
+            (try? String(contentsOfFile: output + "/job-state.json", encoding: .utf8))?.contains("\"\(step)\"") == true
         }
+        #expect(found, "step \(step) did not finish within \(timeout) s", sourceLocation: sourceLocation)
     }
 
     @Test("an interrupted job resumes from its last finished step and ends identical", arguments: [SIGINT, SIGKILL])
@@ -189,7 +188,7 @@ struct JobTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(stepsRun(resumed) == ["graph", "dedup"], "\(resumed.stderr)")
         #expect(resumed.stderr.contains("data (generate): up to date, skipped"))
-        let leftovers = (try FileManager.default.contentsOfDirectory(atPath: interrupted)).filter { $0.contains(".tmp-") }
+        let leftovers = (try FileManager.default.contentsOfDirectory(atPath: interrupted)).filter { $0.contains(".simjob-partial-") }
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
         #expect(try contents(interrupted) == (try contents(reference)))
     }

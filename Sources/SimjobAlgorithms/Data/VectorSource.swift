@@ -3,7 +3,7 @@ import SimjobHDF5
 import SimjobKernels
 
 /// A 2-D set of vectors in an HDF5 dataset, read by blocks of rows as Float32 whatever the
-/// stored type, with every block checked for NaN and infinities.
+/// stored type, with every block checked for NaN, infinities and values whose squares overflow float32.
 public final class VectorSource: @unchecked Sendable {
     public let reference: DatasetReference
     public let file: HDF5File
@@ -54,9 +54,8 @@ public final class VectorSource: @unchecked Sendable {
         }
         if let bad = VectorKernels.firstNonFiniteRow(buffer, rows: range.count, dimension: dimension) {
             let row = range.lowerBound + bad
-            let values = UnsafeBufferPointer(start: buffer + bad * dimension, count: dimension)
-            let kind = values.contains { $0.isNaN } ? "NaN" : "an infinite value"
-            throw SimjobError("\(reference): row \(row) contains \(kind); clean or drop such rows first")
+            let problem = VectorKernels.describeUnusableRow(buffer + bad * dimension, dimension: dimension)
+            throw SimjobError("\(reference): row \(row) \(problem); clean or drop such rows first")
         }
     }
 

@@ -55,8 +55,7 @@ public enum DedupOperation {
         if let kept {
             try writeKeptRows(source: source, keep: primary.keep, threshold: primary.threshold, to: kept.file)
         }
-        try out.commit()
-        try kept?.commit()
+        try AtomicOutputFile.commit([out] + (kept.map { [$0] } ?? []))
         return result
     }
 

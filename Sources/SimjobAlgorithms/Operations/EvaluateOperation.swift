@@ -20,12 +20,7 @@ public enum EvaluateOperation {
         let plotPath = plot ?? (URL(fileURLWithPath: output).deletingPathExtension().path + ".svg")
         let svg = RecallQPSPlot.svg(report)
         // Written to a temporary name and renamed, like every output.
-        let temporary = URL(fileURLWithPath: plotPath).deletingLastPathComponent()
-            .appendingPathComponent(".\(URL(fileURLWithPath: plotPath).lastPathComponent).tmp-\(getpid())").path
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(svg.utf8)), rename(temporary, plotPath) == 0 else {
-            unlink(temporary)
-            throw SimjobError("\(plotPath): cannot write the plot")
-        }
+        try AtomicDataFile.write(Data(svg.utf8), to: plotPath)
         var files: [String] = []
         if let annBenchmarksDirectory {
             files = try EvaluationOutput.writeANNBenchmarksResults(report, runs: config.runs, to: annBenchmarksDirectory)

@@ -46,7 +46,7 @@ public enum Generate {
         var truthStats: ExactKNNStats?
         let k = min(config.groundTruthK, config.n)
         if k > 0 && config.queries > 0 {
-            out.closeForReading()
+            try out.closeForReading()
             var engineConfig = ExactKNNConfig(k: k, metric: config.metric, threads: threads)
             engineConfig.symmetric = true
             var engine = ExactKNN(config: engineConfig)

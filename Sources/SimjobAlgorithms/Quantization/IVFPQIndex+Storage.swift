@@ -47,22 +47,65 @@ extension IVFPQIndex {
         }
         let d = try integer("dimension"), nlist = try integer("nlist"), m = try integer("m"), nbits = try integer("nbits"), count = try integer("count")
         let source = try file.attribute("source", of: group)?.stringValue ?? ""
+        guard d >= 1, nlist >= 1, count >= 0, count <= Int(Int32.max) else {
+            throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), count = \(count) are out of range (altered or corrupt index)")
+        }
         func dataset(_ name: String, shape: [Int]) throws -> HDF5Dataset {
             let data = try file.dataset("\(group)/\(name)")
             guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
             return data
         }
-        try ProductQuantizer.validate(dimension: d, m: m, nbits: nbits)
+        do { try ProductQuantizer.validate(dimension: d, m: m, nbits: nbits) } catch let error as SimjobError {
+            throw SimjobError("\(place): \(error.message) (altered or corrupt index)")
+        }
         let ksub = 1 << nbits
         let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d]).readAll(as: Float.self))
         let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try dataset("pq_codebooks", shape: [m * ksub, d / m]).readAll(as: Float.self))
         let offsets = try dataset("list_offsets", shape: [nlist + 1]).readAll(as: Int64.self).map(Int.init)
-        guard offsets.first == 0, offsets.last == count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
-            throw SimjobError("\(place)/list_offsets: not a valid partition of \(count) entries")
-        }
         let ids = try dataset("ids", shape: [count]).readAll(as: Int32.self)
         let codes = try dataset("codes", shape: [count, m]).readAll(as: UInt8.self)
+        try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: count, ids: ids, codes: codes, nbits: nbits)
         let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
         return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: source)
+    }
+}
+
+/// The checks an index passes before it is used: a file that was altered or damaged (by hand, a
+/// bad copy, another tool) is refused with the dataset and its first bad entry, rather than
+/// crashing the search or returning garbage.
+enum IndexValidation {
+    static func check(
+        place: String, centroids: FloatMatrix, codebooks: FloatMatrix, offsets: [Int], count: Int, ids: [Int32], codes: [UInt8], nbits: Int
+    ) throws {
+        let altered = "(altered or corrupt index)"
+        if let row = VectorKernels.firstNonFiniteRow(centroids.pointer, rows: centroids.rows, dimension: centroids.columns) {
+            throw SimjobError("\(place)/coarse_centroids: row \(row) \(VectorKernels.describeUnusableRow(centroids.row(row), dimension: centroids.columns)) \(altered)")
+        }
+        if let row = VectorKernels.firstNonFiniteRow(codebooks.pointer, rows: codebooks.rows, dimension: codebooks.columns) {
+            throw SimjobError("\(place)/pq_codebooks: row \(row) \(VectorKernels.describeUnusableRow(codebooks.row(row), dimension: codebooks.columns)) \(altered)")
+        }
+        guard offsets.first == 0 else { throw SimjobError("\(place)/list_offsets: entry 0 is \(offsets.first ?? -1), expected 0 \(altered)") }
+        for index in 1..<offsets.count where offsets[index] < offsets[index - 1] || offsets[index] > count {
+            throw SimjobError("\(place)/list_offsets: entry \(index) is \(offsets[index]), outside \(offsets[index - 1])...\(count) \(altered)")
+        }
+        guard offsets.last == count else {
+            throw SimjobError("\(place)/list_offsets: the last entry is \(offsets.last ?? -1), expected count = \(count) \(altered)")
+        }
+        // Ids are the rows of the source, each listed once: a permutation of 0..<count.
+        var seen = [Bool](repeating: false, count: count)
+        for (position, id) in ids.enumerated() {
+            guard id >= 0, Int(id) < count else {
+                throw SimjobError("\(place)/ids: entry \(position) is \(id), outside 0..<\(count) \(altered)")
+            }
+            guard !seen[Int(id)] else { throw SimjobError("\(place)/ids: entry \(position) repeats id \(id) \(altered)") }
+            seen[Int(id)] = true
+        }
+        if nbits < 8 {
+            let limit = UInt8(1 << nbits)
+            if let position = codes.firstIndex(where: { $0 >= limit }) {
+                let m = count > 0 ? codes.count / count : 1
+                throw SimjobError("\(place)/codes: row \(position / m), column \(position % m) is \(codes[position]), not below 2^nbits = \(limit) \(altered)")
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SimjobHDF5
 
 /// A process-wide "stop soon" flag. Long loops check it once per block (never per element) and
 /// throw `SimjobError.cancelled`, so an interrupted command stops at a block boundary and its
@@ -19,19 +20,36 @@ public enum Cancellation {
         if isRequested { throw SimjobError.cancelled }
     }
 
-    /// Makes SIGINT and SIGTERM request a stop instead of killing the process; a second
-    /// SIGINT kills it at once.
+    private static let signalNumber = Atomic<Int32>(0)
+
+    /// The signal that requested the stop (SIGINT, SIGTERM or SIGHUP), 0 if none.
+    public static var requestingSignal: Int32 { signalNumber.load(ordering: .relaxed) }
+
+    /// The conventional exit status of a command stopped by a signal: 128 + the signal's number
+    /// (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+    public static var exitStatus: Int32 { 128 + (requestingSignal == 0 ? SIGINT : requestingSignal) }
+
+    /// Makes SIGINT, SIGTERM and SIGHUP request a stop instead of killing the process: work stops
+    /// at the next block boundary and every temporary output is removed. A second signal removes
+    /// the temporary outputs and exits at once.
     public static func installSignalHandlers() {
         // A parent may have started us with these signals blocked (inherited masks): unblock.
         var signals = sigset_t()
         sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        signal(SIGINT) { _ in
-            if Cancellation.isRequested { _exit(130) }
-            Cancellation.request()
+        // A file-size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk,
+        // instead of killing the process with temporary files left behind.
+        signal(SIGXFSZ, SIG_IGN)
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number) { received in
+                if Cancellation.isRequested {
+                    PartialFiles.removeAllNow()
+                    _exit(128 + received)
+                }
+                Cancellation.signalNumber.store(received, ordering: .relaxed)
+                Cancellation.request()
+            }
         }
-        signal(SIGTERM) { _ in Cancellation.request() }
     }
 }

@@ -139,3 +139,48 @@ func expectMatches(
     }
     #expect(mismatches == 0, "\(mismatches) mismatching entries: \(examples.prefix(5))", sourceLocation: sourceLocation)
 }
+
+/// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds pass (false).
+func waitFor(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return condition()
+}
+
+/// A simjob process started in the background (for signals), its output going to files.
+final class BackgroundSimjob {
+    let process = Process()
+    let folder = TemporaryFolder()
+
+    init(_ arguments: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: simjobPath)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        FileManager.default.createFile(atPath: folder.file("stdout"), contents: nil)
+        FileManager.default.createFile(atPath: folder.file("stderr"), contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: folder.file("stdout"))
+        process.standardError = FileHandle(forWritingAtPath: folder.file("stderr"))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits for the process to end and returns its result.
+    func finish() -> CommandResult {
+        process.waitUntilExit()
+        return CommandResult(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: folder.file("stdout"), encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: folder.file("stderr"), encoding: .utf8)) ?? "")
+    }
+}
+
+/// A checksum of a file's bytes (to show an input or a previous output was left as it was).
+func fileDigest(_ path: String) -> String? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return "\(data.count):\(String(hash, radix: 16))"
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Synchronization
+
+/// The identity of a file on disk: two paths name the same file (through symlinks or hard links)
+/// exactly when device and inode agree.
+public struct FileIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+
+    /// The identity of the file a path leads to (symlinks followed), or nil if there is none.
+    public init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+/// Every file this process has opened for reading, so that no output can replace one of them.
+public enum InputRegistry {
+    private static let files = Mutex<[FileIdentity: String]>([:])
+
+    /// Remembers `path` as an input (called by `HDF5File.open` for read-only opens).
+    public static func record(_ path: String) {
+        guard let identity = FileIdentity(path: path) else { return }
+        files.withLock { if $0[identity] == nil { $0[identity] = path } }
+    }
+
+    /// The input path that is the same file as `identity`, if any.
+    public static func input(sameAs identity: FileIdentity) -> String? {
+        files.withLock { $0[identity] }
+    }
+
+    /// For tests running several commands in one process.
+    public static func reset() { files.withLock { $0.removeAll() } }
+}
+
+/// Where an output really goes, and the checks made before anything is written to it.
+///
+/// - A **symlink** is followed (hops resolved one by one, relative targets against the link's
+///   folder): the file it points to is replaced, and the link stays as it is. A dangling link
+///   creates its target, when the target's folder exists.
+/// - A directory, device (`/dev/null`, `/dev/full`), FIFO or socket is refused: outputs are
+///   regular files, written whole under a temporary name and renamed into place, which would
+///   replace the device node rather than write to it.
+/// - A file this command reads (same device and inode, whatever path leads to it) is refused, as
+///   is one path given for two outputs of one command.
+public struct OutputPath: Sendable {
+    /// The path as the user gave it.
+    public let given: String
+    /// The resolved path the finished file is renamed to.
+    public let resolved: String
+    /// The folder the output (and its temporary file) lives in.
+    public let folder: String
+
+    public init(_ path: String) throws {
+        given = path
+        var current = path
+        var hops = 0
+        var info = stat()
+        while lstat(current, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
+            hops += 1
+            guard hops <= 40 else { throw HDF5Error("\(path): too many levels of symbolic links") }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = readlink(current, &buffer, buffer.count - 1)
+            guard length > 0 else { throw HDF5Error("\(path): cannot read the symbolic link \(current)") }
+            let target = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            current = target.hasPrefix("/") ? target : (current as NSString).deletingLastPathComponent + "/" + target
+        }
+        if lstat(current, &info) == 0 {
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw HDF5Error("\(path): is a directory; give a file name for the output")
+            case S_IFCHR, S_IFBLK:
+                throw HDF5Error("\(path): is a device; simjob writes outputs as regular files (written whole, then renamed into place)")
+            case S_IFIFO: throw HDF5Error("\(path): is a FIFO; simjob writes outputs as regular files")
+            case S_IFSOCK: throw HDF5Error("\(path): is a socket; simjob writes outputs as regular files")
+            default: throw HDF5Error("\(path): is not a regular file")
+            }
+        }
+        let name = (current as NSString).lastPathComponent
+        let parent = (current as NSString).deletingLastPathComponent
+        let parentPath = parent.isEmpty ? "." : parent
+        guard !name.isEmpty, name != ".", name != ".." else { throw HDF5Error("\(path): not a file name") }
+        guard let real = realpath(parentPath, nil) else {
+            throw HDF5Error("\(path): output folder \(parentPath) does not exist")
+        }
+        defer { free(real) }
+        folder = String(cString: real)
+        var folderInfo = stat()
+        guard stat(folder, &folderInfo) == 0, (folderInfo.st_mode & S_IFMT) == S_IFDIR else {
+            throw HDF5Error("\(path): \(parentPath) is not a folder")
+        }
+        resolved = folder == "/" ? "/" + name : folder + "/" + name
+    }
+
+    /// The file name of the resolved path.
+    public var name: String { (resolved as NSString).lastPathComponent }
+
+    /// Throws when the output is a file this process reads.
+    public func checkNotAnInput() throws {
+        guard let identity = FileIdentity(path: resolved), let input = InputRegistry.input(sameAs: identity) else { return }
+        let alias = input == given ? "" : " (the same file as input \(input))"
+        throw HDF5Error("\(given): is an input of this command\(alias); writing it would destroy that input: choose another output")
+    }
+
+    // MARK: temporary files
+
+    /// Temporary files are named `.NAME.simjob-partial-HOST-PID`: recognisable, tied to the output
+    /// they would become and to the process writing them.
+    public static let partialMarker = ".simjob-partial-"
+
+    public func temporaryPath() -> String {
+        folder + "/." + name + OutputPath.partialMarker + OutputPath.hostName + "-\(getpid())"
+    }
+
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name.replacingOccurrences(of: "/", with: "_")
+    }()
+
+    /// Removes temporary files that killed runs left for this output: same host, a process that
+    /// no longer exists. Returns the paths removed.
+    @discardableResult
+    public func removeStalePartials() -> [String] {
+        OutputPath.removeStalePartials(in: folder, output: name)
+    }
+
+    /// Removes stale temporary files in a folder: of one output, or of every output when
+    /// `output` is nil. A temporary file of a process still running (or of another host) stays.
+    @discardableResult
+    public static func removeStalePartials(in folder: String, output: String? = nil) -> [String] {
+        let marker = partialMarker + hostName + "-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var removed: [String] = []
+        for entry in entries where entry.hasPrefix(".") {
+            guard let range = entry.range(of: marker, options: .backwards) else { continue }
+            if let output, entry[entry.index(after: entry.startIndex)..<range.lowerBound] != output { continue }
+            guard let pid = Int32(entry[range.upperBound...]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }  // still running (or not ours to judge)
+            if unlink(folder + "/" + entry) == 0 { removed.append(folder + "/" + entry) }
+        }
+        return removed
+    }
+}
+
+/// The outputs this process has under way, so that one path given for two outputs (a dedup's
+/// `--output` and `--write-kept`) is refused rather than written twice.
+enum PendingOutputs {
+    private static let paths = Mutex<Set<String>>([])
+
+    static func claim(_ output: OutputPath) throws {
+        let claimed = paths.withLock { $0.insert(output.resolved).inserted }
+        guard claimed else { throw HDF5Error("\(output.given): given for two outputs of one command") }
+    }
+
+    static func release(_ output: OutputPath) {
+        _ = paths.withLock { $0.remove(output.resolved) }
+    }
+}
+
+/// Durability helpers shared by every output.
+enum DiskSync {
+    /// fsync of a file by path; returns errno on failure, 0 on success.
+    static func file(_ path: String) -> Int32 {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return errno }
+        defer { Glibc.close(descriptor) }
+        return fsync(descriptor) == 0 ? 0 : errno
+    }
+
+    /// fsync of a folder, so a rename in it survives a crash (best effort: some file systems
+    /// refuse it).
+    static func folder(_ path: String) {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        Glibc.close(descriptor)
+    }
+}
