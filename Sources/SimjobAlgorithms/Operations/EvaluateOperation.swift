@@ -16,6 +16,8 @@ public enum EvaluateOperation {
     ) throws -> Outputs {
         let out = try AtomicOutputFile(output)
         let report = try Evaluation.run(dataset: dataset, indexPath: index, config: config, logger: logger)
+        // The inputs are known now: refuse an output that is one before writing anything beside it.
+        try out.output.checkNotAnInput()
         try EvaluationOutput.writeReport(report, to: out.file)
         let plotPath = plot ?? (URL(fileURLWithPath: output).deletingPathExtension().path + ".svg")
         let svg = RecallQPSPlot.svg(report)

@@ -1,0 +1,332 @@
+import Foundation
+import Testing
+import SimjobHDF5
+
+/// A careless or hostile user: outputs that would destroy something, inputs that lie, full disks,
+/// killed runs, files other tools wrote or hold open. Each case gets one clear line, a non-zero
+/// exit, and leaves inputs and previous outputs as they were.
+@Suite("Outputs and inputs that cannot destroy anything")
+struct SafetyTests {
+    /// Expects failure with exactly one stderr line holding every fragment.
+    func expectRefused(_ arguments: [String], mentions fragments: [String], environment: [String: String]? = nil,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let quiet = arguments.first == "info" ? [] : ["--quiet"]
+        let result = try runProgram(simjobPath, arguments + quiet, environment: environment)
+        #expect(result.status == 1, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "expected one error line, got: \(result.stderr)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.stderr.contains(fragment), "'\(fragment)' not in: \(result.stderr)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Files left in a folder by simjob's temporary outputs.
+    func partials(_ folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.contains(OutputPath.partialMarker) }
+    }
+
+    func generate(_ path: String, n: Int = 400, dim: Int = 16) throws {
+        let result = try simjob("generate", path, "--n", String(n), "--queries", "20", "--dim", String(dim), "--k", "10", "--quiet")
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test("an output that is an input, through its own path, a symlink or a hard link, is refused for every command")
+    func inputAsOutput() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data)
+        symlink(data, folder.file("link.hdf5"))
+        link(data, folder.file("hard.hdf5"))
+        let before = fileDigest(data)
+        for alias in [data, folder.file("link.hdf5"), folder.file("hard.hdf5")] {
+            let commands: [[String]] = [
+                ["knn-graph", data, "--k", "5", "--output", alias],
+                ["knn-graph", data, "--k", "5", "--method", "approx", "--output", alias],
+                ["groundtruth", data, "--k", "5", "--output", alias],
+                ["dedup", data, "--threshold", "0.1", "--output", alias],
+                ["dedup", data, "--threshold", "0.1", "--output", folder.file("d.hdf5"), "--write-kept", alias],
+                ["kmeans", data, "--k", "4", "--output", alias],
+                ["train", data, "--nlist", "4", "--m", "4", "--output", alias],
+            ]
+            for command in commands {
+                try expectRefused(command, mentions: ["is an input of this command", "choose another output"])
+            }
+        }
+        #expect(fileDigest(data) == before, "the input changed")
+        // Searching an index into the index, or into the queries' file.
+        let index = folder.file("index.hdf5")
+        #expect(try simjob("train", data, "--nlist", "4", "--m", "4", "--output", index, "--quiet").status == 0)
+        let indexBefore = fileDigest(index)
+        try expectRefused(["search", index, "--queries", data, "--k", "3", "--nprobe", "2", "--output", index], mentions: ["is an input"])
+        try expectRefused(["search", index, "--queries", data, "--k", "3", "--nprobe", "2", "--output", data], mentions: ["is an input"])
+        try expectRefused(["evaluate", data, "--index", index, "--k", "3", "--nprobe", "1", "--output", index], mentions: ["is an input"])
+        #expect(fileDigest(index) == indexBefore && fileDigest(data) == before)
+        // One path for two outputs.
+        try expectRefused(["dedup", data, "--threshold", "0.1", "--output", folder.file("same.hdf5"), "--write-kept", folder.file("same.hdf5")],
+                          mentions: ["given for two outputs"])
+        #expect(!FileManager.default.fileExists(atPath: folder.file("same.hdf5")))
+        #expect(partials(folder.path).isEmpty)
+    }
+
+    @Test("devices, FIFOs, sockets, folders and missing folders are refused as outputs, and stay what they were")
+    func specialOutputs() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data)
+        mkfifo(folder.file("fifo"), 0o644)
+        try python("""
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])
+            """, folder.file("socket"))
+        let cases: [(String, String)] = [
+            ("/dev/null", "is a device"), ("/dev/full", "is a device"), (folder.file("fifo"), "is a FIFO"),
+            (folder.file("socket"), "is a socket"), (folder.path, "is a directory"),
+            (folder.file("missing/out.hdf5"), "output folder"),
+        ]
+        for (output, fragment) in cases {
+            try expectRefused(["knn-graph", data, "--k", "5", "--output", output], mentions: [output, fragment])
+            try expectRefused(["generate", output, "--n", "10", "--queries", "1", "--dim", "4"], mentions: [fragment])
+        }
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR, "/dev/null is no longer a device")
+        #expect(lstat(folder.file("fifo"), &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO)
+        #expect(partials(folder.path).isEmpty && partials("/dev").isEmpty)
+    }
+
+    @Test("a symlink output replaces the file it points to and stays a link")
+    func symlinkOutput() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data)
+        try FileManager.default.createDirectory(atPath: folder.file("runs"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder.file("runs/graph-1.hdf5"), contents: Data("old".utf8))
+        symlink("runs/graph-1.hdf5", folder.file("latest.hdf5"))  // relative, as users make them
+        let result = try simjob("knn-graph", data, "--k", "5", "--output", folder.file("latest.hdf5"), "--quiet")
+        #expect(result.status == 0, "\(result.stderr)")
+        var info = stat()
+        #expect(lstat(folder.file("latest.hdf5"), &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK, "the link was replaced")
+        let rows = try python("import h5py, sys; print(h5py.File(sys.argv[1])['knn_graph/neighbors'].shape[0])", folder.file("runs/graph-1.hdf5"))
+        #expect(rows == "400")
+        // A dangling link creates its target.
+        symlink(folder.file("runs/graph-2.hdf5"), folder.file("next.hdf5"))
+        #expect(try simjob("knn-graph", data, "--k", "5", "--output", folder.file("next.hdf5"), "--quiet").status == 0)
+        #expect(FileManager.default.fileExists(atPath: folder.file("runs/graph-2.hdf5")))
+    }
+
+    /// Runs `command` with its output on a full file system: one line naming the output and the
+    /// cause, the previous output byte for byte as it was, no temporary file left.
+    func expectFullDiskHandled(folder: String, data: String, prefix: [String] = [], environment: [String: String]? = nil) throws {
+        let output = folder + "/graph.hdf5"
+        FileManager.default.createFile(atPath: output, contents: Data("the previous output".utf8))
+        let before = fileDigest(output)
+        let commands: [[String]] = [
+            ["knn-graph", data, "--k", "10", "--output", output],
+            ["generate", output, "--n", "20000", "--queries", "10", "--dim", "32", "--k", "0"],
+            ["train", data, "--nlist", "8", "--m", "16", "--output", output],
+        ]
+        for command in commands {
+            let result = try runProgram(prefix.isEmpty ? simjobPath : prefix[0], Array(prefix.dropFirst()) + command + ["--quiet"], environment: environment)
+            #expect(result.status == 1, "exit \(result.status) for \(command): \(result.stderr)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].contains(output), "\(result.stderr)")
+            #expect(result.stderr.contains("no space left on device") || result.stderr.contains("file too large"), "\(result.stderr)")
+            #expect(fileDigest(output) == before, "the previous output changed")
+            #expect(partials(folder).isEmpty, "temporary files left: \(partials(folder))")
+        }
+    }
+
+    @Test("a full disk is one line naming the output, with the previous output intact")
+    func fullDisk() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 8000, dim: 32)
+        // A file-size limit makes writes fail as a full disk does, without privileges.
+        let limited = folder.file("limited")
+        try FileManager.default.createDirectory(atPath: limited, withIntermediateDirectories: true)
+        try expectFullDiskHandled(folder: limited, data: data, prefix: ["/bin/sh", "-c", "ulimit -f 64; exec \"$0\" \"$@\"", simjobPath])
+        // A real full file system: a small tmpfs (CI runs as root; elsewhere the limit above stands in).
+        if getuid() == 0 {
+            let mount = folder.file("tmpfs")
+            try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+            let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=128k", "tmpfs", mount])
+            #expect(mounted.status == 0, "mount failed: \(mounted.stderr)")
+            defer { _ = try? runProgram("/bin/umount", [mount]) }
+            if mounted.status == 0 { try expectFullDiskHandled(folder: mount, data: data) }
+        }
+    }
+
+    @Test("temporary files of killed runs are removed by the next command on the same output; live ones are kept")
+    func stalePartials() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data)
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let hostName = String(cString: host)
+        let stale = folder.file(".graph.hdf5\(OutputPath.partialMarker)\(hostName)-\(dead.processIdentifier)")
+        let live = folder.file(".graph.hdf5\(OutputPath.partialMarker)\(hostName)-\(getpid())")
+        let other = folder.file(".other.hdf5\(OutputPath.partialMarker)\(hostName)-\(dead.processIdentifier)")
+        for path in [stale, live, other] { FileManager.default.createFile(atPath: path, contents: Data("partial".utf8)) }
+        #expect(try simjob("knn-graph", data, "--k", "5", "--output", folder.file("graph.hdf5"), "--quiet").status == 0)
+        #expect(!FileManager.default.fileExists(atPath: stale), "the killed run's temporary file is still there")
+        #expect(FileManager.default.fileExists(atPath: live), "a running process's temporary file was removed")
+        #expect(FileManager.default.fileExists(atPath: other), "another output's temporary file was removed")
+    }
+
+    @Test("SIGTERM and SIGHUP stop at a block boundary like SIGINT: conventional exit status, nothing left", arguments: [SIGINT, SIGTERM, SIGHUP])
+    func signals(signal: Int32) throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 30000, dim: 64)
+        let output = folder.file("graph.hdf5")
+        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
+        let run = try BackgroundSimjob(["knn-graph", data, "--k", "10", "--block", "256", "--threads", "1", "--output", output, "--quiet"])
+        let started = waitFor(timeout: 60) { !partials(folder.path).isEmpty }
+        #expect(started, "the command never created its temporary output")
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(run.process.isRunning, "the command finished before the signal")
+        kill(run.process.processIdentifier, signal)
+        let result = run.finish()
+        #expect(result.status == 128 + signal, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("cancelled"), "\(result.stderr)")
+        #expect(partials(folder.path).isEmpty, "temporary files left: \(partials(folder.path))")
+        #expect(fileDigest(output) == "8:" + String(fnv("previous"), radix: 16), "the previous output changed")
+    }
+
+    func fnv(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Data(text.utf8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    @Test("an altered index is refused on load, naming the dataset and the first bad entry")
+    func alteredIndex() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5"), index = folder.file("index.hdf5")
+        try generate(data)
+        #expect(try simjob("train", data, "--nlist", "4", "--m", "4", "--nbits", "4", "--output", index, "--quiet").status == 0)
+        let alterations: [(String, String, [String])] = [
+            ("ids_range", "g['ids'][7] = 100000", ["index/ids", "entry 7 is 100000", "outside 0..<400"]),
+            ("ids_negative", "g['ids'][0] = -3", ["index/ids", "entry 0 is -3"]),
+            ("ids_repeat", "ids = g['ids'][:]; ids[5] = ids[4]; g['ids'][:] = ids", ["index/ids", "entry 5 repeats id"]),
+            ("codes", "c = g['codes'][:]; c[3, 2] = 200; g['codes'][:] = c", ["index/codes", "row 3, column 2 is 200", "2^nbits = 16"]),
+            ("codebook_nan", "b = g['pq_codebooks'][:]; b[9, 1] = float('nan'); g['pq_codebooks'][:] = b", ["index/pq_codebooks", "row 9", "NaN"]),
+            ("centroid_inf", "c = g['coarse_centroids'][:]; c[2, 0] = float('inf'); g['coarse_centroids'][:] = c", ["index/coarse_centroids", "row 2", "infinite"]),
+            ("offsets", "o = g['list_offsets'][:]; o[2] = o[1] - 1; g['list_offsets'][:] = o", ["index/list_offsets", "entry 2"]),
+            ("offsets_end", "o = g['list_offsets'][:]; o[-1] = 399; g['list_offsets'][:] = o", ["index/list_offsets"]),
+            ("nbits", "g.attrs['nbits'] = 12", ["--nbits", "nbits = 12"]),
+            ("shape", "del g['codes']; g['codes'] = np.zeros((400, 3), dtype='u1')", ["index/codes", "shape (400, 3)"]),
+        ]
+        for (name, edit, fragments) in alterations {
+            let altered = folder.file("\(name).hdf5")
+            try FileManager.default.copyItem(atPath: index, toPath: altered)
+            try python("""
+                import sys, h5py, numpy as np
+                with h5py.File(sys.argv[1], "r+") as f:
+                    g = f["index"]
+                    \(edit)
+                """, altered)
+            let relevant = fragments.filter { !$0.hasPrefix("--") }
+            try expectRefused(["search", altered, "--queries", data, "--k", "5", "--nprobe", "2", "--output", folder.file("s.hdf5")],
+                              mentions: relevant + [altered])
+            try expectRefused(["evaluate", data, "--index", altered, "--k", "5", "--nprobe", "2", "--output", folder.file("r.hdf5")],
+                              mentions: relevant)
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("s.hdf5")))
+    }
+
+    @Test("values whose squares overflow float32 are refused at read with the first bad row; info --check reports them")
+    func hugeValues() throws {
+        let folder = TemporaryFolder()
+        let huge = folder.file("huge.hdf5")
+        try python("""
+            import sys, h5py, numpy as np
+            x = np.random.default_rng(1).standard_normal((100, 8)).astype("f4")
+            x[41, 5] = 3e19
+            x[60, 0] = 1e30
+            with h5py.File(sys.argv[1], "w") as f:
+                f["train"] = x; f["test"] = x[:5]; f.attrs["distance"] = "euclidean"
+            """, huge)
+        try expectRefused(["knn-graph", huge, "--k", "5", "--output", folder.file("g.hdf5")], mentions: ["row 41", "too large", "train"])
+        try expectRefused(["info", huge, "--check"], mentions: ["row 41", "too large"])
+        // Just below the bound still works, with finite distances.
+        let large = folder.file("large.hdf5")
+        try python("""
+            import sys, h5py, numpy as np
+            x = np.random.default_rng(1).standard_normal((100, 8)).astype("f4") * 1e17
+            with h5py.File(sys.argv[1], "w") as f:
+                f["train"] = x; f.attrs["distance"] = "euclidean"
+            """, large)
+        let graph = folder.file("g.hdf5")
+        #expect(try simjob("knn-graph", large, "--k", "5", "--output", graph, "--quiet").status == 0)
+        let check = try python("""
+            import sys, h5py, numpy as np
+            d = h5py.File(sys.argv[1])["knn_graph/distances"][:]
+            print(bool(np.isfinite(d).all()), int((h5py.File(sys.argv[1])["knn_graph/neighbors"][:] >= 0).all()))
+            """, graph)
+        #expect(check == "True 1")
+    }
+
+    @Test("files of other tools: a filter this HDF5 lacks is named; a file held open for writing is reported as locked")
+    func otherTools() throws {
+        let folder = TemporaryFolder()
+        let filtered = folder.file("filtered.hdf5")
+        try python("""
+            import sys, h5py, hdf5plugin, numpy as np
+            x = np.random.default_rng(1).standard_normal((100, 8)).astype("f4")
+            with h5py.File(sys.argv[1], "w") as f:
+                f.create_dataset("train", data=x, chunks=(50, 8), **hdf5plugin.Blosc())
+                f.create_dataset("test", data=x[:5], chunks=(5, 8), **hdf5plugin.BZip2())
+                f.attrs["distance"] = "euclidean"
+            """, filtered)
+        try expectRefused(["knn-graph", filtered, "--k", "3", "--output", folder.file("g.hdf5")], mentions: ["filtered.hdf5:train", "'blosc' filter", "not damaged"])
+        try expectRefused(["knn-graph", filtered + ":test", "--k", "3", "--output", folder.file("g.hdf5")], mentions: ["'bzip2' filter"])
+
+        let held = folder.file("held.hdf5")
+        try generate(held)
+        let ready = folder.file("ready")
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        writer.arguments = ["python3", "-c", """
+            import sys, time, h5py
+            f = h5py.File(sys.argv[1], "r+")
+            open(sys.argv[2], "w").close()
+            time.sleep(30)
+            """, held, ready]
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { kill(writer.processIdentifier, SIGKILL); writer.waitUntilExit() }
+        #expect(waitFor(timeout: 30) { FileManager.default.fileExists(atPath: ready) }, "the writer never opened the file")
+        try expectRefused(["knn-graph", held, "--k", "3", "--output", folder.file("g.hdf5")], mentions: ["held.hdf5", "locked", "another process has it open for writing"])
+        try expectRefused(["info", held], mentions: ["locked"])
+    }
+
+    @Test("numeric options out of range, negative or fractional say the allowed range")
+    func optionBounds() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data)
+        let out = folder.file("out.hdf5")
+        let cases: [([String], String)] = [
+            (["knn-graph", data, "--k", "-5", "--output", out], "--k must be between 1 and 100000 (got -5)"),
+            (["knn-graph", data, "--k", "5", "--block", "100000000", "--output", out], "--block must be between 16 and 65536 (got 100000000)"),
+            (["knn-graph", data, "--k", "5", "--threads", "0", "--output", out], "--threads must be between 1 and 4096 (got 0)"),
+            (["knn-graph", data, "--k=-1", "--output", out], "--k must be between 1 and 100000 (got -1)"),
+            (["train", data, "--nlist", "-4", "--m", "4", "--output", out], "--nlist must be between 1 and"),
+            (["generate", out, "--n", "10", "--dim", "2.5"], "--dim must be a whole number"),
+            (["dedup", data, "--threshold", "0.1,-0.2", "--output", out], "--threshold must be at least 0 (got -0.2)"),
+            (["evaluate", data, "--index", data, "--nprobe", "1,-2", "--output", out], "--nprobe must be between 1 and"),
+        ]
+        for (arguments, fragment) in cases {
+            let result = try simjob(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
