@@ -36,7 +36,7 @@ public struct SimjobCommand: ParsableCommand {
         let given = arguments ?? Array(CommandLine.arguments.dropFirst())
         let prepared: [String]
         do {
-            prepared = try OptionBounds.prepare(given, command: commandName(in: given))
+            prepared = try ArgumentBounds.prepare(given, command: commandName(in: given))
         } catch let error as BoundsError {
             let command = commandName(in: given)
             FileHandle.standardError.write(Data("error: \(error.message) (see 'simjob help\(command.isEmpty ? "" : " " + command)')\n".utf8))

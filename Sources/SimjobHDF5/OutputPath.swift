@@ -1,3 +1,4 @@
+import CHDF5
 import Foundation
 import Synchronization
 
@@ -179,4 +180,55 @@ enum DiskSync {
         fsync(descriptor)
         Glibc.close(descriptor)
     }
+}
+
+/// What a finished output looked like: its size and a CRC-32 of its bytes (zlib's, several GB/s),
+/// so a later run can tell that a file was truncated, replaced or edited since.
+public struct FileFingerprint: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var size: Int64
+    public var crc32: UInt32
+
+    /// The fingerprint of a file, or of a folder (its files' names and fingerprints, in order).
+    public init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            guard let names = (try? FileManager.default.subpathsOfDirectory(atPath: path))?.sorted() else { return nil }
+            var combined: UInt32 = 0
+            var total: Int64 = 0
+            for name in names {
+                guard let member = FileFingerprint(path: path + "/" + name) else { continue }
+                let text = "\(name):\(member.size):\(member.crc32)\n"
+                combined = text.utf8CString.withUnsafeBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: buffer.count) { UInt32(CHDF5.crc32(uLong(combined), $0, uInt(buffer.count - 1))) }
+                }
+                total += member.size
+            }
+            self.init(size: total, crc32: combined)
+            return
+        }
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return nil }
+        defer { Glibc.close(descriptor) }
+        let bufferSize = 1 << 20
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: bufferSize)
+        defer { buffer.deallocate() }
+        var checksum = uLong(CHDF5.crc32(0, nil, 0))
+        var total: Int64 = 0
+        while true {
+            let count = read(descriptor, buffer, bufferSize)
+            if count < 0 { if errno == EINTR { continue }; return nil }
+            if count == 0 { break }
+            checksum = CHDF5.crc32(checksum, buffer, uInt(count))
+            total += Int64(count)
+        }
+        self.init(size: total, crc32: UInt32(truncatingIfNeeded: checksum))
+    }
+
+    public init(size: Int64, crc32: UInt32) {
+        self.size = size
+        self.crc32 = crc32
+    }
+
+    public var description: String { "\(size) bytes, crc32 \(String(format: "%08x", crc32))" }
 }

@@ -153,6 +153,7 @@ public struct JobPlanner {
                 planned.append(step)
             }
         }
+        checkOutputs(planned, steps: Array(steps), context: context)
         return JobPlan(name: name, file: document.path, outputFolder: outputFolder, steps: planned)
     }
 
@@ -166,6 +167,41 @@ public struct JobPlanner {
         var fingerprints: [String: String] = [:]     // step name -> fingerprint
         var producers: [String: String] = [:]        // path -> step name
         var laterSteps: Set<String> = []
+        /// Files steps read by path (not by naming the step that writes them): step index, path, node.
+        var fileReads: [(step: Int, path: String, node: Node)] = []
+    }
+
+    /// A path in a form two spellings of one file share: absolute, `.`/`..` removed, the folder's
+    /// symlinks resolved where it exists.
+    static func normalized(_ path: String) -> String {
+        if let output = try? OutputPath(path) { return output.resolved }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// Rejects two steps writing one file, and a step reading a file that it or a later step writes.
+    mutating func checkOutputs(_ planned: [PlannedStep], steps: [Node], context: ResolutionContext) {
+        var writers: [String: PlannedStep] = [:]
+        for step in planned {
+            for output in step.outputs {
+                let key = JobPlanner.normalized(output)
+                if let other = writers[key] {
+                    problem(steps[step.index].mapping?["name"] ?? steps[step.index], "steps[\(step.index)] (\(step.name))",
+                            "writes \(output), which step '\(other.name)' also writes; give the steps names whose outputs differ")
+                } else {
+                    writers[key] = step
+                }
+            }
+        }
+        for read in context.fileReads {
+            guard let writer = writers[JobPlanner.normalized(DatasetReference(parsing: read.path, defaultDataset: "").path)] else { continue }
+            let reader = planned.first { $0.index == read.step }
+            if writer.index == read.step {
+                problem(read.node, "steps[\(read.step)] (\(writer.name))", "reads \(read.path), its own output: the step would overwrite its input")
+            } else if writer.index > read.step {
+                problem(read.node, "steps[\(read.step)] (\(reader?.name ?? "?"))",
+                        "reads \(read.path), which the later step '\(writer.name)' overwrites; read another file or refer to an earlier step")
+            }
+        }
     }
 
     mutating func planStep(_ node: Node, index: Int, context: inout ResolutionContext, jobMetric: Metric?, jobThreads: Int?) -> PlannedStep? {
@@ -215,6 +251,18 @@ public struct JobPlanner {
             let key = pair.key.string ?? "?"
             if !kind.allKeys.contains(key) {
                 problem(pair.key, "\(label).\(key)", "unknown key" + JobPlanner.suggestion(key, among: kind.allKeys) + "; \(kind.rawValue) takes \(kind.allKeys.joined(separator: ", "))")
+            }
+        }
+
+        // Numeric keys within the bounds the command line has for the same option.
+        for pair in options {
+            guard let key = pair.key.string else { continue }
+            let values = pair.value.sequence.map(Array.init) ?? [pair.value]
+            for value in values {
+                guard value.scalar != nil, let number = value.float ?? value.int.map(Double.init) else { continue }
+                if let message = OptionBounds.problem(number, option: key, command: kind.rawValue, text: value.string) {
+                    problem(value, "\(label).\(key)", message)
+                }
             }
         }
 
@@ -277,6 +325,7 @@ public struct JobPlanner {
                 return nil
             }
             dependencies.append(Fingerprint.fileIdentity(file))
+            context.fileReads.append((index, path, node))
             if context.infos[file] == nil { context.infos[file] = JobPlanner.inspect(file) }
             return (path, context.infos[file])
         }

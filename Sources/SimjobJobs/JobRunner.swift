@@ -39,20 +39,22 @@ public struct JobRunner {
         } catch {
             throw JobRunError("\(folder): cannot create the job's output folder")
         }
+        let lock = try RunLock(folder: folder)
+        defer { lock.release() }
         removeStaleTemporaryFiles(in: folder)
         var state = JobState.load(folder: folder, job: plan.file)
         var reports: [StepReport] = []
         for step in plan.steps {
             let header = "step \(step.index + 1)/\(plan.steps.count) \(step.name) (\(step.kind.rawValue))"
-            if !force && state.isUpToDate(step) {
-                let record = state.steps[step.name]!
+            let reason = force ? "--force" : state.reasonToRun(step)
+            if reason == nil, let record = state.steps[step.name] {
                 log("\(header): up to date, skipped")
                 reports.append(StepReport(name: step.name, kind: step.kind, ran: false, seconds: record.seconds, peakMemoryBytes: 0,
                                           summary: record.summary, outputs: step.outputs))
                 continue
             }
             try Cancellation.check()
-            log("\(header): running")
+            log("\(header): running (\(reason ?? "not run yet"))")
             ProcessMemory.resetPeak()
             // Each step is a command of its own: the files it may not overwrite are those it reads.
             InputRegistry.reset()
@@ -62,7 +64,8 @@ public struct JobRunner {
             let peak = ProcessMemory.peakResidentBytes
             state.steps[step.name] = JobState.StepRecord(
                 kind: step.kind.rawValue, fingerprint: step.fingerprint, outputs: step.outputs, seconds: seconds,
-                finished: Date(), summary: summary)
+                finished: Date(), summary: summary,
+                files: Dictionary(uniqueKeysWithValues: step.outputs.compactMap { path in FileFingerprint(path: path).map { (path, $0) } }))
             try state.save(folder: folder)
             log("\(header): done in \(String(format: "%.2f", seconds)) s; \(summary)")
             reports.append(StepReport(name: step.name, kind: step.kind, ran: true, seconds: seconds, peakMemoryBytes: peak,
@@ -150,4 +153,40 @@ public struct JobRunner {
         if !evaluations.isEmpty { lines.append("evaluation report\(evaluations.count > 1 ? "s" : ""): " + evaluations.joined(separator: ", ") + " (group evaluation)") }
         return lines.joined(separator: "\n")
     }
+}
+
+/// One `run` per output folder at a time: an advisory lock (flock) on `FOLDER/.simjob-run.lock`,
+/// holding a line that names the holder. The kernel drops it when the holder exits, however it
+/// ends (a killed run leaves no stale lock).
+final class RunLock {
+    let path: String
+    private var descriptor: Int32
+
+    init(folder: String) throws {
+        path = folder + "/.simjob-run.lock"
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw JobRunError("\(path): cannot create the job's lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            Glibc.close(descriptor)
+            throw JobRunError("\(folder): another simjob run is using this output folder (\(holder.isEmpty ? "holder unknown" : holder)); wait for it to finish or stop it")
+        }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let line = "pid \(getpid()) on \(String(cString: host)), started \(ISO8601DateFormatter().string(from: Date())): \(CommandLine.arguments.joined(separator: " "))\n"
+        ftruncate(descriptor, 0)
+        _ = line.withCString { write(descriptor, $0, strlen($0)) }
+    }
+
+    func release() {
+        guard descriptor >= 0 else { return }
+        ftruncate(descriptor, 0)
+        flock(descriptor, LOCK_UN)
+        Glibc.close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
 }

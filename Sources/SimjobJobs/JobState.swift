@@ -11,6 +11,9 @@ public struct JobState: Codable, Sendable {
         public var seconds: Double
         public var finished: Date
         public var summary: String
+        /// Each output's size and checksum when the step finished (nil in state files of older
+        /// versions: such a step runs again).
+        public var files: [String: FileFingerprint]?
     }
 
     public var version = 1
@@ -41,10 +44,18 @@ public struct JobState: Codable, Sendable {
         }
     }
 
-    /// Whether `step` finished with this fingerprint and its outputs are all still there.
-    func isUpToDate(_ step: PlannedStep) -> Bool {
-        guard let record = steps[step.name], record.fingerprint == step.fingerprint else { return false }
-        return step.outputs.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+    /// Why `step` must run, or nil when it is up to date: it finished with this fingerprint and
+    /// every output is still exactly what it wrote (same size and checksum).
+    func reasonToRun(_ step: PlannedStep) -> String? {
+        guard let record = steps[step.name] else { return "not run yet" }
+        guard record.fingerprint == step.fingerprint else { return "its settings or inputs changed" }
+        guard let files = record.files else { return "the state has no record of its outputs' contents" }
+        for output in step.outputs {
+            guard let recorded = files[output] else { return "no record of \(output)" }
+            guard let now = FileFingerprint(path: output) else { return "\(output) is missing" }
+            if now != recorded { return "\(output) changed since it was written (\(recorded) then, \(now) now)" }
+        }
+        return nil
     }
 }
 

@@ -16,7 +16,7 @@ struct JobTests {
 
     func stepsRun(_ result: CommandResult) -> [String] {
         result.stderr.split(separator: "\n").compactMap { line in
-            guard line.hasSuffix(": running"), let range = line.range(of: "] step ") else { return nil }
+            guard line.contains("): running"), let range = line.range(of: "] step ") else { return nil }
             return line[range.upperBound...].split(separator: " ")[1].description
         }
     }
@@ -228,5 +228,107 @@ struct JobTests {
                          "nlist: 1024", "nprobe: [1, 4, 16, 64]", "max_points_per_centroid: 256", "output: out/example"] {
             #expect(result.stdout.contains(fragment), "'\(fragment)' missing from schema")
         }
+    }
+
+    @Test("a truncated, replaced or edited output makes its step run again, and the log says why")
+    func verifiesOutputs() throws {
+        let folder = TemporaryFolder()
+        let output = folder.file("out")
+        let file = pipeline(folder, output: output)
+        #expect(try simjob("run", file, "--quiet").status == 0)
+        let graph = output + "/graph.hdf5"
+        // Truncated.
+        let data = try #require(FileManager.default.contents(atPath: graph))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: graph))
+        var rerun = try simjob("run", file)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(stepsRun(rerun) == ["graph"], "\(rerun.stderr)")
+        #expect(rerun.stderr.contains("graph.hdf5 changed since it was written"), "\(rerun.stderr)")
+        // Replaced by a file of the same size (one byte changed in the middle).
+        var bytes = [UInt8](try #require(FileManager.default.contents(atPath: graph)))
+        bytes[bytes.count / 2] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: graph))
+        rerun = try simjob("run", file)
+        #expect(stepsRun(rerun) == ["graph"], "\(rerun.stderr)")
+        // Removed.
+        try FileManager.default.removeItem(atPath: output + "/dedup-kept.hdf5")
+        rerun = try simjob("run", file)
+        #expect(stepsRun(rerun) == ["dedup"], "\(rerun.stderr)")
+        #expect(rerun.stderr.contains("dedup-kept.hdf5 is missing"), "\(rerun.stderr)")
+        // Untouched: nothing runs.
+        rerun = try simjob("run", file)
+        #expect(stepsRun(rerun).isEmpty, "\(rerun.stderr)")
+        // The state records each output's size and checksum, written atomically (no temporary left).
+        let state = try String(contentsOfFile: output + "/job-state.json", encoding: .utf8)
+        #expect(state.contains("\"crc32\"") && state.contains("\"files\""), "\(state)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output).filter { $0.contains(".simjob-partial-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("validate rejects two steps writing one file, a step reading its own output, and non-positive sizes")
+    func validateRejectsConflicts() throws {
+        let folder = TemporaryFolder()
+        let output = folder.file("out")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: output + "/self.hdf5", contents: Data("x".utf8))
+        let file = job("""
+            output: \(output)
+            steps:
+              - name: data
+                generate: {n: 500, queries: 10, dim: 8, k: 0, clusters: 0}
+              - name: dd
+                dedup: {input: data, threshold: 0.1, write_kept: true, threads: 0}
+              - name: dd-kept
+                knn_graph: {input: data, k: 3}
+              - name: self
+                knn_graph: {input: \(output)/self.hdf5, k: 3}
+              - name: neg
+                knn_graph: {input: data, k: -2}
+            """, in: folder)
+        let result = try simjob("validate", file)
+        #expect(result.status == 1)
+        let expected = [
+            "job.yaml:4:", "generate.clusters: must be between 1 and 16777216 (got 0)",
+            "job.yaml:6:", "dedup.threads: must be between 1 and 4096 (got 0)",
+            "job.yaml:7:", "writes \(output)/dd-kept.hdf5, which step 'dd' also writes",
+            "job.yaml:10:", "reads \(output)/self.hdf5, its own output",
+            "job.yaml:12:", "knn_graph.k: must be between 1 and 100000 (got -2)",
+        ]
+        for fragment in expected { #expect(result.stderr.contains(fragment), "'\(fragment)' not in:\n\(result.stderr)") }
+        #expect(try simjob("run", file).status == 1)
+        #expect(!FileManager.default.fileExists(atPath: output + "/data.hdf5"), "a step ran despite the problems")
+    }
+
+    @Test("one run per output folder: a second run is refused naming the first; the lock goes with its holder")
+    func oneRunPerFolder() throws {
+        let folder = TemporaryFolder()
+        let output = folder.file("out")
+        let file = job("""
+            output: \(output)
+            steps:
+              - name: data
+                generate: {n: 30000, queries: 10, dim: 64, k: 0, seed: 3}
+              - name: graph
+                knn_graph: {input: data, k: 5, block: 256, threads: 1}
+            """, in: folder)
+        let first = try BackgroundSimjob(["run", file, "--quiet"])
+        waitForState(output, containing: "data")
+        #expect(first.process.isRunning, "the first run ended before the second started")
+        let second = try simjob("run", file, "--quiet")
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another simjob run is using this output folder") && second.stderr.contains("pid \(first.process.processIdentifier)"),
+                "\(second.stderr)")
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = first.finish()
+        // The same folder with only the finished first step: the lock is free again.
+        let dataOnly = job("""
+            output: \(output)
+            steps:
+              - name: data
+                generate: {n: 30000, queries: 10, dim: 64, k: 0, seed: 3}
+            """, in: folder, name: "data-only.yaml")
+        let third = try simjob("run", dataOnly)
+        #expect(third.status == 0, "after the holder was killed: \(third.stderr)")
+        #expect(third.stderr.contains("up to date, skipped"), "\(third.stderr)")
     }
 }
