@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
 
-SIMJOB_PHONY = bench-sgemm
+SIMJOB_PHONY = bench-sgemm fuzz fuzz-build fuzz-short
 .PHONY: quickstart test deps build release $(SIMJOB_PHONY) bench-exact bench-ivfpq bench-dedup bench-graph clean
 
 deps:
@@ -32,6 +32,37 @@ test: deps
 	core="$$(.build/debug/simjob info --blas-core)"; \
 	if [ -n "$$core" ]; then export OPENBLAS_CORETYPE="$$core"; fi; \
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory fuzz-short
+
+# Coverage-guided fuzzing (libFuzzer) of the two parsers users feed: job files and index files.
+# The seed corpus is Fuzz/corpus/<target>; new inputs go to .build-fuzz/corpus/<target>, crashes
+# to .build-fuzz/crashes/<target>/ (replay one with: .build/debug/simjob-fuzz <target> FILE).
+FUZZ_TARGETS = jobs index
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS = --scratch-path .build-fuzz --sanitize fuzzer -Xswiftc -DSIMJOB_FUZZ -Xswiftc -parse-as-library --product simjob-fuzz
+
+fuzz-build: deps
+	$(SWIFT) build $(FUZZ_FLAGS)
+
+# make fuzz [FUZZ_SECONDS=600]: each target for FUZZ_SECONDS.
+fuzz: fuzz-build
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$target .build-fuzz/crashes/$$target; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  SIMJOB_FUZZ_TARGET=$$target .build-fuzz/debug/simjob-fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	    -artifact_prefix=.build-fuzz/crashes/$$target/ .build-fuzz/corpus/$$target Fuzz/corpus/$$target || exit 1; \
+	done
+
+# The bounded run of the test command: a fixed seed and number of runs per target, so it is the
+# same run on every machine; any crash fails the tests.
+fuzz-short: fuzz-build
+	@for target in $(FUZZ_TARGETS); do \
+	  rm -rf .build-fuzz/corpus-short/$$target; mkdir -p .build-fuzz/crashes/$$target .build-fuzz/corpus-short/$$target; \
+	  SIMJOB_FUZZ_TARGET=$$target .build-fuzz/debug/simjob-fuzz -seed=1 -runs=20000 -rss_limit_mb=4096 \
+	    -artifact_prefix=.build-fuzz/crashes/$$target/ .build-fuzz/corpus-short/$$target Fuzz/corpus/$$target 2>.build-fuzz/fuzz-$$target.log \
+	    || { tail -40 .build-fuzz/fuzz-$$target.log; echo "fuzzing $$target found a crash (see .build-fuzz/crashes/$$target/)"; exit 1; }; \
+	  echo "fuzz $$target: $$(grep -E '^Done|DONE' .build-fuzz/fuzz-$$target.log | tail -1)"; \
+	done
 
 bench-sgemm: release
 	python3 Benchmarks/sgemm_core_choice.py

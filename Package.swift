@@ -13,6 +13,7 @@
 //                        streaming readers, the exact k-NN engine, synthetic data
 //   SimjobJobs           YAML job files: validation with line numbers, resumable steps, state
 //   SimjobCLI            the `simjob` commands (swift-argument-parser)
+//   SimjobFuzz           fuzzing entry points of the two parsers users feed (job files, indexes)
 //   simjob               the executable: a few lines that hand over to SimjobCLI
 import PackageDescription
 
@@ -83,9 +84,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "simjob", dependencies: ["SimjobCLI"]),
+        // Fuzzing entry points of the job-file and index-file parsers, and their libFuzzer driver.
+        .target(name: "SimjobFuzz", dependencies: ["SimjobHDF5", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs"]),
+        .executableTarget(name: "simjob-fuzz", dependencies: ["SimjobFuzz"]),
         .testTarget(
             name: "SimjobTests",
-            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs", "SimjobCLI", "simjob"]
+            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs", "SimjobCLI", "SimjobFuzz", "simjob"]
         ),
     ]
 )
