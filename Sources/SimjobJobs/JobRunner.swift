@@ -37,7 +37,7 @@ public struct JobRunner {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw JobRunError("\(folder): cannot create the job's output folder")
+            throw JobRunError("\(folder): cannot create the job's output folder (a file of that name, or no permission?)")
         }
         let lock = try RunLock(folder: folder)
         defer { lock.release() }

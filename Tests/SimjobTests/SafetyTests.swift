@@ -320,6 +320,8 @@ struct SafetyTests {
             (["generate", out, "--n", "10", "--dim", "2.5"], "--dim must be a whole number"),
             (["dedup", data, "--threshold", "0.1,-0.2", "--output", out], "--threshold must be at least 0 (got -0.2)"),
             (["evaluate", data, "--index", data, "--nprobe", "1,-2", "--output", out], "--nprobe must be between 1 and"),
+            (["knn-graph", data, "--k", "5", "--memory-limit", "1e30T", "--output", out], "'1e30T' is invalid for '--memory-limit"),
+            (["knn-graph", data, "--k", "5", "--memory-limit", "-2G", "--output", out], "'-2G' is invalid for '--memory-limit"),
         ]
         for (arguments, fragment) in cases {
             let result = try simjob(arguments)

@@ -47,7 +47,11 @@ public enum EvaluationOutput {
         for row in report.rows {
             let algorithmFolder = row.algorithm + "-batch"
             let folder = [directory, report.dataset, String(report.k), algorithmFolder].joined(separator: "/")
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw SimjobError("\(folder): cannot create the ann-benchmarks results folder (is \(directory) a file, or not writable?)")
+            }
             let name = row.algorithm == "simjob-exact" ? "exact" : "nprobe_\(row.nprobe)_refine_\(row.refine)"
             let path = folder + "/" + name + ".hdf5"
             let out = try AtomicOutputFile(path)

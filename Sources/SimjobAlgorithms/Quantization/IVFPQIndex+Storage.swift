@@ -47,8 +47,8 @@ extension IVFPQIndex {
         }
         let d = try integer("dimension"), nlist = try integer("nlist"), m = try integer("m"), nbits = try integer("nbits"), count = try integer("count")
         let source = try file.attribute("source", of: group)?.stringValue ?? ""
-        guard d >= 1, nlist >= 1, count >= 0, count <= Int(Int32.max) else {
-            throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), count = \(count) are out of range (altered or corrupt index)")
+        guard (1...65_536).contains(d), (1...16_777_216).contains(nlist), (0...Int(Int32.max)).contains(count), (1...d).contains(m) else {
+            throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), m = \(m), count = \(count) are out of range (altered or corrupt index)")
         }
         func dataset(_ name: String, shape: [Int]) throws -> HDF5Dataset {
             let data = try file.dataset("\(group)/\(name)")

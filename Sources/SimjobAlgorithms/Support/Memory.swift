@@ -51,7 +51,9 @@ public func parseByteCount(_ text: String) -> Int? {
     ]
     for (suffix, scale) in suffixes where trimmed.hasSuffix(suffix) {
         guard let number = Double(trimmed.dropLast(suffix.count)), number >= 0 else { return nil }
-        return Int(number * scale)
+        let bytes = number * scale
+        guard bytes.isFinite, bytes < 9.0e18 else { return nil }  // beyond Int: refused, not a crash
+        return Int(bytes)
     }
     return Int(trimmed).flatMap { $0 >= 0 ? $0 : nil }
 }
