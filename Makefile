@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS = 1
 
 SWIFT ?= swift
 
-SIMJOB_PHONY = bench-sgemm fuzz fuzz-build fuzz-short
+SIMJOB_PHONY = bench-sgemm fuzz fuzz-build fuzz-short golden
 .PHONY: quickstart test deps build release $(SIMJOB_PHONY) bench-exact bench-ivfpq bench-dedup bench-graph clean
 
 deps:
@@ -33,6 +33,13 @@ test: deps
 	if [ -n "$$core" ]; then export OPENBLAS_CORETYPE="$$core"; fi; \
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory fuzz-short
+
+# Rewrites the golden files of Tests/Golden (every --help, the schema, the summary lines) from
+# the current build; review the diff before committing it.
+golden: deps
+	$(SWIFT) build --build-tests
+	SIMJOB_WRITE_GOLDEN=1 $(SWIFT) test --skip-build --filter GoldenTests
+	@git --no-pager diff --stat -- Tests/Golden
 
 # Coverage-guided fuzzing (libFuzzer) of the two parsers users feed: job files and index files.
 # The seed corpus is Fuzz/corpus/<target>; new inputs go to .build-fuzz/corpus/<target>, crashes

@@ -133,7 +133,9 @@ struct CommandTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        Thread.sleep(forTimeInterval: 1.5)
+        // Interrupted once it is computing: its temporary output exists.
+        let computing = waitFor(timeout: 60) { folder.contents.contains { $0.contains(".simjob-partial-") } }
+        #expect(computing, "the command never started writing")
         #expect(process.isRunning, "the run finished before it could be interrupted; make the set larger")
         let interrupted = Date()
         process.interrupt()

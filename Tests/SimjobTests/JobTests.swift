@@ -177,7 +177,11 @@ struct JobTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         waitForState(interrupted, containing: "data")
-        Thread.sleep(forTimeInterval: 0.3)  // into the k-NN graph step
+        // Into the k-NN graph step: its temporary output exists.
+        let inGraph = waitFor(timeout: 60) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: interrupted)) ?? []).contains { $0.hasPrefix(".graph.hdf5.simjob-partial-") }
+        }
+        #expect(inGraph, "the graph step never started")
         #expect(process.isRunning, "the job finished before it could be interrupted")
         kill(process.processIdentifier, signal)
         process.waitUntilExit()

@@ -54,6 +54,7 @@ public struct KMeans {
         }
         best!.restartObjectives = objectives
         best!.seconds = ProgressDisplay.now() - started
+        Invariants.checkFinite(best!.centroids, what: "k-means centroids")
         return best!
     }
 

@@ -143,6 +143,7 @@ public struct ApproxKNNGraph {
         stats.nprobe = nprobe
         stats.candidatesPerRow = Double(work.reduce(0, +)) / Double(n)
         let table = NeighborTable(converting: target, metric: metric)
+        Invariants.check(table, idLimit: n, selfJoin: true, what: "approximate k-NN graph")
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
     }

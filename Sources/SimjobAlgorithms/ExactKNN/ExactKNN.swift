@@ -44,13 +44,17 @@ public struct ExactKNN {
         }
         try validateK(rows: base.rows, selfJoin: false, source: base)
         let queryChunk = try Chunk(source: queries, range: 0..<queries.rows, metric: metric)
-        return try run(rows: queryChunk, base: base, metric: metric, selfJoin: false)
+        let result = try run(rows: queryChunk, base: base, metric: metric, selfJoin: false)
+        Invariants.check(result.0, idLimit: base.rows, selfJoin: false, what: "exact search")
+        return result
     }
 
     /// The k nearest other rows of every row of `source` (the k-NN graph, self excluded).
     public func graph(_ source: VectorSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
         try validateK(rows: source.rows, selfJoin: true, source: source)
-        return try run(rows: nil, base: source, metric: metric, selfJoin: true)
+        let result = try run(rows: nil, base: source, metric: metric, selfJoin: true)
+        Invariants.check(result.0, idLimit: source.rows, selfJoin: true, what: "exact k-NN graph")
+        return result
     }
 
     /// In-memory variants, for callers that already hold the vectors (and for tests).
@@ -61,7 +65,9 @@ public struct ExactKNN {
         }
         let rows = Chunk(copying: queries, start: 0, metric: metric)
         let columns = Chunk(copying: base, start: 0, metric: metric)
-        return try runInMemory(rows: rows, columns: columns, metric: metric, selfJoin: false)
+        let result = try runInMemory(rows: rows, columns: columns, metric: metric, selfJoin: false)
+        Invariants.check(result.0, idLimit: base.rows, selfJoin: false, what: "exact search")
+        return result
     }
 
     public func graph(_ vectors: FloatMatrix, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
@@ -69,7 +75,9 @@ public struct ExactKNN {
             throw SimjobError("k = \(config.k) must be between 1 and n - 1 = \(vectors.rows - 1) (a row is not its own neighbour)")
         }
         let all = Chunk(copying: vectors, start: 0, metric: metric)
-        return try runInMemory(rows: all, columns: all, metric: metric, selfJoin: true)
+        let result = try runInMemory(rows: all, columns: all, metric: metric, selfJoin: true)
+        Invariants.check(result.0, idLimit: vectors.rows, selfJoin: true, what: "exact k-NN graph")
+        return result
     }
 
     func validateK(rows: Int, selfJoin: Bool, source: VectorSource) throws {

@@ -331,6 +331,7 @@ public final class IVFPQIndex: @unchecked Sendable {
         stats.queries = queries.rows
         stats.codesScanned = scanned.value
         let table = NeighborTable(converting: result, metric: metric)
+        Invariants.check(table, idLimit: count, selfJoin: false, what: "IVF-PQ search")
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
     }
