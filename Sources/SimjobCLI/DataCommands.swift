@@ -98,7 +98,7 @@ struct KNNGraphCommand: ParsableCommand {
         commandName: "knn-graph",
         abstract: "Every row's k nearest other rows of the same set (self excluded).")
 
-    enum Method: String, ExpressibleByArgument { case exact, approx }
+    enum Method: String, ExpressibleByArgument, CaseIterable { case exact, approx }
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String

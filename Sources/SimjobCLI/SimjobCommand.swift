@@ -34,6 +34,12 @@ public struct SimjobCommand: ParsableCommand {
             return handler
         }
         let given = arguments ?? Array(CommandLine.arguments.dropFirst())
+        if given.first == "help", given.count > 1, !given[1].hasPrefix("-"),
+           !configuration.subcommands.contains(where: { $0.configuration.commandName == given[1] }) {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+            FileHandle.standardError.write(Data("error: no command '\(given[1])'; the commands are \(names.joined(separator: ", "))\n".utf8))
+            Foundation.exit(64)
+        }
         let prepared: [String]
         do {
             prepared = try ArgumentBounds.prepare(given, command: commandName(in: given))
@@ -65,12 +71,28 @@ public struct SimjobCommand: ParsableCommand {
             // line like every other error (the usage is one `simjob help COMMAND` away).
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }
-            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            var message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            message += allowedValues(after: message)
             let command = commandName(in: arguments)
             FileHandle.standardError.write(Data("error: \(message) (see 'simjob help\(command.isEmpty ? "" : " " + command)')\n".utf8))
             Foundation.exit(code.rawValue)
         }
     }
+}
+
+/// For "The value 'x' is invalid for '--option <option>'": what the option accepts.
+private func allowedValues(after message: String) -> String {
+    guard message.contains("is invalid for '--"), let start = message.range(of: "for '--") else { return "" }
+    let option = message[start.upperBound...].prefix { $0 != " " && $0 != "'" }
+    let choices: [String: [String]] = [
+        "metric": Metric.allValueStrings, "method": KNNGraphCommand.Method.allCases.map(\.rawValue),
+        "mode": DedupConfig.Mode.allCases.map(\.rawValue), "keep": DedupConfig.Keep.allCases.map(\.rawValue),
+        "initialization": KMeansConfig.Initialization.allCases.map(\.rawValue),
+    ]
+    if let values = choices[String(option)], !message.contains("Please provide one of") { return " (expected one of: \(values.joined(separator: ", ")))" }
+    if option == "memory-limit" { return " (expected a size such as 512M, 8G or 1T)" }
+    if message.contains("<") && ["nprobe", "refine", "threshold"].contains(String(option)) { return " (expected comma-separated numbers such as 1,4,16)" }
+    return ""
 }
 
 /// The subcommand named in the arguments, for pointing at its help.
@@ -115,7 +137,7 @@ struct CommaSeparated<Value: LosslessStringConvertible>: ExpressibleByArgument {
     init(values: [Value]) { self.values = values }
     var defaultValueDescription: String { values.map(\.description).joined(separator: ",") }
     init?(argument: String) {
-        let parts = argument.split(separator: ",").map { Value(String($0).trimmingCharacters(in: .whitespaces)) }
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Value(String($0).trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
         values = parts.map { $0! }
     }

@@ -12,7 +12,16 @@ import Foundation
 /// failure on the way (a full disk at close, an I/O error) is thrown with the output's name and
 /// the cause, the temporary file is removed and the previous output stays as it was. A file that
 /// is never committed (an error, a cancellation) is removed.
-public final class AtomicOutputFile: @unchecked Sendable {
+/// An output written under a temporary name, then `prepare`d (closed, flushed, checked) and
+/// `publish`ed (renamed into place); `abandon` removes it. Outputs of one command are
+/// committed together with `AtomicOutputFile.commit(_:)`.
+public protocol StagedOutput: AnyObject {
+    func prepare() throws
+    func publish() throws
+    func abandon()
+}
+
+public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     /// The output's resolved path (symlinks followed).
     public let finalPath: String
     public let output: OutputPath
@@ -46,7 +55,7 @@ public final class AtomicOutputFile: @unchecked Sendable {
 
     /// Commits several outputs of one command together: each is closed, flushed and checked
     /// first, and only when all of them are sound are they renamed into place.
-    public static func commit(_ outputs: [AtomicOutputFile]) throws {
+    public static func commit(_ outputs: [any StagedOutput]) throws {
         do {
             for output in outputs { try output.prepare() }
             for output in outputs { try output.publish() }
@@ -59,7 +68,7 @@ public final class AtomicOutputFile: @unchecked Sendable {
     private var prepared = false
 
     /// Close, flush to disk, read back.
-    private func prepare() throws {
+    public func prepare() throws {
         guard !finished, !prepared else { return }
         prepared = true
         do {
@@ -75,7 +84,7 @@ public final class AtomicOutputFile: @unchecked Sendable {
     }
 
     /// The rename into place, after a last check that the output is not an input.
-    private func publish() throws {
+    public func publish() throws {
         guard !finished else { return }
         // Inputs opened after this output was created count too.
         try output.checkNotAnInput()
@@ -124,19 +133,30 @@ public final class AtomicOutputFile: @unchecked Sendable {
     }
 }
 
-/// A small non-HDF5 output (a plot, a state file) written the same way: checked path, temporary
-/// name, flushed to disk, renamed into place.
-public enum AtomicDataFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let output = try OutputPath(path)
+/// A small non-HDF5 output (a plot, a state file) written the same way: checked path, claimed
+/// against the command's other outputs, temporary name, flushed to disk, renamed into place.
+public final class AtomicBytesFile: StagedOutput, @unchecked Sendable {
+    public let output: OutputPath
+    let temporary: String
+    private var finished = false
+
+    /// Checks and claims `path`; nothing is written until `write(_:)`.
+    public init(_ path: String) throws {
+        output = try OutputPath(path)
         try output.checkNotAnInput()
+        try PendingOutputs.claim(output)
         output.removeStalePartials()
-        let temporary = output.temporaryPath()
+        temporary = output.temporaryPath()
+    }
+
+    deinit { abandon() }
+
+    /// Writes the bytes to the temporary file and flushes them to disk.
+    public func write(_ data: Data) throws {
         PartialFiles.register(temporary)
-        defer { PartialFiles.unregister(temporary) }
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw HDF5Error("\(path): cannot create the output: \(String(cString: strerror(errno)))")
+            throw HDF5Error("\(output.given): cannot create the output: \(String(cString: strerror(errno)))")
         }
         var failure: Int32 = 0
         data.withUnsafeBytes { bytes in
@@ -153,12 +173,43 @@ public enum AtomicDataFile {
         }
         if failure == 0 && fsync(descriptor) != 0 { failure = errno }
         if Glibc.close(descriptor) != 0 && failure == 0 { failure = errno }
-        if failure == 0 && rename(temporary, output.resolved) != 0 { failure = errno }
         if failure != 0 {
             unlink(temporary)
-            throw HDF5Error("\(path): cannot write the output: \(String(cString: strerror(failure)))")
+            throw HDF5Error("\(output.given): cannot write the output: \(String(cString: strerror(failure)))")
         }
+    }
+
+    public func prepare() throws {
+        guard access(temporary, F_OK) == 0 else { throw HDF5Error("\(output.given): nothing was written") }
+    }
+
+    public func publish() throws {
+        guard !finished else { return }
+        try output.checkNotAnInput()
+        guard rename(temporary, output.resolved) == 0 else {
+            throw HDF5Error("\(output.given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
+        }
+        finished = true
+        PendingOutputs.release(output)
+        PartialFiles.unregister(temporary)
         DiskSync.folder(output.folder)
+    }
+
+    public func abandon() {
+        guard !finished else { return }
+        finished = true
+        unlink(temporary)
+        PendingOutputs.release(output)
+        PartialFiles.unregister(temporary)
+    }
+}
+
+/// One small output written whole at once (`AtomicBytesFile`, committed alone).
+public enum AtomicDataFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let file = try AtomicBytesFile(path)
+        try file.write(data)
+        try AtomicOutputFile.commit([file])
     }
 }
 

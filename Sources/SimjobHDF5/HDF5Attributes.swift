@@ -34,7 +34,7 @@ public enum AttributeValue: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .int(let value): return value
         case .ints(let values) where values.count == 1: return values[0]
-        case .double(let value) where value.rounded() == value: return Int64(value)
+        case .double(let value) where value.rounded() == value && abs(value) < 9.2e18: return Int64(value)
         default: return nil
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 
 /// The element type of a dataset as stored in the file.
 public enum ElementType: Equatable, Sendable, CustomStringConvertible {
-    case float32, float64
+    case float16, float32, float64
     case int8, int16, int32, int64
     case uint8, uint16, uint32, uint64
     /// h5py's bool: an enum over a one-byte integer.
@@ -27,6 +27,7 @@ public enum ElementType: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .float16: return "float16"
         case .float32: return "float32"
         case .float64: return "float64"
         case .int8: return "int8"
@@ -47,7 +48,7 @@ public enum ElementType: Equatable, Sendable, CustomStringConvertible {
         let size = H5Tget_size(type)
         switch H5Tget_class(type) {
         case H5T_FLOAT:
-            self = size == 4 ? .float32 : size == 8 ? .float64 : .other("float\(size * 8)")
+            self = size == 2 ? .float16 : size == 4 ? .float32 : size == 8 ? .float64 : .other("float\(size * 8)")
         case H5T_INTEGER:
             let signed = H5Tget_sign(type) == H5T_SGN_2
             switch (size, signed) {
@@ -202,7 +203,7 @@ public final class HDF5Dataset: @unchecked Sendable {
             throw HDF5Error("\(location): expected a 2-D dataset (rows x dimensions), found \(shape.count)-D shape \(shapeDescription)")
         }
         guard elementType.isNumeric else {
-            throw HDF5Error("\(location): expected numeric elements, found \(elementType)")
+            throw HDF5Error("\(location): elements are \(elementType), which simjob cannot read as numbers (it reads floats of 16, 32 and 64 bits and integers)")
         }
     }
 

@@ -173,7 +173,16 @@ public final class HDF5File: @unchecked Sendable {
     /// Opens a dataset, with errors that name the file and the dataset.
     public func dataset(_ name: String) throws -> HDF5Dataset {
         guard exists(name) else { throw HDF5Error("\(path): no dataset '\(name)'") }
-        guard isDataset(name) else { throw HDF5Error("\(path): '\(name)' is a group, not a dataset") }
+        guard isDataset(name) else {
+            // A link that exists but leads nowhere: a dangling soft link or a broken external one.
+            let object = H5Oopen(id, name, sj_H5P_DEFAULT())
+            guard object >= 0 else {
+                sj_clear_errors()
+                throw HDF5Error("\(path): '\(name)' is a link to nothing (a dangling soft link, or an external link to a missing file)")
+            }
+            H5Oclose(object)
+            throw HDF5Error("\(path): '\(name)' is a group, not a dataset")
+        }
         let datasetID = H5Dopen2(id, name, sj_H5P_DEFAULT())
         guard datasetID >= 0 else {
             let cause = HDF5Diagnosis.cause()

@@ -66,7 +66,9 @@ public struct OutputPath: Sendable {
             let length = readlink(current, &buffer, buffer.count - 1)
             guard length > 0 else { throw HDF5Error("\(path): cannot read the symbolic link \(current)") }
             let target = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            current = target.hasPrefix("/") ? target : (current as NSString).deletingLastPathComponent + "/" + target
+            // A relative target is relative to the link's own folder ("." for a link named bare).
+            let linkFolder = (current as NSString).deletingLastPathComponent
+            current = target.hasPrefix("/") || linkFolder.isEmpty ? target : linkFolder + "/" + target
         }
         if lstat(current, &info) == 0 {
             switch info.st_mode & S_IFMT {
@@ -112,7 +114,23 @@ public struct OutputPath: Sendable {
     public static let partialMarker = ".simjob-partial-"
 
     public func temporaryPath() -> String {
-        folder + "/." + name + OutputPath.partialMarker + OutputPath.hostName + "-\(getpid())"
+        folder + "/." + OutputPath.partialStem(name) + OutputPath.partialMarker + OutputPath.hostName + "-\(getpid())"
+    }
+
+    /// The output's name as its temporary files carry it: whole, or for names too long to take
+    /// the suffix within a file name's 255 bytes, a prefix and a hash of the whole name.
+    static func partialStem(_ name: String) -> String {
+        let room = 255 - 1 - partialMarker.utf8.count - hostName.utf8.count - 12
+        guard name.utf8.count > room else { return name }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let suffix = "~" + String(hash, radix: 16)
+        var prefix = ""
+        for character in name {
+            if prefix.utf8.count + character.utf8.count + suffix.utf8.count > room { break }
+            prefix.append(character)
+        }
+        return prefix + suffix
     }
 
     static let hostName: String = {
@@ -126,11 +144,11 @@ public struct OutputPath: Sendable {
     /// no longer exists. Returns the paths removed.
     @discardableResult
     public func removeStalePartials() -> [String] {
-        OutputPath.removeStalePartials(in: folder, output: name)
+        OutputPath.removeStalePartials(in: folder, output: OutputPath.partialStem(name))
     }
 
-    /// Removes stale temporary files in a folder: of one output, or of every output when
-    /// `output` is nil. A temporary file of a process still running (or of another host) stays.
+    /// Removes stale temporary files in a folder: of one output (its `partialStem`), or of every
+    /// output when `output` is nil. A temporary file of a process still running (or of another host) stays.
     @discardableResult
     public static func removeStalePartials(in folder: String, output: String? = nil) -> [String] {
         let marker = partialMarker + hostName + "-"
@@ -149,15 +167,15 @@ public struct OutputPath: Sendable {
 
 /// The outputs this process has under way, so that one path given for two outputs (a dedup's
 /// `--output` and `--write-kept`) is refused rather than written twice.
-enum PendingOutputs {
+public enum PendingOutputs {
     private static let paths = Mutex<Set<String>>([])
 
-    static func claim(_ output: OutputPath) throws {
+    public static func claim(_ output: OutputPath) throws {
         let claimed = paths.withLock { $0.insert(output.resolved).inserted }
         guard claimed else { throw HDF5Error("\(output.given): given for two outputs of one command") }
     }
 
-    static func release(_ output: OutputPath) {
+    public static func release(_ output: OutputPath) {
         _ = paths.withLock { $0.remove(output.resolved) }
     }
 }

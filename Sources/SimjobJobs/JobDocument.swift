@@ -22,8 +22,13 @@ public struct JobDocument {
 
     /// Reads and parses a job file; a YAML syntax error becomes a problem with its line.
     public init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw JobValidationError(problems: [JobProblem(file: path, key: "", message: "no such file")])
+        }
+        var info = stat()
+        guard !isDirectory.boolValue, stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw JobValidationError(problems: [JobProblem(file: path, key: "", message: isDirectory.boolValue ? "is a folder, not a job file" : "is not a regular file (a device or FIFO), not a job file")])
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw JobValidationError(problems: [JobProblem(file: path, key: "", message: "cannot read the file as UTF-8 text")])
@@ -48,8 +53,17 @@ public struct JobDocument {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
             return JobProblem(file: file, line: mark.line, column: mark.column, key: "", message: "YAML syntax: \(problem)")
+        case .composer(let context, let problem, let mark, _):
+            let detail = context.map { " (\($0.text))" } ?? ""
+            return JobProblem(file: file, line: mark.line, column: mark.column, key: "", message: "YAML: \(problem)\(detail)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return JobProblem(file: file, line: context.mark.line, column: context.mark.column, key: "",
+                              message: "YAML: repeated key\(duplicates.count > 1 ? "s" : "") \(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", "))")
+        case .reader(let problem, _, _, _):
+            return JobProblem(file: file, key: "", message: "YAML: \(problem)")
         default:
-            return JobProblem(file: file, key: "", message: "YAML: \(error)")
+            let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable"
+            return JobProblem(file: file, key: "", message: "YAML: \(first)")
         }
     }
 
@@ -88,7 +102,13 @@ public struct JobDocument {
             throw JobValidationError(problems: [JobProblem(file: path, key: assignment, message: "--input takes NAME=PATH")])
         }
         var inputs = mapping["inputs"]?.mapping ?? Node.Mapping([])
-        inputs[String(assignment[..<equals])] = Node(String(assignment[assignment.index(after: equals)...]))
+        let name = String(assignment[..<equals])
+        guard inputs[name] != nil else {
+            let known = inputs.keys.compactMap(\.string)
+            throw JobValidationError(problems: [JobProblem(file: path, key: "--input \(name)", message: known.isEmpty
+                ? "the job has no named inputs to override" : "the job has no input named '\(name)' (it has \(known.joined(separator: ", ")))")])
+        }
+        inputs[name] = Node(String(assignment[assignment.index(after: equals)...]))
         mapping["inputs"] = .mapping(inputs)
         root = .mapping(mapping)
     }

@@ -69,7 +69,9 @@ public struct JobPlanner {
         return plan!
     }
 
+    /// Records a problem; one per key (the first found says what is wrong with it).
     mutating func problem(_ node: Node?, _ key: String, _ message: String) {
+        if !key.isEmpty, key.contains("."), problems.contains(where: { $0.key == key }) { return }
         problems.append(JobProblem(file: document.path, line: node?.mark?.line, column: node?.mark?.column, key: key, message: message))
     }
 
@@ -106,10 +108,17 @@ public struct JobPlanner {
             let key = pair.key.string ?? "?"
             problem(pair.key, key, "unknown key" + JobPlanner.suggestion(key, among: JobDocument.topLevelKeys) + "; a job has \(JobDocument.topLevelKeys.joined(separator: ", "))")
         }
+        for key in ["name", "description"] {
+            if let node = root[key], node.string == nil { problem(node, key, "must be text") }
+        }
         let name = root["name"]?.string ?? URL(fileURLWithPath: document.path).deletingPathExtension().lastPathComponent
         var outputFolder = ""
         if let output = root["output"] {
             if let text = output.string, !text.isEmpty { outputFolder = text } else { problem(output, "output", "must be a folder path") }
+            var isDirectory: ObjCBool = false
+            if !outputFolder.isEmpty, FileManager.default.fileExists(atPath: outputFolder, isDirectory: &isDirectory), !isDirectory.boolValue {
+                problem(output, "output", "\(outputFolder) is a file; the job's outputs need a folder")
+            }
         } else {
             problem(document.root, "output", "missing: the folder for the job's outputs and state")
         }
@@ -272,6 +281,15 @@ public struct JobPlanner {
             do {
                 return try YAMLDecoder().decode(T.self, from: settingsNode)
             } catch let error as DecodingError {
+                // Every key that is wrong on its own, not only the first the decoder met.
+                for pair in options where kind.settingsKeys.contains(pair.key.string ?? "") {
+                    let single = Node.mapping(Node.Mapping([(pair.key, pair.value)]))
+                    do { _ = try YAMLDecoder().decode(T.self, from: single) } catch let error as DecodingError {
+                        if case .keyNotFound = error { continue }
+                        let (key, message) = JobPlanner.describe(error)
+                        problem(options[key].flatMap { _ in keyNode(options, key) } ?? optionsNode, "\(label).\(key)", message)
+                    } catch {}
+                }
                 let (key, message) = JobPlanner.describe(error)
                 problem(options[key].flatMap { _ in keyNode(options, key) } ?? optionsNode, "\(label).\(key)", message)
             } catch {
@@ -504,6 +522,7 @@ public struct JobPlanner {
         case is Double.Type, is Float.Type: return "a number"
         case is Bool.Type: return "true or false"
         case is String.Type: return "text"
+        case is Node.Scalar.Type: return "a single value (not a list or a mapping)"
         default: return "\(type)"
         }
     }

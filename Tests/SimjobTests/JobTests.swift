@@ -335,4 +335,31 @@ struct JobTests {
         #expect(third.status == 0, "after the holder was killed: \(third.stderr)")
         #expect(third.stderr.contains("up to date, skipped"), "\(third.stderr)")
     }
+
+    @Test("validate reports every bad key of a step, a mistyped --input name, an output folder that is a file, and YAML errors with their lines")
+    func validateReportsEverything() throws {
+        let folder = TemporaryFolder()
+        FileManager.default.createFile(atPath: folder.file("afile"), contents: Data("x".utf8))
+        let file = job("""
+            output: \(folder.file("afile"))
+            description: [not, text]
+            inputs:
+              data: \(folder.file("nothing.hdf5"))
+            steps:
+              - generate: {n: 10, dim: 0.5, k: huge, queries: zz, clusters: [1, 2]}
+            """, in: folder)
+        let result = try simjob("validate", file)
+        #expect(result.status == 1)
+        for fragment in ["job.yaml:1:", "is a file; the job's outputs need a folder", "job.yaml:2:", "description: must be text",
+                         "generate.dim: must be a whole number", "generate.k: expected a whole number",
+                         "generate.queries: expected a whole number", "generate.clusters: expected a single value (not a list or a mapping)"] {
+            #expect(result.stderr.contains(fragment), "'\(fragment)' not in:\n\(result.stderr)")
+        }
+        let override = try simjob("validate", file, "--input", "dtaa=/tmp/x.hdf5")
+        #expect(override.status == 1 && override.stderr.contains("the job has no input named 'dtaa' (it has data)"), "\(override.stderr)")
+        let yaml = job("output: a\noutput: b\nsteps: []\n", in: folder, name: "dup.yaml")
+        let duplicate = try simjob("validate", yaml)
+        #expect(duplicate.status == 1 && duplicate.stderr.contains("dup.yaml:1:") && duplicate.stderr.contains("repeated key 'output'"), "\(duplicate.stderr)")
+        #expect(duplicate.stderr.split(separator: "\n").count == 2, "\(duplicate.stderr)")
+    }
 }

@@ -330,4 +330,103 @@ struct SafetyTests {
         }
         #expect(!FileManager.default.fileExists(atPath: out))
     }
+
+    @Test("a symlink with a relative target, given from its own folder, resolves there (and an input behind it is refused)")
+    func relativeSymlinkFromCurrentFolder() throws {
+        let folder = TemporaryFolder()
+        try generate(folder.file("d.hdf5"))
+        symlink("d.hdf5", folder.file("link.hdf5"))
+        symlink("out-target.hdf5", folder.file("out.hdf5"))
+        let before = fileDigest(folder.file("d.hdf5"))
+        let refused = try runProgram(simjobPath, ["groundtruth", "d.hdf5", "--k", "5", "--output", "link.hdf5", "--quiet"], currentDirectory: folder.path)
+        #expect(refused.status == 1 && refused.stderr.contains("is an input of this command"), "\(refused.stderr)")
+        #expect(fileDigest(folder.file("d.hdf5")) == before)
+        #expect(!FileManager.default.fileExists(atPath: "/d.hdf5") || fileDigest("/d.hdf5") != before, "written at the file system's root")
+        let written = try runProgram(simjobPath, ["knn-graph", "d.hdf5", "--k", "5", "--output", "out.hdf5", "--quiet"], currentDirectory: folder.path)
+        #expect(written.status == 0, "\(written.stderr)")
+        var info = stat()
+        #expect(lstat(folder.file("out.hdf5"), &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK)
+        #expect(FileManager.default.fileExists(atPath: folder.file("out-target.hdf5")))
+        #expect(!FileManager.default.fileExists(atPath: "/out-target.hdf5"))
+    }
+
+    @Test("evaluate: a plot or results folder colliding with the report or a file is refused before anything is written")
+    func evaluateOutputsTogether() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("d.hdf5"), index = folder.file("idx.hdf5")
+        try generate(data)
+        #expect(try simjob("train", data, "--nlist", "4", "--m", "4", "--output", index, "--quiet").status == 0)
+        let report = folder.file("ev.hdf5")
+        FileManager.default.createFile(atPath: report, contents: Data("OLD".utf8))
+        try expectRefused(["evaluate", data, "--index", index, "--k", "5", "--nprobe", "1", "--output", report, "--plot", report, "--latency-queries", "0"],
+                          mentions: ["given for two outputs"])
+        #expect(fileDigest(report) == "3:" + String(fnv("OLD"), radix: 16))
+        try expectRefused(["evaluate", data, "--index", index, "--k", "5", "--nprobe", "1", "--output", folder.file("ev2.hdf5"),
+                           "--ann-benchmarks-results", data, "--latency-queries", "0"], mentions: ["is a file", "--ann-benchmarks-results"])
+        #expect(!FileManager.default.fileExists(atPath: folder.file("ev2.svg")) && !FileManager.default.fileExists(atPath: folder.file("ev2.hdf5")))
+        // A results file that cannot be written leaves no report, plot or results.
+        let limited = folder.file("limited")
+        try FileManager.default.createDirectory(atPath: limited, withIntermediateDirectories: true)
+        let result = try runProgram("/bin/sh", ["-c", "ulimit -f 16; exec \"$0\" \"$@\"", simjobPath, "evaluate", data, "--index", index, "--k", "5",
+                                                "--nprobe", "1,2,4", "--output", limited + "/ev.hdf5", "--ann-benchmarks-results", limited + "/abr",
+                                                "--latency-queries", "0", "--quiet"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let left = (FileManager.default.subpaths(atPath: limited) ?? []).filter { $0.hasSuffix(".hdf5") || $0.hasSuffix(".svg") || $0.contains("partial") }
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
+    @Test("index datasets of another element type are checked at their stored values")
+    func indexElementTypes() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("d.hdf5"), index = folder.file("idx.hdf5")
+        try generate(data)
+        #expect(try simjob("train", data, "--nlist", "4", "--m", "4", "--output", index, "--quiet").status == 0)
+        let edits: [(String, [String])] = [
+            ("c = g['codes'][:].astype('i2'); c[1, 1] = 300; del g['codes']; g['codes'] = c", ["index/codes", "row 1, column 1 is 300"]),
+            ("c = g['codes'][:].astype('i1'); c[0, 0] = -1; del g['codes']; g['codes'] = c", ["index/codes", "is -1"]),
+            ("i = g['ids'][:].astype('f8') + 0.5; del g['ids']; g['ids'] = i", ["index/ids", "element type float64, expected integers"]),
+            ("i = g['ids'][:].astype('i8'); i[3] = 2**40; del g['ids']; g['ids'] = i", ["index/ids", "entry 3 is 1099511627776"]),
+            ("g.attrs['m'] = '4'", ["attribute 'm'", "expected one whole number"]),
+            ("g.attrs['dimension'] = 1e300", ["attribute 'dimension'", "expected one whole number"]),
+        ]
+        for (number, (edit, fragments)) in edits.enumerated() {
+            let altered = folder.file("altered-\(number).hdf5")
+            try FileManager.default.copyItem(atPath: index, toPath: altered)
+            try python("""
+                import sys, h5py, numpy as np
+                with h5py.File(sys.argv[1], "r+") as f:
+                    g = f["index"]
+                    \(edit)
+                """, altered)
+            try expectRefused(["search", altered, "--queries", data, "--k", "5", "--nprobe", "2", "--output", folder.file("s.hdf5")], mentions: fragments)
+        }
+    }
+
+    @Test("odd but valid inputs and names: float16 vectors, a 245-character output name; dangling links and wrong attribute types named")
+    func oddInputs() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("odd.hdf5")
+        try python("""
+            import sys, h5py, numpy as np
+            x = np.random.default_rng(2).standard_normal((200, 8)).astype("f2")
+            with h5py.File(sys.argv[1], "w") as f:
+                f["train"] = x; f.attrs["distance"] = "euclidean"
+                f["dangling"] = h5py.SoftLink("/nowhere")
+            with h5py.File(sys.argv[2], "w") as f:
+                f["train"] = x.astype("f4"); f.attrs["distance"] = 3
+            """, data, folder.file("badattr.hdf5"))
+        let long = folder.file(String(repeating: "f", count: 240) + ".hdf5")
+        #expect(try simjob("knn-graph", data, "--k", "3", "--output", long, "--quiet").status == 0)
+        let check = try python("""
+            import sys, h5py, numpy as np
+            x = h5py.File(sys.argv[1])["train"][:].astype("f8"); g = h5py.File(sys.argv[2])["knn_graph/neighbors"][:]
+            d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1); np.fill_diagonal(d, np.inf)
+            print(bool(np.allclose(np.sort(d, 1)[:, :3], np.take_along_axis(d, g.astype(int), 1), atol=1e-4)))
+            """, data, long)
+        #expect(check == "True")
+        try expectRefused(["knn-graph", data + ":dangling", "--k", "3", "--output", folder.file("g.hdf5")], mentions: ["'dangling' is a link to nothing"])
+        try expectRefused(["knn-graph", folder.file("badattr.hdf5"), "--k", "3", "--output", folder.file("g.hdf5")], mentions: ["'distance' attribute is 3, not text"])
+        let help = try simjob("help", "frobnicate")
+        #expect(help.status == 64 && help.stderr.hasPrefix("error: no command 'frobnicate'"), "\(help.stderr)")
+    }
 }

@@ -52,7 +52,7 @@ public enum OutputWriting {
             for (key, value) in try input.attributes() { try output.setAttribute(key, value) }
         }
         switch input.elementType {
-        case .float32: try copy(Float.self, storage: .float32)
+        case .float16, .float32: try copy(Float.self, storage: .float32)
         case .float64: try copy(Double.self, storage: .float64)
         case .int8, .int16, .int32, .uint16: try copy(Int32.self, storage: .int32)
         case .int64, .uint32, .uint64: try copy(Int64.self, storage: .int64)

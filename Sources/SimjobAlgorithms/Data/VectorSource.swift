@@ -30,7 +30,10 @@ public final class VectorSource: @unchecked Sendable {
 
     /// The metric named by the file's root `distance` attribute, if it has one simjob knows.
     public func fileMetric() throws -> Metric? {
-        guard let value = try file.attribute("distance")?.stringValue else { return nil }
+        guard let attribute = try file.attribute("distance") else { return nil }
+        guard let value = attribute.stringValue else {
+            throw SimjobError("\(reference.path): the 'distance' attribute is \(attribute), not text such as euclidean; pass --metric or fix the attribute")
+        }
         guard let metric = Metric(name: value) else {
             throw SimjobError("\(reference.path): unsupported distance attribute '\(value)' (simjob supports euclidean, angular, ip)")
         }

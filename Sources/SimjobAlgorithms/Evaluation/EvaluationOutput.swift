@@ -41,9 +41,10 @@ public enum EvaluationOutput {
     /// Datasets: `times` float32 [q] (per-query time of the fastest batch), `neighbors` int32
     /// [q, k] (-1 where missing), `distances` float32 [q, k] (recomputed, ann-benchmarks
     /// conventions).
-    @discardableResult
-    public static func writeANNBenchmarksResults(_ report: EvaluationReport, runs: Int, to directory: String) throws -> [String] {
-        var paths: [String] = []
+    /// Returns the staged files (not yet committed: the caller commits them with its other
+    /// outputs, so a failure leaves none of them).
+    public static func writeANNBenchmarksResults(_ report: EvaluationReport, runs: Int, to directory: String) throws -> [AtomicOutputFile] {
+        var staged: [AtomicOutputFile] = []
         for row in report.rows {
             let algorithmFolder = row.algorithm + "-batch"
             let folder = [directory, report.dataset, String(report.k), algorithmFolder].joined(separator: "/")
@@ -72,10 +73,9 @@ public enum EvaluationOutput {
             try file.write("times", [Float](repeating: Float(perQuery), count: report.queries), shape: [report.queries])
             try file.write("neighbors", row.neighbors, shape: [report.queries, report.k])
             try file.write("distances", row.distances, shape: [report.queries, report.k])  // +inf where missing, as ann-benchmarks pads
-            try out.commit()
-            paths.append(path)
+            staged.append(out)
         }
-        return paths
+        return staged
     }
 
     /// A fixed-width summary table.

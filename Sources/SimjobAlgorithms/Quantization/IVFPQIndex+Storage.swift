@@ -36,7 +36,10 @@ extension IVFPQIndex {
         let place = "\(file.path):\(group)"
         guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
         func integer(_ name: String) throws -> Int {
-            guard let value = try file.attribute(name, of: group)?.intValue else { throw SimjobError("\(place): missing attribute '\(name)'") }
+            guard let attribute = try file.attribute(name, of: group) else { throw SimjobError("\(place): missing attribute '\(name)'") }
+            guard let value = attribute.intValue else {
+                throw SimjobError("\(place): attribute '\(name)' is \(attribute), expected one whole number (altered or corrupt index)")
+            }
             return Int(value)
         }
         guard try file.attribute("type", of: group)?.stringValue == "IVFPQ" else { throw SimjobError("\(place): not an IVF-PQ index") }
@@ -50,20 +53,48 @@ extension IVFPQIndex {
         guard (1...65_536).contains(d), (1...16_777_216).contains(nlist), (0...Int(Int32.max)).contains(count), (1...d).contains(m) else {
             throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), m = \(m), count = \(count) are out of range (altered or corrupt index)")
         }
-        func dataset(_ name: String, shape: [Int]) throws -> HDF5Dataset {
+        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
             let data = try file.dataset("\(group)/\(name)")
             guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
+            guard data.elementType.isNumeric, data.elementType.isInteger == integer, data.elementType != .bool else {
+                throw SimjobError("\(data.location): element type \(data.elementType), expected \(integer ? "integers" : "floats") (altered or corrupt index)")
+            }
             return data
+        }
+        /// Integers read at full width, so a value the narrow type cannot hold is seen as it is
+        /// stored (not clamped into range) by the checks.
+        func wideIntegers(_ name: String, shape: [Int]) throws -> [Int64] {
+            try dataset(name, shape: shape, integer: true).readAll(as: Int64.self)
         }
         do { try ProductQuantizer.validate(dimension: d, m: m, nbits: nbits) } catch let error as SimjobError {
             throw SimjobError("\(place): \(error.message) (altered or corrupt index)")
         }
         let ksub = 1 << nbits
-        let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d]).readAll(as: Float.self))
-        let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try dataset("pq_codebooks", shape: [m * ksub, d / m]).readAll(as: Float.self))
-        let offsets = try dataset("list_offsets", shape: [nlist + 1]).readAll(as: Int64.self).map(Int.init)
-        let ids = try dataset("ids", shape: [count]).readAll(as: Int32.self)
-        let codes = try dataset("codes", shape: [count, m]).readAll(as: UInt8.self)
+        let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d], integer: false).readAll(as: Float.self))
+        let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try dataset("pq_codebooks", shape: [m * ksub, d / m], integer: false).readAll(as: Float.self))
+        let offsets = try wideIntegers("list_offsets", shape: [nlist + 1]).map(Int.init)
+        let idData = try dataset("ids", shape: [count], integer: true)
+        let ids: [Int32]
+        if idData.elementType == .int32 {
+            ids = try idData.readAll(as: Int32.self)
+        } else {
+            let wide = try idData.readAll(as: Int64.self)
+            if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(count) }) {
+                throw SimjobError("\(place)/ids: entry \(position) is \(wide[position]), outside 0..<\(count) (altered or corrupt index)")
+            }
+            ids = wide.map { Int32($0) }
+        }
+        let codeData = try dataset("codes", shape: [count, m], integer: true)
+        let codes: [UInt8]
+        if codeData.elementType == .uint8 {
+            codes = try codeData.readAll(as: UInt8.self)
+        } else {
+            let wide = try codeData.readAll(as: Int64.self)
+            if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(ksub) }) {
+                throw SimjobError("\(place)/codes: row \(position / m), column \(position % m) is \(wide[position]), not in 0..<2^nbits = \(ksub) (altered or corrupt index)")
+            }
+            codes = wide.map { UInt8($0) }
+        }
         try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: count, ids: ids, codes: codes, nbits: nbits)
         let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
         return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: source)

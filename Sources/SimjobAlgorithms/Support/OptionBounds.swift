@@ -60,7 +60,7 @@ public enum OptionBounds {
         let step = command.replacingOccurrences(of: "_", with: "-")
         guard let bound = bound(command: step, option: name) else { return nil }
         let shown = text ?? (number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number))
-        if !number.isFinite { return "must be \(describe(bound)) (got \(shown))" }
+        if !number.isFinite { return "must be a finite number, \(describe(bound)) (got \(shown))" }
         if bound.integer && number.rounded() != number { return "must be a whole number, \(describe(bound)) (got \(shown))" }
         guard bound.range.contains(number) else { return "must be \(describe(bound)) (got \(shown))" }
         return nil

@@ -67,6 +67,7 @@ public struct SyntheticDataset: Sendable {
         guard config.latentDim >= 0, config.latentDim <= config.dim else {
             throw SimjobError("generate: --latent-dim must be between 0 and the dimension \(config.dim)")
         }
+        guard config.groundTruthK >= 0 else { throw SimjobError("generate: --k must not be negative") }
         guard (0...0.5).contains(config.duplicates) else {
             throw SimjobError("generate: --duplicates must be a fraction between 0 and 0.5 (got \(config.duplicates))")
         }

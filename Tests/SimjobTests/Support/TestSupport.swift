@@ -36,7 +36,7 @@ let simjobPath: String = {
 }()
 
 /// Runs a program, capturing its output through files (no pipe deadlocks on large output).
-func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, currentDirectory: String? = nil) throws -> CommandResult {
     let folder = TemporaryFolder()
     let outPath = folder.file("stdout"), errPath = folder.file("stderr")
     FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -45,6 +45,7 @@ func runProgram(_ executable: String, _ arguments: [String], environment: [Strin
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let environment { process.environment = environment }
+    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
     process.standardOutput = FileHandle(forWritingAtPath: outPath)
     process.standardError = FileHandle(forWritingAtPath: errPath)
     process.standardInput = FileHandle.nullDevice
