@@ -4,25 +4,13 @@ import SimjobHDF5
 import SimjobKernels
 import Yams
 
-/// What a step will do, with every reference resolved to a file.
-public enum StepAction: Sendable {
-    case generate(SyntheticConfig)
-    case groundtruth(input: String, config: ExactKNNConfig)
-    case knnGraph(input: DatasetReference, config: ExactKNNConfig)
-    case approxKNNGraph(input: DatasetReference, config: ApproxKNNConfig)
-    case train(input: DatasetReference, config: IVFPQConfig)
-    case search(index: String, queries: DatasetReference, base: DatasetReference?, config: IVFPQSearchConfig)
-    case evaluate(input: String, index: String, config: EvaluationConfig, annBenchmarksResults: Bool)
-    case evaluateGraph(graph: String, truth: String?, sample: Int?, threads: Int?)
-    case dedup(input: DatasetReference, config: DedupConfig, writePairs: Bool, writeKept: Bool)
-}
-
 /// One step of a validated job.
 public struct PlannedStep: Sendable {
     public var index: Int
     public var name: String
     public var kind: StepKind
-    public var action: StepAction
+    /// What the step will do, with every reference resolved to a file.
+    public var action: any StepAction
     /// The step's main output file.
     public var output: String
     /// Every file or folder the step writes (main output first).
@@ -246,7 +234,7 @@ public struct JobPlanner {
         context.outputs[name] = output
         context.producers[output] = name
         if kind == .dedup, step[kind.rawValue]?.mapping?["write_kept"]?.bool == true {
-            let kept = context.outputFolder + "/" + name + "-kept.hdf5"
+            let kept = DedupStep.keptPath(folder: context.outputFolder, name: name)
             context.outputs[name + ".kept"] = kept
             context.producers[kept] = name
         }
@@ -256,14 +244,29 @@ public struct JobPlanner {
             problem(optionsNode, label, "the step's options must be a mapping")
             return nil
         }
+        checkKeys(options, kind: kind, label: label)
+
+        var planning = StepPlanning(
+            file: document.path, index: index, name: name, label: label, settingsKeys: kind.settingsKeys, options: options,
+            optionsNode: optionsNode, output: output, jobMetric: jobMetric, jobThreads: jobThreads, context: context, outputs: [output])
+        let planned = kind.definition.plan(&planning)
+        context = planning.context
+        for found in planning.problems where !problems.contains(where: { $0.key == found.key }) { problems.append(found) }
+        guard let action = planned else { return nil }
+        context.stepNames.append(name)
+        context.infos[output] = planning.info
+        let fingerprint = Fingerprint.hash([kind.rawValue, name, action.settingsDescription] + planning.dependencies)
+        return PlannedStep(index: index, name: name, kind: kind, action: action, output: output, outputs: planning.outputs, fingerprint: fingerprint)
+    }
+
+    /// Unknown keys, and numeric keys outside the bounds the command line has for the same option.
+    mutating func checkKeys(_ options: Node.Mapping, kind: StepKind, label: String) {
         for pair in options {
             let key = pair.key.string ?? "?"
             if !kind.allKeys.contains(key) {
                 problem(pair.key, "\(label).\(key)", "unknown key" + JobPlanner.suggestion(key, among: kind.allKeys) + "; \(kind.rawValue) takes \(kind.allKeys.joined(separator: ", "))")
             }
         }
-
-        // Numeric keys within the bounds the command line has for the same option.
         for pair in options {
             guard let key = pair.key.string else { continue }
             let values = pair.value.sequence.map(Array.init) ?? [pair.value]
@@ -274,228 +277,6 @@ public struct JobPlanner {
                 }
             }
         }
-
-        // The settings struct, decoded from the settings keys only.
-        let settingsNode = Node.mapping(Node.Mapping(options.filter { kind.settingsKeys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
-        func decode<T: Decodable>(_ type: T.Type) -> T? {
-            do {
-                return try YAMLDecoder().decode(T.self, from: settingsNode)
-            } catch let error as DecodingError {
-                // Every key that is wrong on its own, not only the first the decoder met.
-                for pair in options where kind.settingsKeys.contains(pair.key.string ?? "") {
-                    let single = Node.mapping(Node.Mapping([(pair.key, pair.value)]))
-                    do { _ = try YAMLDecoder().decode(T.self, from: single) } catch let error as DecodingError {
-                        if case .keyNotFound = error { continue }
-                        let (key, message) = JobPlanner.describe(error)
-                        problem(options[key].flatMap { _ in keyNode(options, key) } ?? optionsNode, "\(label).\(key)", message)
-                    } catch {}
-                }
-                let (key, message) = JobPlanner.describe(error)
-                problem(options[key].flatMap { _ in keyNode(options, key) } ?? optionsNode, "\(label).\(key)", message)
-            } catch {
-                problem(optionsNode, label, "\(error)")
-            }
-            return nil
-        }
-        func string(_ key: String, default fallback: String?) -> String? {
-            guard let value = options[key] else { return fallback }
-            if value.null != nil { return nil }
-            guard let text = value.string else {
-                problem(keyNode(options, key), "\(label).\(key)", "must be text")
-                return fallback
-            }
-            return text
-        }
-        func bool(_ key: String) -> Bool {
-            guard let value = options[key] else { return false }
-            guard let flag = value.bool else {
-                problem(keyNode(options, key), "\(label).\(key)", "must be true or false")
-                return false
-            }
-            return flag
-        }
-        let hasMetric = options["metric"] != nil, hasThreads = options["threads"] != nil
-
-        // Resolves an input reference at `key`; records what the step depends on.
-        var dependencies: [String] = []
-        func reference(_ key: String, required: Bool = true, fallback: String? = nil) -> (path: String, info: DataInfo?)? {
-            guard let text = string(key, default: fallback) else {
-                if required { problem(optionsNode, "\(label).\(key)", "missing: name a step, a named input or a file") }
-                return nil
-            }
-            let node = keyNode(options, key) ?? optionsNode
-            if let path = context.outputs[text] {
-                dependencies.append(context.fingerprints[context.producers[path] ?? ""] ?? path)
-                return (path, context.infos[path])
-            }
-            if context.laterSteps.contains(text) {
-                problem(node, "\(label).\(key)", "step '\(text)' comes later; a step can only use earlier steps' outputs")
-                return nil
-            }
-            let path = context.namedInputs[text] ?? text
-            let file = DatasetReference(parsing: path, defaultDataset: "").path
-            guard FileManager.default.fileExists(atPath: file) else {
-                if context.namedInputs[text] != nil {
-                    problem(node, "\(label).\(key)", "named input '\(text)' is \(file), which does not exist (pass --input \(text)=PATH)")
-                } else {
-                    problem(node, "\(label).\(key)", "'\(text)' is neither an earlier step, a named input nor an existing file")
-                }
-                return nil
-            }
-            dependencies.append(Fingerprint.fileIdentity(file))
-            context.fileReads.append((index, path, node))
-            if context.infos[file] == nil { context.infos[file] = JobPlanner.inspect(file) }
-            return (path, context.infos[file])
-        }
-        func datasetReference(_ resolved: (path: String, info: DataInfo?), dataset: String, key: String) -> DatasetReference {
-            var reference = DatasetReference(parsing: resolved.path, defaultDataset: dataset)
-            if options["dataset"] != nil { reference.dataset = dataset }
-            if let info = resolved.info, !info.datasets.isEmpty, info.datasets[reference.dataset] == nil {
-                problem(keyNode(options, "dataset") ?? keyNode(options, key) ?? optionsNode, "\(label).dataset",
-                        "\(reference.path) has no dataset '\(reference.dataset)' (it has \(info.datasets.keys.sorted().joined(separator: ", ")))")
-            }
-            return reference
-        }
-        func check(_ condition: Bool, _ key: String, _ message: @autoclosure () -> String) {
-            if !condition { problem(keyNode(options, key) ?? optionsNode, "\(label).\(key)", message()) }
-        }
-
-        var outputs = [output]
-        var info = DataInfo()
-        let action: StepAction
-        switch kind {
-        case .generate:
-            guard var config = decode(SyntheticConfig.self) else { return nil }
-            if !hasMetric, let jobMetric { config.metric = jobMetric }
-            check(config.n >= 1, "n", "must be at least 1")
-            check(config.dim >= 1, "dim", "must be at least 1")
-            check(config.latentDim >= 0 && config.latentDim <= config.dim, "latent_dim", "must be between 0 and dim = \(config.dim)")
-            check((0...0.5).contains(config.duplicates), "duplicates", "must be a fraction between 0 and 0.5")
-            info.datasets = ["train": [config.n, config.dim], "test": [config.queries, config.dim]]
-            if config.groundTruthK > 0 && config.queries > 0 {
-                let k = min(config.groundTruthK, config.n)
-                info.datasets["neighbors"] = [config.queries, k]
-                info.datasets["distances"] = [config.queries, k]
-            }
-            if config.duplicates > 0 { info.datasets["dup_group"] = [config.n] }
-            info.metric = config.metric
-            action = .generate(config)
-        case .groundtruth:
-            let input = reference("input"), settings = decode(ExactKNNConfig.self)
-            guard let resolved = input, var config = settings else { return nil }
-            if !hasMetric { config.metric = config.metric ?? jobMetric }
-            if !hasThreads { config.threads = jobThreads }
-            if let rows = resolved.info?.rows("train") { check(config.k >= 1 && config.k <= rows, "k", "k = \(config.k) must be between 1 and the \(rows) rows of train") }
-            if let known = resolved.info, !known.datasets.isEmpty, known.datasets["test"] == nil {
-                problem(keyNode(options, "input"), "\(label).input", "\(resolved.path) has no test dataset")
-            }
-            info = resolved.info ?? DataInfo()
-            if let queries = info.rows("test") { info.datasets["neighbors"] = [queries, config.k]; info.datasets["distances"] = [queries, config.k] }
-            action = .groundtruth(input: resolved.path, config: config)
-        case .knnGraph:
-            let method = string("method", default: "exact") ?? "exact"
-            let input = reference("input"), settings = decode(ExactKNNConfig.self), approxSettings = decode(ApproxKNNConfig.self)
-            guard let resolved = input, var config = settings, var approx = approxSettings else { return nil }
-            if !hasMetric { config.metric = config.metric ?? jobMetric; approx.metric = approx.metric ?? jobMetric }
-            if !hasThreads { config.threads = jobThreads; approx.threads = jobThreads }
-            let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
-            check(method == "exact" || method == "approx", "method", "must be exact or approx")
-            let approxOnly = ApproxKNNConfig.jobKeys.filter { !ExactKNNConfig.jobKeys.contains($0) }
-            let exactOnly = ExactKNNConfig.jobKeys.filter { !ApproxKNNConfig.jobKeys.contains($0) }
-            for key in method == "approx" ? exactOnly : approxOnly where options[key] != nil {
-                problem(keyNode(options, key), "\(label).\(key)", "applies to method \(method == "approx" ? "exact" : "approx") only")
-            }
-            if let rows = resolved.info?.rows(dataset.dataset) {
-                check(config.k >= 1 && config.k <= rows - 1, "k", "k = \(config.k) must be between 1 and n - 1 = \(rows - 1) (a row is not its own neighbour)")
-            }
-            check(approx.nprobe >= 1, "nprobe", "must be at least 1")
-            action = method == "approx" ? .approxKNNGraph(input: dataset, config: approx) : .knnGraph(input: dataset, config: config)
-        case .train:
-            let input = reference("input"), settings = decode(IVFPQConfig.self)
-            guard let resolved = input, var config = settings else { return nil }
-            if !hasMetric { config.metric = config.metric ?? jobMetric }
-            if !hasThreads { config.threads = jobThreads }
-            let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
-            if let dimension = resolved.info?.dimension(dataset.dataset) {
-                check(config.m >= 1 && dimension % config.m == 0, "m", "m = \(config.m) must divide the dimension \(dimension) of \(dataset)")
-            }
-            if let rows = resolved.info?.rows(dataset.dataset) {
-                check(config.nlist >= 1 && config.nlist <= rows, "nlist", "nlist = \(config.nlist) must be between 1 and the \(rows) rows of \(dataset)")
-            }
-            check((1...8).contains(config.nbits), "nbits", "must be between 1 and 8")
-            info.indexed = (resolved.info?.rows(dataset.dataset), resolved.info?.dimension(dataset.dataset) ?? 0)
-            info.metric = config.metric ?? resolved.info?.metric
-            action = .train(input: dataset, config: config)
-        case .search:
-            let indexInput = reference("index"), queryInput = reference("input"), settings = decode(IVFPQSearchConfig.self)
-            guard let index = indexInput, let queries = queryInput, var config = settings else { return nil }
-            if !hasThreads { config.threads = jobThreads }
-            let dataset = datasetReference(queries, dataset: string("dataset", default: "test") ?? "test", key: "input")
-            let base = reference("base", required: false).map { DatasetReference(parsing: $0.path, defaultDataset: "train") }
-            if let count = index.info?.indexed?.count { check(config.k >= 1 && config.k <= count, "k", "k = \(config.k) must be between 1 and the \(count) indexed vectors") }
-            check(config.nprobe >= 1, "nprobe", "must be at least 1")
-            check(config.refine >= 0, "refine", "must not be negative")
-            action = .search(index: index.path, queries: dataset, base: base, config: config)
-        case .evaluate where options["graph"] != nil:
-            let graph = reference("graph"), truth = reference("truth", required: false)
-            var sample: Int?
-            if let node = options["sample"], node.null == nil {
-                if let value = node.int, value >= 1 { sample = value } else { problem(keyNode(options, "sample"), "\(label).sample", "must be a whole number of at least 1") }
-            }
-            if truth == nil && sample == nil {
-                problem(keyNode(options, "graph"), "\(label).sample", "without truth, give sample: the rows whose exact neighbours are computed")
-            }
-            for key in ["input", "index", "ann_benchmarks_results"] + EvaluationConfig.jobKeys.filter({ $0 != "threads" }) where options[key] != nil {
-                problem(keyNode(options, key), "\(label).\(key)", "does not apply when scoring a graph")
-            }
-            guard let graph else { return nil }
-            var threads = jobThreads
-            if let node = options["threads"], let value = node.int { threads = value }
-            action = .evaluateGraph(graph: graph.path, truth: truth?.path, sample: sample, threads: threads)
-        case .evaluate:
-            let datasetInput = reference("input"), indexInput = reference("index"), settings = decode(EvaluationConfig.self)
-            if let known = datasetInput?.info, !known.datasets.isEmpty {
-                if let width = known.datasets["neighbors"]?.last {
-                    if let settings { check(width >= settings.k, "k", "k = \(settings.k) exceeds the \(width) ground-truth neighbours of \(datasetInput!.path)") }
-                } else {
-                    problem(keyNode(options, "input"), "\(label).input", "\(datasetInput!.path) has no ground truth (neighbors, distances); add a groundtruth step")
-                }
-            }
-            guard let dataset = datasetInput, let index = indexInput, var config = settings else { return nil }
-            if !hasThreads { config.threads = jobThreads }
-            check(!config.nprobe.isEmpty && config.nprobe.allSatisfy { $0 >= 1 }, "nprobe", "every nprobe must be at least 1")
-            check(config.refine.allSatisfy { $0 >= 0 }, "refine", "refine values must not be negative")
-            let annBenchmarks = bool("ann_benchmarks_results")
-            outputs.append(context.outputFolder + "/" + name + ".svg")
-            if annBenchmarks { outputs.append(context.outputFolder + "/" + name + "-ann-benchmarks") }
-            action = .evaluate(input: dataset.path, index: index.path, config: config, annBenchmarksResults: annBenchmarks)
-        case .dedup:
-            let input = reference("input"), settings = decode(DedupConfig.self)
-            guard let resolved = input, var config = settings else { return nil }
-            if !hasMetric { config.metric = config.metric ?? jobMetric }
-            if !hasThreads { config.threads = jobThreads }
-            let dataset = datasetReference(resolved, dataset: string("dataset", default: "train") ?? "train", key: "input")
-            check(!config.thresholds.isEmpty, "threshold", "missing: at least one distance threshold")
-            check(config.thresholds.allSatisfy { $0.isFinite }, "threshold", "thresholds must be numbers")
-            if config.mode == .fast, (config.metric ?? resolved.info?.metric) == .ip {
-                problem(keyNode(options, "mode") ?? optionsNode, "\(label).mode", "fast mode needs euclidean or angular; use exact for ip")
-            }
-            let writeKept = bool("write_kept")
-            if writeKept {
-                let kept = context.outputFolder + "/" + name + "-kept.hdf5"
-                outputs.append(kept)
-                var keptInfo = DataInfo()
-                if let dimension = resolved.info?.dimension(dataset.dataset) { keptInfo.datasets["train"] = [-1, dimension] }
-                if let test = resolved.info?.datasets["test"] { keptInfo.datasets["test"] = test }
-                keptInfo.metric = resolved.info?.metric
-                context.infos[kept] = keptInfo
-            }
-            action = .dedup(input: dataset, config: config, writePairs: bool("write_pairs"), writeKept: writeKept)
-        }
-        context.stepNames.append(name)
-        context.infos[output] = info
-        let fingerprint = Fingerprint.hash([kind.rawValue, name, Fingerprint.describe(action)] + dependencies)
-        return PlannedStep(index: index, name: name, kind: kind, action: action, output: output, outputs: outputs, fingerprint: fingerprint)
     }
 
     /// The key and a readable message of a decoding error.
@@ -560,23 +341,5 @@ enum Fingerprint {
         let size = attributes?[.size] as? Int ?? -1
         let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         return "\(path)|\(size)|\(modified)"
-    }
-
-    /// A canonical text of an action's settings (sorted JSON).
-    static func describe(_ action: StepAction) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        func json<T: Encodable>(_ value: T) -> String { (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        switch action {
-        case .generate(let config): return json(config)
-        case .groundtruth(let input, let config): return input + json(config)
-        case .knnGraph(let input, let config): return input.description + json(config)
-        case .approxKNNGraph(let input, let config): return "approx" + input.description + json(config)
-        case .train(let input, let config): return input.description + json(config)
-        case .search(let index, let queries, let base, let config): return index + queries.description + (base?.description ?? "") + json(config)
-        case .evaluate(let input, let index, let config, let results): return input + index + json(config) + "\(results)"
-        case .evaluateGraph(let graph, let truth, let sample, _): return graph + (truth ?? "") + "\(sample ?? 0)"
-        case .dedup(let input, let config, let pairs, let kept): return input.description + json(config) + "\(pairs)\(kept)"
-        }
     }
 }

@@ -85,54 +85,7 @@ public struct JobRunner {
 
     /// Runs one step through the same operations as the commands; returns its one-line summary.
     func execute(_ step: PlannedStep) throws -> String {
-        switch step.action {
-        case .generate(let config):
-            let summary = try Generate.run(config, output: step.output, threads: nil, progressStyle: progressStyle, logger: logger)
-            let rate = Double(config.n + config.queries) / max(summary.seconds, 1e-9)
-            return "\(config.n) x \(config.dim) train, \(config.queries) queries"
-                + (config.duplicates > 0 ? ", \(summary.plantedRows) planted duplicates" : "")
-                + String(format: " (%.0f rows/s)", rate)
-        case .groundtruth(let input, let config):
-            let stats = try ExactOperations.groundTruth(input: input, output: step.output, config: config, progressStyle: progressStyle)
-            return String(format: "%d queries x %d rows, k=%d (%.0f queries/s, %.0f GFLOP/s)", stats.rows, stats.baseRows, stats.k,
-                          Double(stats.rows) / max(stats.seconds, 1e-9), stats.gflops)
-        case .knnGraph(let input, let config):
-            let stats = try ExactOperations.knnGraph(input: input, output: step.output, config: config, progressStyle: progressStyle)
-            return String(format: "%d rows, k=%d, %@ (%.0f rows/s, %.0f GFLOP/s)", stats.rows, stats.k, stats.metric.rawValue,
-                          Double(stats.rows) / max(stats.seconds, 1e-9), stats.gflops)
-        case .approxKNNGraph(let input, let config):
-            let stats = try ExactOperations.approxKNNGraph(input: input, output: step.output, config: config, logger: logger, progressStyle: progressStyle)
-            return String(format: "%d rows, k=%d, approximate: %d cells, nprobe=%d (%.0f rows/s, %.0f candidates per row)", stats.rows, stats.k,
-                          stats.partitions, stats.nprobe, Double(stats.rows) / max(stats.seconds, 1e-9), stats.candidatesPerRow)
-        case .train(let input, let config):
-            let (index, stats) = try QuantizationOperations.train(input: input, output: step.output, config: config, logger: logger, progressStyle: progressStyle)
-            return String(format: "IVF-PQ nlist=%d m=%d on %d vectors (%.0f vectors/s), index %@", index.nlist, index.pq.m, stats.vectors,
-                          Double(stats.vectors) / max(stats.totalSeconds, 1e-9), formatBytes(index.sizeInBytes))
-        case .search(let index, let queries, let base, let config):
-            let stats = try QuantizationOperations.search(index: index, queries: queries, output: step.output, config: config, base: base)
-            return String(format: "%d queries, nprobe=%d, refine=%d (%.0f queries/s)", stats.queries, config.nprobe, config.refine, stats.queriesPerSecond)
-        case .evaluate(let input, let index, let config, let annBenchmarks):
-            let outputs = try EvaluateOperation.run(
-                dataset: input, index: index, config: config, output: step.output, plot: step.outputs[1],
-                annBenchmarksDirectory: annBenchmarks ? step.outputs[2] : nil, logger: logger)
-            if progressStyle != .silent { FileHandle.standardError.write(Data((EvaluationOutput.table(outputs.report) + "\n").utf8)) }
-            let best = outputs.report.rows.max { $0.recall < $1.recall }
-            return "\(outputs.report.rows.count) settings, best recall \(String(format: "%.4f", best?.recall ?? 0)); report \(step.output), plot \(outputs.plotPath)"
-        case .evaluateGraph(let graph, let truth, let sample, let threads):
-            let result = try GraphEvaluation.run(graph: graph, truth: truth, input: nil, sample: sample, threads: threads)
-            let out = try AtomicOutputFile(step.output)
-            try GraphEvaluation.write(result, graph: graph, truth: truth, to: out.file)
-            try out.commit()
-            return String(format: "graph recall %.4f (epsilon %.4f, id %.4f) on %d of %d rows against %@", result.scores.knn,
-                          result.scores.epsilon, result.scores.ids, result.sampled, result.rows, truth ?? "exact neighbours computed here")
-        case .dedup(let input, let config, let writePairs, let writeKept):
-            let result = try DedupOperation.run(
-                input: input, output: step.output, config: config, writePairs: writePairs,
-                writeKept: writeKept ? step.outputs[1] : nil, logger: logger, progressStyle: progressStyle)
-            let primary = result.byThreshold[0]
-            return String(format: "%d pairs, %d groups, %d of %d rows removed at threshold %g (%.0f rows/s)", primary.pairs, primary.groupCount,
-                          primary.rowsRemoved, result.rows, primary.threshold, Double(result.rows) / max(result.seconds, 1e-9))
-        }
+        try step.action.run(step, runner: self)
     }
 
     /// The table printed at the end of a run.
