@@ -12,15 +12,15 @@ struct GenerateCommand: ParsableCommand {
     @Argument(help: "Output file (.hdf5).")
     var output: String
 
-    @Option(help: "Rows of train.") var n = SyntheticConfig().n
-    @Option(help: "Rows of test (queries).") var queries = SyntheticConfig().queries
-    @Option(help: "Dimension.") var dim = SyntheticConfig().dim
-    @Option(help: "Distance recorded in the file: euclidean, angular or ip.") var metric = SyntheticConfig().metric
-    @Option(help: "Gaussian clusters in the mixture.") var clusters = SyntheticConfig().clusters
-    @Option(help: "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).") var latentDim = SyntheticConfig().latentDim
-    @Option(help: "Fraction of train rows planted as near-duplicates (recorded in dup_group).") var duplicates = SyntheticConfig().duplicates
-    @Option(name: .customLong("k"), help: "Ground-truth neighbours per query (0: none).") var groundTruthK = SyntheticConfig().groundTruthK
-    @Option(help: "Random seed.") var seed = SyntheticConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("n"))) var n = SyntheticConfig().n
+    @Option(help: ArgumentHelp(ParameterHelp.help("queries"))) var queries = SyntheticConfig().queries
+    @Option(help: ArgumentHelp(ParameterHelp.help("dim"))) var dim = SyntheticConfig().dim
+    @Option(help: ArgumentHelp(ParameterHelp.help("metric", in: "generate"))) var metric = SyntheticConfig().metric
+    @Option(help: ArgumentHelp(ParameterHelp.help("clusters"))) var clusters = SyntheticConfig().clusters
+    @Option(help: ArgumentHelp(ParameterHelp.help("latent_dim"))) var latentDim = SyntheticConfig().latentDim
+    @Option(help: ArgumentHelp(ParameterHelp.help("duplicates"))) var duplicates = SyntheticConfig().duplicates
+    @Option(name: .customLong("k"), help: ArgumentHelp(ParameterHelp.help("k", in: "generate"))) var groundTruthK = SyntheticConfig().groundTruthK
+    @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = SyntheticConfig().seed
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -45,25 +45,30 @@ struct GenerateCommand: ParsableCommand {
 
 /// Options of the exact engine shared by groundtruth and knn-graph.
 struct ExactOptions: ParsableArguments {
-    @Option(help: "Neighbours per row.") var k: Int
-    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.")
+    @Option(help: ArgumentHelp(ParameterHelp.help("k"))) var k: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
+    @Option(help: ArgumentHelp(ParameterHelp.help("memory_limit")))
     var memoryLimit: ByteCount?
-    @Option(help: "Rows and columns per tile (one block x block sgemm each).") var block = ExactKNNConfig().block
+    @Option(help: ArgumentHelp(ParameterHelp.help("block") + " (default: \(ExactKNNConfig().block))")) var block: Int?
     @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
     var noSymmetry = false
 
     func config(threads: Int?) -> ExactKNNConfig {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
         config.memoryLimit = memoryLimit?.bytes
-        config.block = block
+        config.block = block ?? config.block
         config.symmetric = !noSymmetry
         return config
     }
 
+    /// The options given that only the exact engine uses (an error with another method).
+    var exactOnlyGiven: [String] {
+        (memoryLimit != nil ? ["--memory-limit"] : []) + (block != nil ? ["--block"] : []) + (noSymmetry ? ["--no-symmetry"] : [])
+    }
+
     func validate() throws {
         if k < 1 { throw ValidationError("--k must be at least 1") }
-        if block < 16 { throw ValidationError("--block must be at least 16") }
+        if let block, block < 16 { throw ValidationError("--block must be at least 16") }
     }
 }
 
@@ -103,11 +108,24 @@ struct KNNGraphCommand: ParsableCommand {
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
     @Option(help: "exact (blocked GEMM over every pair) or approx (each row searches its nearest k-means cells).") var method = Method.exact
-    @Option(help: "approx: k-means cells (0: n / 1000).") var partitions = ApproxKNNConfig().partitions
-    @Option(help: "approx: cells each row searches (more: higher recall).") var nprobe = ApproxKNNConfig().nprobe
-    @Option(help: "approx: random seed of the k-means.") var seed = ApproxKNNConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("partitions", in: "knn_graph") + " (default: \(ApproxKNNConfig().partitions))")) var partitions: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "knn_graph") + " (default: \(ApproxKNNConfig().nprobe))")) var nprobe: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("iterations", in: "knn_graph") + " (default: \(ApproxKNNConfig().iterations))")) var iterations: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "knn_graph") + " (default: \(ApproxKNNConfig().seed))")) var seed: UInt64?
     @OptionGroup var exact: ExactOptions
     @OptionGroup var common: CommonOptions
+
+    /// An option of one method given with the other is an error, not ignored.
+    func validate() throws {
+        let approxOnly = (partitions != nil ? ["--partitions"] : []) + (nprobe != nil ? ["--nprobe"] : [])
+            + (iterations != nil ? ["--iterations"] : []) + (seed != nil ? ["--seed"] : [])
+        if method == .exact, let first = approxOnly.first {
+            throw ValidationError("\(first) applies to --method approx only")
+        }
+        if method == .approx, let first = exact.exactOnlyGiven.first {
+            throw ValidationError("\(first) applies to --method exact only")
+        }
+    }
 
     func run() throws {
         common.warnAboutBLAS()
@@ -115,9 +133,10 @@ struct KNNGraphCommand: ParsableCommand {
         if method == .approx {
             var config = ApproxKNNConfig(k: exact.k)
             config.metric = exact.metric
-            config.partitions = partitions
-            config.nprobe = nprobe
-            config.seed = seed
+            config.partitions = partitions ?? config.partitions
+            config.nprobe = nprobe ?? config.nprobe
+            config.iterations = iterations ?? config.iterations
+            config.seed = seed ?? config.seed
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
                 input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)

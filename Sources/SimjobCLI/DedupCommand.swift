@@ -12,18 +12,25 @@ struct DedupCommand: ParsableCommand {
         abstract: "Near-duplicate groups and keep-masks: every pair within a distance threshold, grouped, one row kept per group.")
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
-    @Option(help: "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.")
+    @Option(help: ArgumentHelp(ParameterHelp.help("threshold")))
     var threshold: CommaSeparated<Double>
     @Option(help: "Output file.") var output: String
-    @Option(help: "exact (every pair) or fast (k-means partitions and their borders).") var mode = DedupConfig().mode
-    @Option(help: "Representative per group: first (lowest id) or centroid (closest to the group mean).") var keep = DedupConfig().keep
-    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Fast mode: k-means partitions (0: n / 2000).") var partitions = DedupConfig().partitions
-    @Option(help: "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).") var recallSample = DedupConfig().recallSample
+    @Option(help: ArgumentHelp(ParameterHelp.help("mode"))) var mode = DedupConfig().mode
+    @Option(help: ArgumentHelp(ParameterHelp.help("keep"))) var keep = DedupConfig().keep
+    @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
+    @Option(help: ArgumentHelp(ParameterHelp.help("partitions", in: "dedup") + " (default: \(DedupConfig().partitions))")) var partitions: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample") + " (default: \(DedupConfig().recallSample))")) var recallSample: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("max_pairs"))) var maxPairs = DedupConfig().maxPairs
     @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
     @Option(help: "Also write a new dataset file with only the kept train rows (test unchanged).") var writeKept: String?
-    @Option(help: "Random seed (fast mode).") var seed = DedupConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "dedup") + " (default: \(DedupConfig().seed))")) var seed: UInt64?
     @OptionGroup var common: CommonOptions
+
+    /// Options of fast mode given with exact mode are an error, not ignored.
+    func validate() throws {
+        let fastOnly = (partitions != nil ? ["--partitions"] : []) + (recallSample != nil ? ["--recall-sample"] : []) + (seed != nil ? ["--seed"] : [])
+        if mode == .exact, let first = fastOnly.first { throw ValidationError("\(first) applies to --mode fast only") }
+    }
 
     func run() throws {
         common.warnAboutBLAS()
@@ -31,10 +38,11 @@ struct DedupCommand: ParsableCommand {
         config.metric = metric
         config.mode = mode
         config.keep = keep
-        config.partitions = partitions
-        config.recallSample = recallSample
+        config.partitions = partitions ?? config.partitions
+        config.recallSample = recallSample ?? config.recallSample
+        config.maxPairs = maxPairs
         config.threads = common.threads
-        config.seed = seed
+        config.seed = seed ?? config.seed
         let result = try DedupOperation.run(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
             writePairs: writePairs, writeKept: writeKept, logger: common.logger,

@@ -14,15 +14,15 @@ struct EvaluateCommand: ParsableCommand {
 
     @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
     @Option(help: "Index written by simjob train.") var index: String?
-    @Option(help: "Neighbours per query.") var k = EvaluationConfig().k
-    @Option(help: "nprobe values, comma-separated.") var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
-    @Option(help: "refine values, comma-separated (0: none).") var refine = CommaSeparated(values: EvaluationConfig().refine)
+    @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "evaluate"))) var k = EvaluationConfig().k
+    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "evaluate"))) var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
+    @Option(help: ArgumentHelp(ParameterHelp.help("refine", in: "evaluate"))) var refine = CommaSeparated(values: EvaluationConfig().refine)
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
     @Option(help: "Also write ann-benchmarks result files under this folder.") var annBenchmarksResults: String?
-    @Option(help: "Batch runs per setting (the fastest counts).") var runs = EvaluationConfig().runs
-    @Option(help: "Queries timed one at a time for latency percentiles (0: none).") var latencyQueries = EvaluationConfig().latencyQueries
-    @Flag(help: "Also evaluate exact search, the recall 1.0 reference.") var exact = false
+    @Option(help: ArgumentHelp(ParameterHelp.help("runs"))) var runs = EvaluationConfig().runs
+    @Option(help: ArgumentHelp(ParameterHelp.help("latency_queries"))) var latencyQueries = EvaluationConfig().latencyQueries
+    @Flag(help: ArgumentHelp(ParameterHelp.help("include_exact"))) var exact = false
     @Option(help: "Approximate k-NN graph to score (with --truth).") var graph: String?
     @Option(help: "Exact k-NN graph to score against (default: compute the sampled rows' exact neighbours).") var truth: String?
     @Option(help: "Rows of the graph to score, drawn with a fixed seed (default: all).") var sample: Int?

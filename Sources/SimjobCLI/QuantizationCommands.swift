@@ -20,15 +20,15 @@ struct KMeansCommand: ParsableCommand {
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
-    @Option(help: "Number of centroids.") var k: Int
-    @Option(help: "Lloyd iterations.") var iterations = KMeansConfig().iterations
-    @Option(help: "random or kmeans++.") var initialization = KMeansConfig().initialization
-    @Option(help: "Training points per centroid; larger sets are subsampled (0: all).") var maxPointsPerCentroid = KMeansConfig().maxPointsPerCentroid
-    @Flag(help: "Normalise centroids after each update (angular data).") var spherical = false
-    @Option(help: "Independent runs; the lowest objective wins.") var restarts = KMeansConfig().restarts
-    @Option(help: "Stop once the objective improves by less than this fraction (0: run every iteration).") var tolerance = KMeansConfig().tolerance
-    @Option(help: "Random seed.") var seed = KMeansConfig().seed
-    @Option(help: "euclidean, angular or ip (default: the input's distance attribute, else euclidean); angular normalises the data.") var metric: Metric?
+    @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "kmeans"))) var k: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("iterations"))) var iterations = KMeansConfig().iterations
+    @Option(help: ArgumentHelp(ParameterHelp.help("initialization"))) var initialization = KMeansConfig().initialization
+    @Option(help: ArgumentHelp(ParameterHelp.help("max_points_per_centroid", in: "kmeans"))) var maxPointsPerCentroid = KMeansConfig().maxPointsPerCentroid
+    @Flag(help: ArgumentHelp(ParameterHelp.help("spherical"))) var spherical = false
+    @Option(help: ArgumentHelp(ParameterHelp.help("restarts"))) var restarts = KMeansConfig().restarts
+    @Option(help: ArgumentHelp(ParameterHelp.help("tolerance"))) var tolerance = KMeansConfig().tolerance
+    @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = KMeansConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("metric", in: "kmeans"))) var metric: Metric?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -61,19 +61,21 @@ struct TrainCommand: ParsableCommand {
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output index file.") var output: String
-    @Option(help: "Inverted lists (coarse centroids).") var nlist: Int
-    @Option(help: "Sub-quantizers; must divide the dimension.") var m: Int
-    @Option(help: "Bits per sub-quantizer code (1 to 8).") var nbits = IVFPQConfig().nbits
-    @Option(help: "euclidean, angular or ip (default: the input's distance attribute).") var metric: Metric?
-    @Option(help: "Coarse k-means iterations.") var coarseIterations = IVFPQConfig().coarseIterations
-    @Option(help: "Product-quantizer k-means iterations.") var pqIterations = IVFPQConfig().pqIterations
-    @Option(help: "Training points per centroid (larger sets are subsampled).") var maxPointsPerCentroid = IVFPQConfig().maxPointsPerCentroid
-    @Option(help: "Random seed.") var seed = IVFPQConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("nlist"))) var nlist: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("m"))) var m: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("nbits"))) var nbits = IVFPQConfig().nbits
+    @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
+    @Option(help: ArgumentHelp(ParameterHelp.help("coarse_iterations"))) var coarseIterations = IVFPQConfig().coarseIterations
+    @Option(help: ArgumentHelp(ParameterHelp.help("pq_iterations"))) var pqIterations = IVFPQConfig().pqIterations
+    @Option(help: ArgumentHelp(ParameterHelp.help("max_points_per_centroid"))) var maxPointsPerCentroid = IVFPQConfig().maxPointsPerCentroid
+    @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = IVFPQConfig().seed
+    @Option(help: ArgumentHelp(ParameterHelp.help("memory_limit", in: "train"))) var memoryLimit: ByteCount?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.warnAboutBLAS()
         var config = IVFPQConfig(nlist: nlist, m: m, nbits: nbits)
+        config.memoryLimit = memoryLimit?.bytes
         config.metric = metric
         config.coarseIterations = coarseIterations
         config.pqIterations = pqIterations
@@ -99,9 +101,9 @@ struct SearchCommand: ParsableCommand {
     @Argument(help: "Index file written by simjob train.") var index: String
     @Option(help: "FILE[:DATASET] of queries (default dataset: test).") var queries: String
     @Option(help: "Output file.") var output: String
-    @Option(help: "Neighbours per query.") var k: Int
-    @Option(help: "Inverted lists scanned per query.") var nprobe: Int
-    @Option(help: "Re-rank refine * k candidates with exact distances (0: off).") var refine = IVFPQSearchConfig().refine
+    @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "search"))) var k: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe"))) var nprobe: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("refine"))) var refine = IVFPQSearchConfig().refine
     @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
     @OptionGroup var common: CommonOptions
 

@@ -109,7 +109,7 @@ extension Metric: ExpressibleByArgument {
 
 /// Options most commands share.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(help: ArgumentHelp(ParameterHelp.help("threads")))
     var threads: Int?
 
     @Flag(help: "No progress display.")

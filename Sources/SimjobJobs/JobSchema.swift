@@ -27,7 +27,7 @@ public enum JobSchema {
                 .flatMap { try? Yams.compose(yaml: $0) }?.mapping ?? Node.Mapping([])
             for key in kind.settingsKeys {
                 let value = defaults[key].map(yaml) ?? "null"
-                let help = StepKind.settingsHelp[key] ?? ""
+                let help = ParameterHelp.comment(key, in: kind.rawValue)
                 lines.append("      " + "\(key): \(value)".padding(toLength: 30, withPad: " ", startingAt: 0) + (help.isEmpty ? "" : "# \(help)"))
             }
         }

@@ -47,6 +47,7 @@ public enum OptionBounds {
         "sample": Bound(range: 1...int32Max, integer: true),
         "threshold": Bound(range: 0...1e30, integer: false),
         "sgemm-seconds": Bound(range: 0.05...60, integer: false),
+        "max-pairs": Bound(range: 1...9.0e18, integer: true),
     ]
 
     public static func bound(command: String, option: String) -> Bound? {

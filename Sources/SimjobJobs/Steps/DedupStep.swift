@@ -40,6 +40,11 @@ enum DedupStep: StepDefinition {
         let dataset = planning.datasetReference(resolved, dataset: planning.datasetName(default: "train"), key: "input")
         planning.check(!config.thresholds.isEmpty, "threshold", "missing: at least one distance threshold")
         planning.check(config.thresholds.allSatisfy { $0.isFinite }, "threshold", "thresholds must be numbers")
+        if config.mode == .exact {
+            for key in ["partitions", "recall_sample", "seed"] where planning.options[key] != nil {
+                planning.problem(planning.keyNode(key), "\(planning.label).\(key)", "applies to mode fast only")
+            }
+        }
         if config.mode == .fast, (config.metric ?? resolved.info?.metric) == .ip {
             planning.problem(planning.keyNode("mode") ?? planning.optionsNode, "\(planning.label).mode", "fast mode needs euclidean or angular; use exact for ip")
         }

@@ -1,0 +1,81 @@
+/// The help text of every configuration parameter, in one place: the command-line options and
+/// `simjob schema` (the job keys) both read it, so an option and its job key always say the
+/// same. Keys are the job keys (`latent_dim`); `KIND.key` entries hold the wording for one step
+/// kind or command where the same key means something narrower there.
+public enum ParameterHelp {
+    static let text: [String: String] = [
+        // generate
+        "n": "Rows of train.",
+        "queries": "Rows of test (queries).",
+        "dim": "Dimension.",
+        "generate.metric": "Distance recorded in the file: euclidean, angular or ip.",
+        "clusters": "Gaussian clusters in the mixture.",
+        "latent_dim": "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).",
+        "duplicates": "Fraction of train rows planted as near-duplicates (recorded in dup_group).",
+        "generate.k": "Ground-truth neighbours per query (0: none).",
+        "seed": "Random seed.",
+        // shared
+        "k": "Neighbours per row (ground truth: per query).",
+        "metric": "euclidean, angular or ip (default: the input's distance attribute).",
+        "threads": "Worker threads (default: all cores).",
+        // the exact engine
+        "memory_limit": "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.",
+        "block": "Rows and columns per tile (one block x block sgemm each).",
+        "symmetric": "Compute each pair once in self-joins (--no-symmetry computes (i, j) and (j, i) separately, for comparison).",
+        // the approximate graph
+        "knn_graph.partitions": "approx: k-means cells (0: n / 1000).",
+        "knn_graph.nprobe": "approx: cells each row searches (more: higher recall).",
+        "knn_graph.iterations": "approx: k-means iterations of the cells.",
+        "knn_graph.seed": "approx: random seed of the k-means.",
+        // k-means
+        "kmeans.k": "Number of centroids.",
+        "iterations": "Lloyd iterations.",
+        "initialization": "random or kmeans++.",
+        "kmeans.max_points_per_centroid": "Training points per centroid; larger sets are subsampled (0: all).",
+        "spherical": "Normalise centroids after each update (angular data).",
+        "restarts": "Independent runs; the lowest objective wins.",
+        "tolerance": "Stop once the objective improves by less than this fraction (0: run every iteration).",
+        "kmeans.metric": "euclidean, angular or ip (default: the input's distance attribute, else euclidean); angular normalises the data.",
+        // IVF-PQ training
+        "nlist": "Inverted lists (coarse centroids).",
+        "m": "Sub-quantizers; must divide the dimension.",
+        "nbits": "Bits per sub-quantizer code (1 to 8).",
+        "coarse_iterations": "Coarse k-means iterations.",
+        "pq_iterations": "Product-quantizer k-means iterations.",
+        "max_points_per_centroid": "Training points per centroid (larger sets are subsampled).",
+        "train.memory_limit": "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); a larger set is read twice.",
+        // search
+        "search.k": "Neighbours per query.",
+        "nprobe": "Inverted lists scanned per query.",
+        "refine": "Re-rank refine * k candidates with exact distances (0: off).",
+        // evaluate
+        "evaluate.k": "Neighbours per query.",
+        "evaluate.nprobe": "nprobe values, comma-separated.",
+        "evaluate.refine": "refine values, comma-separated (0: none).",
+        "runs": "Batch runs per setting (the fastest counts).",
+        "latency_queries": "Queries timed one at a time for latency percentiles (0: none).",
+        "include_exact": "Also evaluate exact search, the recall 1.0 reference.",
+        // dedup
+        "threshold": "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.",
+        "mode": "exact (every pair) or fast (k-means partitions and their borders).",
+        "keep": "Representative per group: first (lowest id) or centroid (closest to the group mean).",
+        "dedup.partitions": "Fast mode: k-means partitions (0: n / 2000).",
+        "recall_sample": "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).",
+        "max_pairs": "Refuse to go past this many pairs (a threshold far above the duplicates' scale pairs every row with many).",
+        "dedup.seed": "Random seed (fast mode).",
+    ]
+
+    /// The help of `key` for a command or step kind (`knn-graph` and `knn_graph` both work).
+    public static func help(_ key: String, in command: String? = nil) -> String {
+        let kind = command?.replacingOccurrences(of: "-", with: "_")
+        if let kind, let specific = text["\(kind).\(key)"] { return specific }
+        return text[key] ?? ""
+    }
+
+    /// The same help as a comment for the job schema (no final period).
+    public static func comment(_ key: String, in kind: String) -> String {
+        var line = help(key, in: kind)
+        if line.hasSuffix(".") { line.removeLast() }
+        return line
+    }
+}
