@@ -9,8 +9,11 @@
 //   SimjobBLAS           sgemm and the BLAS runtime (core in use, thread count, AVX-512 check)
 //   SimjobKernels        numeric kernels over unsafe buffers: metrics, norms, fused
 //                        distance + top-k scans, random numbers. No I/O, threads or logging.
-//   SimjobAlgorithms     orchestration: tiling, Dispatch workers, cancellation, progress,
-//                        streaming readers, the exact k-NN engine, synthetic data
+//   SimjobAlgorithms     the engines: tiling, Dispatch workers, cancellation, progress; exact and
+//                        approximate k-NN, k-means, PQ/IVF, dedup, evaluation, synthetic data.
+//                        They take matrices and row sources and return results: no files.
+//   SimjobOperations     file formats and command operations: open and check inputs, run an
+//                        engine, write each output group atomically
 //   SimjobJobs           YAML job files: validation with line numbers, resumable steps, state
 //   SimjobCLI            the `simjob` commands (swift-argument-parser)
 //   SimjobFuzz           fuzzing entry points of the two parsers users feed (job files, indexes)
@@ -62,7 +65,15 @@ let package = Package(
         .target(
             name: "SimjobAlgorithms",
             dependencies: [
-                "SimjobHDF5", "SimjobBLAS", "SimjobKernels",
+                "SimjobBLAS", "SimjobKernels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kernelSettings
+        ),
+        .target(
+            name: "SimjobOperations",
+            dependencies: [
+                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelSettings
@@ -70,7 +81,7 @@ let package = Package(
         .target(
             name: "SimjobJobs",
             dependencies: [
-                "SimjobHDF5", "SimjobKernels", "SimjobAlgorithms",
+                "SimjobHDF5", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,18 +89,18 @@ let package = Package(
         .target(
             name: "SimjobCLI",
             dependencies: [
-                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs",
+                "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations", "SimjobJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "simjob", dependencies: ["SimjobCLI"]),
         // Fuzzing entry points of the job-file and index-file parsers, and their libFuzzer driver.
-        .target(name: "SimjobFuzz", dependencies: ["SimjobHDF5", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs"]),
+        .target(name: "SimjobFuzz", dependencies: ["SimjobHDF5", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations", "SimjobJobs"]),
         .executableTarget(name: "simjob-fuzz", dependencies: ["SimjobFuzz"]),
         .testTarget(
             name: "SimjobTests",
-            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobJobs", "SimjobCLI", "SimjobFuzz", "simjob"]
+            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations", "SimjobJobs", "SimjobCLI", "SimjobFuzz", "simjob"]
         ),
     ]
 )

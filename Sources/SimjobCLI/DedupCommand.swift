@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobKernels
 
 extension DedupConfig.Mode: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

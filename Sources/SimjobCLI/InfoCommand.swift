@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobBLAS
 import SimjobHDF5
 import SimjobKernels

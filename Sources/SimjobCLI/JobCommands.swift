@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobJobs
 
 /// Options shared by run and validate: the job file and overrides.

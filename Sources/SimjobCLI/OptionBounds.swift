@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// The command line's side of `OptionBounds`: values checked before the parser sees them.
 enum ArgumentBounds {

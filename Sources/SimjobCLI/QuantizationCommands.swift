@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobKernels
 
 extension KMeansConfig.Initialization: ExpressibleByArgument {}

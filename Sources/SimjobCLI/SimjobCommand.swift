@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobBLAS
 import SimjobHDF5
 import SimjobJobs
@@ -27,6 +28,7 @@ public struct SimjobCommand: ParsableCommand {
     /// Parses and runs a command. simjob's own errors print as one `error:` line on stderr and
     /// exit with status 1 (130 after Ctrl-C); argument errors keep the parser's usage message.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
+        Cancellation.removeTemporaryFiles = { PartialFiles.removeAllNow() }
         Cancellation.installSignalHandlers()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

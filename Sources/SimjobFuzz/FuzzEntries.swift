@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobHDF5
 import SimjobJobs
 import SimjobKernels

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobHDF5
 import SimjobKernels
 

@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import Yams
 
 /// `simjob schema`: an annotated example job with every key and its default.

@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobKernels
 
 /// The kinds of step a job can run: the commands, with the same options. Each is defined in its

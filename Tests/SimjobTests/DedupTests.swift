@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SimjobAlgorithms
+@testable import SimjobOperations
 import SimjobKernels
 
 @Suite("Deduplication")

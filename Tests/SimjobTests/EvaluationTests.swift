@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 @testable import SimjobAlgorithms
+@testable import SimjobOperations
 import SimjobHDF5
 
 @Suite("Evaluation")

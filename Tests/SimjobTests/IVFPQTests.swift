@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SimjobAlgorithms
+@testable import SimjobOperations
 import SimjobHDF5
 import SimjobKernels
 
@@ -57,7 +58,7 @@ struct IVFPQTests {
         var config = IVFPQConfig(nlist: 8, m: 4, nbits: 4)
         config.threads = 2
         let source = try VectorSource(DatasetReference(path: path, dataset: "train"))
-        let (index, _) = try IVFPQIndex.train(source, config: config)
+        let (index, _) = try IVFPQIndex.train(source, metric: try source.resolveMetric(config.metric), config: config)
         #expect(index.count == 480)
         #expect(Set(index.ids) == Set((0..<480).map(Int32.init)))
         let base = try source.readMatrix(0..<480, metric: metric)
@@ -83,7 +84,7 @@ struct IVFPQTests {
         let path = folder.file("data.hdf5")
         try writeDataset(data, queries: queries, metric: .euclidean, to: path)
         let source = try VectorSource(DatasetReference(path: path, dataset: "train"))
-        let (index, stats) = try IVFPQIndex.train(source, config: IVFPQConfig(nlist: 32, m: 8, nbits: 6))
+        let (index, stats) = try IVFPQIndex.train(source, metric: try source.resolveMetric(nil), config: IVFPQConfig(nlist: 32, m: 8, nbits: 6))
         #expect(stats.listImbalance >= 1)
         var engine = ExactKNN(config: ExactKNNConfig(k: 10))
         engine.progressStyle = .silent

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SimjobAlgorithms
+@testable import SimjobOperations
 import SimjobKernels
 
 /// Seeded mixture data: `clusters` centres, `perCluster` points each with spread 0.3.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SimjobAlgorithms
+@testable import SimjobOperations
 @testable import SimjobJobs
 
 /// Every configuration parameter is reachable from the command line and from a job file, with the

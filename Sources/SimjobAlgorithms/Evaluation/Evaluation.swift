@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import SimjobHDF5
 import SimjobKernels
 
 /// Settings of `simjob evaluate`.
@@ -48,8 +47,8 @@ public struct EvaluationRow: Sendable {
     public var candidates: Double
     public var pareto = false
     /// The result of the fastest run, for ann-benchmarks result files.
-    var neighbors: [Int32] = []
-    var distances: [Float] = []
+    public var neighbors: [Int32] = []
+    public var distances: [Float] = []
 }
 
 /// Everything `evaluate` measured.
@@ -64,84 +63,117 @@ public struct EvaluationReport: Sendable {
     public var rows: [EvaluationRow]
 }
 
+/// What an evaluation runs on, read by the operations layer: the index, the base vectors
+/// (prepared for its metric), the queries raw and prepared, and the ground truth.
+public struct EvaluationInputs {
+    public var dataset: String
+    public var index: IVFPQIndex
+    public var buildSeconds: Double
+    public var base: FloatMatrix
+    public var rawQueries: FloatMatrix
+    public var preparedQueries: FloatMatrix
+    public var truth: GroundTruth
+
+    public init(dataset: String, index: IVFPQIndex, buildSeconds: Double, base: FloatMatrix, rawQueries: FloatMatrix,
+                preparedQueries: FloatMatrix, truth: GroundTruth) {
+        self.dataset = dataset
+        self.index = index
+        self.buildSeconds = buildSeconds
+        self.base = base
+        self.rawQueries = rawQueries
+        self.preparedQueries = preparedQueries
+        self.truth = truth
+    }
+}
+
 /// Recall / speed sweeps of an IVF-PQ index over nprobe and refine, in ann-benchmarks' terms.
 public enum Evaluation {
-    public static func run(
-        dataset path: String, indexPath: String, config: EvaluationConfig, logger: Logger? = nil
-    ) throws -> EvaluationReport {
+    /// Checks the settings alone (before any file is read).
+    public static func validate(_ config: EvaluationConfig) throws {
         guard config.k >= 1 else { throw SimjobError("evaluate: k must be at least 1") }
         guard !config.nprobe.isEmpty, config.nprobe.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every nprobe must be at least 1") }
         guard config.refine.allSatisfy({ $0 >= 0 }) else { throw SimjobError("evaluate: refine values must not be negative") }
         guard config.runs >= 1 else { throw SimjobError("evaluate: runs must be at least 1") }
-        let index = try QuantizationOperations.loadIndex(indexPath)
-        let indexFile = try HDF5File.open(indexPath)
-        let buildSeconds = try indexFile.attribute("build_seconds", of: "index")?.doubleValue ?? 0
-        let base = try VectorSource(DatasetReference(path: path, dataset: "train"), threads: config.threads)
-        let querySource = try VectorSource(DatasetReference(path: path, dataset: "test"), threads: config.threads)
-        guard base.rows == index.count, base.dimension == index.dimension else {
-            throw SimjobError("\(path):train has shape (\(base.rows), \(base.dimension)) but the index holds \(index.count) vectors of dimension \(index.dimension)")
-        }
-        let truth = try GroundTruth(file: base.file, queries: querySource.rows, k: config.k)
-        let metric = index.metric
-        if let fileMetric = try base.fileMetric(), fileMetric != metric {
-            throw SimjobError("\(path) says distance '\(fileMetric)' but the index was built for '\(metric)'")
-        }
-        let rawQueries = try querySource.readMatrix(0..<querySource.rows)
-        let preparedQueries = try querySource.readMatrix(0..<querySource.rows, metric: metric)
-        let baseVectors = try base.readMatrix(0..<base.rows, metric: metric)
-        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let latencyRows = sampleIndices(min(config.latencyQueries, querySource.rows), from: querySource.rows, seed: 7)
+    }
 
-        var rows: [EvaluationRow] = []
+    /// The sweep: every refine x nprobe setting (and exact search with `includeExact`), scored
+    /// against the ground truth, with the Pareto frontier marked.
+    public static func run(_ inputs: EvaluationInputs, config: EvaluationConfig, logger: Logger? = nil) throws -> EvaluationReport {
+        try validate(config)
+        let index = inputs.index, metric = index.metric
+        let queries = inputs.rawQueries.rows
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let latencyRows = sampleIndices(min(config.latencyQueries, queries), from: queries, seed: 7)
         /// The scores of a result and its distances recomputed from the vectors (kept for the
         /// ann-benchmarks result files), computed once.
         func score(_ ids: [Int32]) -> (Recall.Scores, [Float]) {
-            let distances = Recall.recomputeDistances(ids: ids, queries: preparedQueries, base: baseVectors, k: config.k, metric: metric)
+            let distances = Recall.recomputeDistances(ids: ids, queries: inputs.preparedQueries, base: inputs.base, k: config.k, metric: metric)
             let scores = Recall.score(
-                resultIDs: ids, resultDistances: distances, truthIDs: truth.ids, truthDistances: truth.distances,
-                queries: querySource.rows, k: config.k, truthWidth: truth.width)
+                resultIDs: ids, resultDistances: distances, truthIDs: inputs.truth.ids, truthDistances: inputs.truth.distances,
+                queries: queries, k: config.k, truthWidth: inputs.truth.width)
             return (scores, distances)
         }
-
+        var rows: [EvaluationRow] = []
         for refine in config.refine {
             for nprobe in config.nprobe {
                 try Cancellation.check()
-                var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: nprobe, refine: refine)
-                searchConfig.threads = threads
-                var best: (NeighborTable, IVFPQIndex.SearchStats)?
-                for _ in 0..<config.runs {
-                    let run = try index.search(rawQueries, config: searchConfig, base: refine > 0 ? baseVectors : nil)
-                    if best == nil || run.1.seconds < best!.1.seconds { best = run }
-                }
-                let (table, stats) = best!
-                // Single-query latency: one query at a time on one thread.
-                var single = searchConfig
-                single.threads = 1
-                let latencies = try latencyRows.map { row -> Double in
-                    let one = FloatMatrix(rows: 1, columns: index.dimension)
-                    one.pointer.update(from: rawQueries.row(row), count: index.dimension)
-                    let started = ProgressDisplay.now()
-                    _ = try index.search(one, config: single, base: refine > 0 ? baseVectors : nil)
-                    return (ProgressDisplay.now() - started) * 1000
-                }
-                let ids = table.idArray
-                let (scores, distances) = score(ids)
-                let name = "IVFPQ(nlist=\(index.nlist),m=\(index.pq.m),nbits=\(index.pq.nbits))" + (refine > 0 ? "+refine" : "")
-                var row = EvaluationRow(
-                    algorithm: "simjob-ivfpq", name: name, nprobe: nprobe, refine: refine,
-                    recall: scores.knn, epsilonRecall: scores.epsilon, idRecall: scores.ids,
-                    qps: stats.queriesPerSecond, bestSearchSeconds: stats.seconds,
-                    p50Milliseconds: percentile(latencies, 0.50), p95Milliseconds: percentile(latencies, 0.95),
-                    p99Milliseconds: percentile(latencies, 0.99),
-                    candidates: Double(stats.codesScanned) / Double(max(querySource.rows, 1)))
-                row.neighbors = ids
-                row.distances = distances
-                logger?.info("evaluate: nprobe=\(nprobe) refine=\(refine): recall \(String(format: "%.4f", scores.knn)), \(Int(stats.queriesPerSecond)) queries/s")
+                let row = try indexRow(inputs, nprobe: nprobe, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
+                logger?.info("evaluate: nprobe=\(nprobe) refine=\(refine): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
                 rows.append(row)
             }
         }
+        if config.includeExact { rows.append(try exactRow(inputs, config: config, threads: threads, score: score)) }
+        let frontier = Pareto.frontier(recall: rows.map(\.recall), qps: rows.map(\.qps))
+        for position in rows.indices { rows[position].pareto = frontier[position] }
+        return EvaluationReport(
+            dataset: inputs.dataset, metric: metric, k: config.k, queries: queries, buildSeconds: inputs.buildSeconds,
+            indexSizeBytes: index.sizeInBytes, indexDescription: "IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) nbits=\(index.pq.nbits)", rows: rows)
+    }
 
-        if config.includeExact {
+    /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.
+    static func indexRow(
+        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, config: EvaluationConfig, threads: Int, latencyRows: [Int],
+        score: ([Int32]) -> (Recall.Scores, [Float])
+    ) throws -> EvaluationRow {
+        let index = inputs.index, rawQueries = inputs.rawQueries, baseVectors = inputs.base
+        var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: nprobe, refine: refine)
+        searchConfig.threads = threads
+        var best: (NeighborTable, IVFPQIndex.SearchStats)?
+        for _ in 0..<config.runs {
+            let run = try index.search(rawQueries, config: searchConfig, base: refine > 0 ? baseVectors : nil)
+            if best == nil || run.1.seconds < best!.1.seconds { best = run }
+        }
+        let (table, stats) = best!
+        // Single-query latency: one query at a time on one thread.
+        var single = searchConfig
+        single.threads = 1
+        let latencies = try latencyRows.map { row -> Double in
+            let one = FloatMatrix(rows: 1, columns: index.dimension)
+            one.pointer.update(from: rawQueries.row(row), count: index.dimension)
+            let started = ProgressDisplay.now()
+            _ = try index.search(one, config: single, base: refine > 0 ? baseVectors : nil)
+            return (ProgressDisplay.now() - started) * 1000
+        }
+        let ids = table.idArray
+        let (scores, distances) = score(ids)
+        let name = "IVFPQ(nlist=\(index.nlist),m=\(index.pq.m),nbits=\(index.pq.nbits))" + (refine > 0 ? "+refine" : "")
+        var row = EvaluationRow(
+            algorithm: "simjob-ivfpq", name: name, nprobe: nprobe, refine: refine,
+            recall: scores.knn, epsilonRecall: scores.epsilon, idRecall: scores.ids,
+            qps: stats.queriesPerSecond, bestSearchSeconds: stats.seconds,
+            p50Milliseconds: percentile(latencies, 0.50), p95Milliseconds: percentile(latencies, 0.95),
+            p99Milliseconds: percentile(latencies, 0.99),
+            candidates: Double(stats.codesScanned) / Double(max(rawQueries.rows, 1)))
+        row.neighbors = ids
+        row.distances = distances
+        return row
+    }
+
+
+    /// Exact search, the recall 1.0 reference: the best of `runs`.
+    static func exactRow(_ inputs: EvaluationInputs, config: EvaluationConfig, threads: Int, score: ([Int32]) -> (Recall.Scores, [Float])) throws -> EvaluationRow {
+        let metric = inputs.index.metric, rawQueries = inputs.rawQueries, baseVectors = inputs.base
+        do {
             var exactConfig = ExactKNNConfig(k: config.k, metric: metric, threads: threads)
             exactConfig.block = 1024
             var engine = ExactKNN(config: exactConfig)
@@ -157,20 +189,14 @@ public enum Evaluation {
             var row = EvaluationRow(
                 algorithm: "simjob-exact", name: "exact", nprobe: 0, refine: 0,
                 recall: scores.knn, epsilonRecall: scores.epsilon, idRecall: scores.ids,
-                qps: Double(querySource.rows) / bestSeconds, bestSearchSeconds: bestSeconds,
-                p50Milliseconds: .nan, p95Milliseconds: .nan, p99Milliseconds: .nan, candidates: Double(base.rows))
+                qps: Double(rawQueries.rows) / bestSeconds, bestSearchSeconds: bestSeconds,
+                p50Milliseconds: .nan, p95Milliseconds: .nan, p99Milliseconds: .nan, candidates: Double(baseVectors.rows))
             row.neighbors = ids
             row.distances = distances
-            rows.append(row)
+            return row
         }
-
-        let frontier = Pareto.frontier(recall: rows.map(\.recall), qps: rows.map(\.qps))
-        for index in rows.indices { rows[index].pareto = frontier[index] }
-        return EvaluationReport(
-            dataset: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, metric: metric,
-            k: config.k, queries: querySource.rows, buildSeconds: buildSeconds, indexSizeBytes: index.sizeInBytes,
-            indexDescription: "IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) nbits=\(index.pq.nbits)", rows: rows)
     }
+
 
     /// The value below which `fraction` of `values` fall (nearest rank); NaN when empty.
     public static func percentile(_ values: [Double], _ fraction: Double) -> Double {
@@ -182,24 +208,14 @@ public enum Evaluation {
 }
 
 /// The exact neighbours of a dataset's queries: `neighbors` and `distances`, at least k wide.
-struct GroundTruth {
-    let ids: [Int32]
-    let distances: [Float]
-    let width: Int
+public struct GroundTruth: Sendable {
+    public let ids: [Int32]
+    public let distances: [Float]
+    public let width: Int
 
-    init(file: HDF5File, queries: Int, k: Int) throws {
-        for name in ["neighbors", "distances"] where !file.isDataset(name) {
-            throw SimjobError("\(file.path): no '\(name)' dataset; compute ground truth with: simjob groundtruth \(file.path) --k \(max(k, 100)) --output FILE")
-        }
-        let neighbors = try file.dataset("neighbors"), distances = try file.dataset("distances")
-        guard neighbors.shape.count == 2, neighbors.shape == distances.shape, neighbors.rows == queries else {
-            throw SimjobError("\(file.path): neighbors \(neighbors.shapeDescription) and distances \(distances.shapeDescription) must both be (\(queries), K)")
-        }
-        guard neighbors.columns >= k else {
-            throw SimjobError("\(file.path):neighbors has \(neighbors.columns) columns, fewer than k = \(k)")
-        }
-        width = neighbors.columns
-        ids = try neighbors.readAll(as: Int64.self).map { Int32(truncatingIfNeeded: $0) }
-        self.distances = try distances.readAll(as: Float.self)
+    public init(ids: [Int32], distances: [Float], width: Int) {
+        self.ids = ids
+        self.distances = distances
+        self.width = width
     }
 }

@@ -38,9 +38,9 @@ public struct ExactKNN {
     // MARK: entry points
 
     /// The k nearest rows of `base` for every row of `queries` (ground truth).
-    public func search(queries: VectorSource, base: VectorSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
+    public func search(queries: RowSource, base: RowSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
         guard queries.dimension == base.dimension else {
-            throw SimjobError("\(queries.reference) has dimension \(queries.dimension) but \(base.reference) has \(base.dimension)")
+            throw SimjobError("\(queries.name) has dimension \(queries.dimension) but \(base.name) has \(base.dimension)")
         }
         try validateK(rows: base.rows, selfJoin: false, source: base)
         let queryChunk = try Chunk(source: queries, range: 0..<queries.rows, metric: metric)
@@ -50,7 +50,7 @@ public struct ExactKNN {
     }
 
     /// The k nearest other rows of every row of `source` (the k-NN graph, self excluded).
-    public func graph(_ source: VectorSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
+    public func graph(_ source: RowSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
         try validateK(rows: source.rows, selfJoin: true, source: source)
         let result = try run(rows: nil, base: source, metric: metric, selfJoin: true)
         Invariants.check(result.0, idLimit: source.rows, selfJoin: true, what: "exact k-NN graph")
@@ -80,13 +80,13 @@ public struct ExactKNN {
         return result
     }
 
-    func validateK(rows: Int, selfJoin: Bool, source: VectorSource) throws {
+    func validateK(rows: Int, selfJoin: Bool, source: RowSource) throws {
         guard config.k >= 1 else { throw SimjobError("k must be at least 1 (got \(config.k))") }
         if selfJoin && config.k > rows - 1 {
-            throw SimjobError("k = \(config.k) is larger than n - 1 = \(rows - 1) for \(source.reference) (a row is not its own neighbour)")
+            throw SimjobError("k = \(config.k) is larger than n - 1 = \(rows - 1) for \(source.name) (a row is not its own neighbour)")
         }
         if !selfJoin && config.k > rows {
-            throw SimjobError("k = \(config.k) is larger than the \(rows) rows of \(source.reference)")
+            throw SimjobError("k = \(config.k) is larger than the \(rows) rows of \(source.name)")
         }
     }
 
@@ -108,7 +108,7 @@ public struct ExactKNN {
             VectorKernels.squaredNorms(vectors.pointer, rows: vectors.rows, dimension: vectors.columns, into: norms)
         }
 
-        convenience init(source: VectorSource, range: Range<Int>, metric: Metric) throws {
+        convenience init(source: RowSource, range: Range<Int>, metric: Metric) throws {
             try self.init(vectors: source.readMatrix(range, metric: metric), start: range.lowerBound)
         }
 
@@ -280,7 +280,7 @@ public struct ExactKNN {
 
     /// Runs over a base read from a file: whole when it fits in `memoryLimit`, else by chunks.
     /// `rows` is nil for a self-join (the rows are the base's own chunks).
-    func run(rows queryChunk: Chunk?, base: VectorSource, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
+    func run(rows queryChunk: Chunk?, base: RowSource, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
         let started = ProgressDisplay.now()
         let n = base.rows
         let d = base.dimension
@@ -403,7 +403,7 @@ public struct ExactKNN {
 
 /// Hands a value that is safe by construction (read-only during the parallel section) to
 /// Dispatch's `@Sendable` closures.
-struct UnsafeSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+public struct UnsafeSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }

@@ -88,14 +88,13 @@ public final class IVFPQIndex: @unchecked Sendable {
     /// Trains the coarse quantizer and the product quantizer on a sample of `source`, then
     /// encodes every vector of it.
     public static func train(
-        _ source: VectorSource, config: IVFPQConfig, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
+        _ source: RowSource, metric: Metric, config: IVFPQConfig, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
     ) throws -> (IVFPQIndex, IVFPQTrainStats) {
         let started = ProgressDisplay.now()
-        let metric = try source.resolveMetric(config.metric)
         let n = source.rows, d = source.dimension
         try ProductQuantizer.validate(dimension: d, m: config.m, nbits: config.nbits)
         guard config.nlist >= 1, config.nlist <= n else {
-            throw SimjobError("nlist = \(config.nlist) must be between 1 and the \(n) rows of \(source.reference)")
+            throw SimjobError("nlist = \(config.nlist) must be between 1 and the \(n) rows of \(source.name)")
         }
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         var stats = IVFPQTrainStats()
@@ -190,20 +189,7 @@ public final class IVFPQIndex: @unchecked Sendable {
         }
         progress.finish()
 
-        // Bucket by cell (a counting sort keeps ids ascending within each list).
-        var offsets = [Int](repeating: 0, count: config.nlist + 1)
-        for cell in cellOf { offsets[Int(cell) + 1] += 1 }
-        for cell in 0..<config.nlist { offsets[cell + 1] += offsets[cell] }
-        var cursor = offsets
-        var ids = [Int32](repeating: 0, count: n)
-        var codes = [UInt8](repeating: 0, count: n * config.m)
-        for row in 0..<n {
-            let cell = Int(cellOf[row])
-            let slot = cursor[cell]
-            cursor[cell] += 1
-            ids[slot] = Int32(row)
-            for s in 0..<config.m { codes[slot * config.m + s] = allCodes[row * config.m + s] }
-        }
+        let (offsets, ids, codes) = bucketByCell(cellOf, codes: allCodes, nlist: config.nlist, m: config.m)
         stats.encodeSeconds = ProgressDisplay.now() - encodeStarted
         let squares = (0..<config.nlist).reduce(0.0) { total, cell in
             let size = Double(offsets[cell + 1] - offsets[cell])
@@ -212,9 +198,29 @@ public final class IVFPQIndex: @unchecked Sendable {
         stats.listImbalance = Double(config.nlist) * squares / (Double(n) * Double(n))
         let index = IVFPQIndex(
             metric: metric, pq: pq, coarseCentroids: coarse.centroids, listOffsets: offsets,
-            ids: ids, codes: codes, source: source.reference.description)
+            ids: ids, codes: codes, source: source.name)
         stats.totalSeconds = ProgressDisplay.now() - started
         return (index, stats)
+    }
+
+    /// Inverted lists from every row's cell and codes: a counting sort, which keeps ids ascending
+    /// within each list. Returns the list offsets, the ids by list and their codes.
+    static func bucketByCell(_ cellOf: [Int32], codes allCodes: [UInt8], nlist: Int, m: Int) -> ([Int], [Int32], [UInt8]) {
+        let n = cellOf.count
+        var offsets = [Int](repeating: 0, count: nlist + 1)
+        for cell in cellOf { offsets[Int(cell) + 1] += 1 }
+        for cell in 0..<nlist { offsets[cell + 1] += offsets[cell] }
+        var cursor = offsets
+        var ids = [Int32](repeating: 0, count: n)
+        var codes = [UInt8](repeating: 0, count: n * m)
+        for row in 0..<n {
+            let cell = Int(cellOf[row])
+            let slot = cursor[cell]
+            cursor[cell] += 1
+            ids[slot] = Int32(row)
+            for s in 0..<m { codes[slot * m + s] = allCodes[row * m + s] }
+        }
+        return (offsets, ids, codes)
     }
 
     /// The `k` nearest cells of each row with their raw scores (`||x - c||^2`, or `-x.c`).

@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import SimjobHDF5
 
 /// A process-wide "stop soon" flag. Long loops check it once per block (never per element) and
 /// throw `SimjobError.cancelled`, so an interrupted command stops at a block boundary and its
@@ -21,6 +20,10 @@ public enum Cancellation {
     }
 
     private static let signalNumber = Atomic<Int32>(0)
+
+    /// Called (from the signal handler) before a second signal ends the process at once: the
+    /// operations layer removes its temporary outputs here. Must be async-signal-safe.
+    nonisolated(unsafe) public static var removeTemporaryFiles: (@convention(c) () -> Void)?
 
     /// The signal that requested the stop (SIGINT, SIGTERM or SIGHUP), 0 if none.
     public static var requestingSignal: Int32 { signalNumber.load(ordering: .relaxed) }
@@ -44,7 +47,7 @@ public enum Cancellation {
         for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number) { received in
                 if Cancellation.isRequested {
-                    PartialFiles.removeAllNow()
+                    Cancellation.removeTemporaryFiles?()
                     _exit(128 + received)
                 }
                 Cancellation.signalNumber.store(received, ordering: .relaxed)

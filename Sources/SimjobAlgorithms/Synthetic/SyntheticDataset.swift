@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import SimjobHDF5
 import SimjobKernels
 
 /// Settings of `simjob generate`: a clustered synthetic set in the ann-benchmarks layout.

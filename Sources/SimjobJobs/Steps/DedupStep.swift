@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `dedup`: near-duplicate groups and the keep-mask (and the kept rows).
 enum DedupStep: StepDefinition {

@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 import SimjobHDF5
 
 /// `evaluate`: a recall / QPS sweep of an index, or the recall of a k-NN graph.

@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `generate`: a clustered synthetic dataset with exact ground truth.
 enum GenerateStep: StepDefinition {

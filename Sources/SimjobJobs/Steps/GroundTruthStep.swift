@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `groundtruth`: exact neighbors/distances of test against train.
 enum GroundTruthStep: StepDefinition {

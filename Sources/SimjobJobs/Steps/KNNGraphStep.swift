@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `knn_graph`: every row's k nearest other rows, exact or approximate.
 enum KNNGraphStep: StepDefinition {

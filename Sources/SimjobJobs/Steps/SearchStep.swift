@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `search`: k nearest neighbours of the queries from an index.
 enum SearchStep: StepDefinition {

@@ -1,5 +1,6 @@
 import Foundation
 import SimjobAlgorithms
+import SimjobOperations
 
 /// `train`: an IVF-PQ index.
 enum TrainStep: StepDefinition {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SimjobAlgorithms
+@testable import SimjobOperations
 import SimjobKernels
 
 /// A fresh temporary folder per test, removed when the value goes away.

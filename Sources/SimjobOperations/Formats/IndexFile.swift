@@ -1,4 +1,5 @@
 import Foundation
+import SimjobAlgorithms
 import SimjobHDF5
 import SimjobKernels
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SimjobAlgorithms
 import SimjobBLAS
 import SimjobKernels
 

@@ -1,4 +1,5 @@
 import Foundation
+import SimjobAlgorithms
 import Logging
 import SimjobHDF5
 import SimjobKernels
@@ -57,7 +58,8 @@ public enum QuantizationOperations {
     ) throws -> (IVFPQIndex, IVFPQTrainStats) {
         let source = try VectorSource(input, threads: config.threads)
         let out = try AtomicOutputFile(output)
-        let (index, stats) = try IVFPQIndex.train(source, config: config, logger: logger, progressStyle: progressStyle)
+        let metric = try source.resolveMetric(config.metric)
+        let (index, stats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         try index.save(to: out.file)
         try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")

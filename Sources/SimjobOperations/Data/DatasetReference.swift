@@ -1,4 +1,5 @@
 import Foundation
+import SimjobAlgorithms
 
 /// `FILE[:DATASET]` as written on the command line: a file and a dataset inside it.
 public struct DatasetReference: Sendable, Equatable, CustomStringConvertible {

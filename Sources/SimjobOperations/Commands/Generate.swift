@@ -1,4 +1,5 @@
 import Foundation
+import SimjobAlgorithms
 import Logging
 import SimjobHDF5
 import SimjobKernels

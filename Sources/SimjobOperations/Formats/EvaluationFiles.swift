@@ -1,4 +1,5 @@
 import Foundation
+import SimjobAlgorithms
 import SimjobHDF5
 
 /// Writing an evaluation: the report group, ann-benchmarks result files, a table, a plot.
