@@ -12,6 +12,19 @@ struct JobOptions: ParsableArguments {
     @Option(name: .customLong("input"), help: "Override a named input: NAME=PATH (repeatable).") var inputs: [String] = []
     @Option(help: "Override the job's output folder.") var output: String?
 
+    func validate() throws {
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0].split(separator: ".").count == 2, !parts[0].hasPrefix("."), !parts[0].hasSuffix(".") else {
+                throw ValidationError("--set takes STEP.KEY=VALUE (got '\(assignment)')")
+            }
+        }
+        for input in inputs {
+            let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--input takes NAME=PATH (got '\(input)')") }
+        }
+    }
+
     func document() throws -> JobDocument {
         var document = try JobDocument(path: job)
         for assignment in assignments { try document.set(assignment) }

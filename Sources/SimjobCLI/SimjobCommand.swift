@@ -29,6 +29,7 @@ public struct SimjobCommand: ParsableCommand {
     /// exit with status 1 (130 after Ctrl-C); argument errors keep the parser's usage message.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Cancellation.removeTemporaryFiles = { PartialFiles.removeAllNow() }
+        AtomicOutputFile.cancellationCheck = { try Cancellation.check() }
         Cancellation.installSignalHandlers()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -22,6 +22,10 @@ public protocol StagedOutput: AnyObject {
 }
 
 public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
+    /// Throws when the process was asked to stop (set by the command line to the engines'
+    /// cancellation check); consulted once outputs are prepared, before any is renamed.
+    nonisolated(unsafe) public static var cancellationCheck: (() throws -> Void)?
+
     /// The output's resolved path (symlinks followed).
     public let finalPath: String
     public let output: OutputPath
@@ -58,6 +62,9 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     public static func commit(_ outputs: [any StagedOutput]) throws {
         do {
             for output in outputs { try output.prepare() }
+            // A stop requested while the outputs were being finished still wins: nothing is
+            // replaced. (One requested after this point finds the command done.)
+            try cancellationCheck?()
             for output in outputs { try output.publish() }
         } catch {
             for output in outputs { output.abandon() }

@@ -141,12 +141,11 @@ public struct JobPlanner {
         var context = ResolutionContext(namedInputs: namedInputs, outputFolder: outputFolder)
         context.laterSteps = Set(steps.compactMap { $0.mapping.flatMap(JobDocument.stepName) })
         var planned: [PlannedStep] = []
-        var previousFingerprint = "job"
         for (index, stepNode) in steps.enumerated() {
             if let name = stepNode.mapping.flatMap(JobDocument.stepName) { context.laterSteps.remove(name) }
-            if var step = planStep(stepNode, index: index, context: &context, jobMetric: jobMetric, jobThreads: jobThreads) {
-                step.fingerprint = Fingerprint.hash([previousFingerprint, step.fingerprint])
-                previousFingerprint = step.fingerprint
+            // A step's fingerprint covers its settings and what it reads (the fingerprints of the
+            // steps it names, the identity of files it reads), not unrelated earlier steps.
+            if let step = planStep(stepNode, index: index, context: &context, jobMetric: jobMetric, jobThreads: jobThreads) {
                 context.fingerprints[step.name] = step.fingerprint
                 planned.append(step)
             }
@@ -225,8 +224,11 @@ public struct JobPlanner {
         if context.stepNames.contains(name) {
             problem(step["name"] ?? node, "\(place).name", "a step named '\(name)' comes earlier; give each step its own name")
         }
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
-            problem(step["name"], "\(place).name", "use letters, digits, '_' and '-' only (it names the output file)")
+        if context.namedInputs[name] != nil {
+            problem(step["name"] ?? node, "\(place).name", "'\(name)' is also a named input; a reference to it would be ambiguous: rename one")
+        }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            problem(step["name"], "\(place).name", "use letters, digits, '_' and '-' only, at least one (it names the output file)")
             return nil
         }
         // Registered before any check, so later steps can refer to this one even when it has
@@ -256,7 +258,11 @@ public struct JobPlanner {
         guard let action = planned else { return nil }
         context.stepNames.append(name)
         context.infos[output] = planning.info
-        let fingerprint = Fingerprint.hash([kind.rawValue, name, action.settingsDescription] + planning.dependencies)
+        // Paths inside the job's own folder count relative to it: another spelling of the folder
+        // (a symlink, an absolute path) is the same job.
+        let description = context.outputFolder.isEmpty ? action.settingsDescription
+            : action.settingsDescription.replacingOccurrences(of: context.outputFolder + "/", with: "$OUTPUT/")
+        let fingerprint = Fingerprint.hash([kind.rawValue, name, description] + planning.dependencies)
         return PlannedStep(index: index, name: name, kind: kind, action: action, output: output, outputs: planning.outputs, fingerprint: fingerprint)
     }
 
@@ -292,7 +298,18 @@ public struct JobPlanner {
             return (codingKey.stringValue, "missing")
         case .dataCorrupted(let context):
             let detail = context.debugDescription
-            return (key(context.codingPath), detail.contains("Cannot initialize") || detail.contains("invalid") ? "not an accepted value: \(detail)" : detail)
+            let name = key(context.codingPath)
+            // "Cannot initialize Keep from invalid String value last": say what is accepted.
+            if let range = detail.range(of: "invalid String value ") {
+                let given = detail[range.upperBound...]
+                let accepted: [String: [String]] = [
+                    "metric": Metric.allCases.map(\.rawValue), "mode": DedupConfig.Mode.allCases.map(\.rawValue),
+                    "keep": DedupConfig.Keep.allCases.map(\.rawValue), "initialization": KMeansConfig.Initialization.allCases.map(\.rawValue),
+                ]
+                if let values = accepted[name] { return (name, "must be one of \(values.joined(separator: ", ")) (got \(given))") }
+                return (name, "not an accepted value (got \(given))")
+            }
+            return (name, detail.contains("Cannot initialize") || detail.contains("invalid") ? "not an accepted value: \(detail)" : detail)
         @unknown default:
             return ("", "\(error)")
         }

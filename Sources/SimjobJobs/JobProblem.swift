@@ -19,6 +19,8 @@ public struct JobProblem: Sendable, CustomStringConvertible, Equatable {
 public struct JobValidationError: Error, CustomStringConvertible, Sendable {
     public var problems: [JobProblem]
     public var description: String {
-        "\(problems.count) problem\(problems.count == 1 ? "" : "s") in the job file:\n" + problems.map { "  " + $0.description }.joined(separator: "\n")
+        // One problem fits the one line of every error; several are listed, one per line.
+        problems.count == 1 ? problems[0].description
+            : "\(problems.count) problems in the job file:\n" + problems.map { "  " + $0.description }.joined(separator: "\n")
     }
 }

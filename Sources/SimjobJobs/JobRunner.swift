@@ -43,11 +43,12 @@ public struct JobRunner {
         let lock = try RunLock(folder: folder)
         defer { lock.release() }
         removeStaleTemporaryFiles(in: folder)
-        var state = JobState.load(folder: folder, job: plan.file)
+        var (state, warning) = try JobState.load(folder: folder, job: plan.file)
+        if let warning { logger?.warning("\(warning)") }
         var reports: [StepReport] = []
         for step in plan.steps {
             let header = "step \(step.index + 1)/\(plan.steps.count) \(step.name) (\(step.kind.rawValue))"
-            let reason = force ? "--force" : state.reasonToRun(step)
+            let reason = force ? "--force" : state.reasonToRun(step, folder: folder)
             if reason == nil, let record = state.steps[step.name] {
                 log("\(header): up to date, skipped")
                 reports.append(StepReport(name: step.name, kind: step.kind, ran: false, seconds: record.seconds, peakMemoryBytes: 0,
@@ -66,7 +67,9 @@ public struct JobRunner {
             state.steps[step.name] = JobState.StepRecord(
                 kind: step.kind.rawValue, fingerprint: step.fingerprint, outputs: step.outputs, seconds: seconds,
                 finished: Date(), summary: summary,
-                files: Dictionary(uniqueKeysWithValues: step.outputs.compactMap { path in FileFingerprint(path: path).map { (path, $0) } }))
+                files: Dictionary(uniqueKeysWithValues: step.outputs.compactMap { path in
+                    FileFingerprint(path: path).map { (JobState.key(path, folder: folder), $0) }
+                }))
             try state.save(folder: folder)
             log("\(header): done in \(String(format: "%.2f", seconds)) s; \(summary)")
             reports.append(StepReport(name: step.name, kind: step.kind, ran: true, seconds: seconds, peakMemoryBytes: peak,

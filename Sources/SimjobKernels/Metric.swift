@@ -15,6 +15,16 @@ public enum Metric: String, CaseIterable, Codable, Sendable, CustomStringConvert
 
     /// Parses a metric name as written on the command line or in an ann-benchmarks file's
     /// `distance` attribute (which spells inner product in several ways).
+    /// Job files spell a metric as the command line does (`cosine` is `angular`, ...).
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let metric = Metric(name: text) else {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: "Cannot initialize Metric from invalid String value \(text)"))
+        }
+        self = metric
+    }
+
     public init?(name: String) {
         switch name.lowercased() {
         case "euclidean", "l2": self = .euclidean

@@ -119,9 +119,15 @@ public enum TileScan {
                 score.addProduct(margin, norms)
                 var passing = score .<= bound
                 if nearestOnly && any(passing) {
-                    // k = 1: only lanes that could beat the group's best estimate can win.
+                    // k = 1: only lanes that could beat the group's best estimate can win. The
+                    // row itself is no candidate: its lane (a score near 0) must not set the best.
                     var upper = score
                     upper.addProduct(twiceMargin, norms)
+                    if skipSelf {
+                        for lane in 0..<16 where (columnIDs.map { Int($0[start + lane]) } ?? tile.columnStart + start + lane) == row {
+                            upper[lane] = .infinity
+                        }
+                    }
                     passing = passing .& (score .<= SIMD16(repeating: VectorKernels.horizontalMin(upper)))
                 }
                 if any(passing) {

@@ -429,4 +429,20 @@ struct SafetyTests {
         let help = try simjob("help", "frobnicate")
         #expect(help.status == 64 && help.stderr.hasPrefix("error: no command 'frobnicate'"), "\(help.stderr)")
     }
+
+    @Test("two signals in quick succession: the conventional status and one error line, nothing left")
+    func twoSignals() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 30000, dim: 64)
+        let run = try BackgroundSimjob(["knn-graph", data, "--k", "10", "--block", "256", "--threads", "1", "--output", folder.file("g.hdf5"), "--quiet"])
+        #expect(waitFor(timeout: 60) { !partials(folder.path).isEmpty }, "the command never created its temporary output")
+        kill(run.process.processIdentifier, SIGTERM)
+        kill(run.process.processIdentifier, SIGTERM)
+        let result = run.finish()
+        #expect(result.status == 143, "exit \(result.status)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "\(result.stderr)")
+        #expect(partials(folder.path).isEmpty && !FileManager.default.fileExists(atPath: folder.file("g.hdf5")))
+    }
 }

@@ -24,6 +24,7 @@ public enum Cancellation {
     /// Called (from the signal handler) before a second signal ends the process at once: the
     /// operations layer removes its temporary outputs here. Must be async-signal-safe.
     nonisolated(unsafe) public static var removeTemporaryFiles: (@convention(c) () -> Void)?
+    nonisolated(unsafe) static var secondSignalMessage: (UnsafePointer<UInt8>, Int)?
 
     /// The signal that requested the stop (SIGINT, SIGTERM or SIGHUP), 0 if none.
     public static var requestingSignal: Int32 { signalNumber.load(ordering: .relaxed) }
@@ -44,10 +45,16 @@ public enum Cancellation {
         // A file-size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk,
         // instead of killing the process with temporary files left behind.
         signal(SIGXFSZ, SIG_IGN)
+        // Prepared here: the handler may only call async-signal-safe functions (write, _exit).
+        let text = Array("error: stopped at once by a second signal; temporary outputs removed\n".utf8)
+        let message = UnsafeMutablePointer<UInt8>.allocate(capacity: text.count)
+        message.initialize(from: text, count: text.count)
+        secondSignalMessage = (UnsafePointer(message), text.count)
         for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number) { received in
                 if Cancellation.isRequested {
                     Cancellation.removeTemporaryFiles?()
+                    if let (text, count) = Cancellation.secondSignalMessage { _ = write(2, text, count) }
                     _exit(128 + received)
                 }
                 Cancellation.signalNumber.store(received, ordering: .relaxed)

@@ -136,6 +136,10 @@ struct StepPlanning {
             return nil
         }
         let node = keyNode(key) ?? optionsNode
+        if text == name || text == name + ".kept" {
+            problem(node, "\(label).\(key)", "'\(text)' is this step's own output: a step cannot read what it writes")
+            return nil
+        }
         if let path = context.outputs[text] {
             dependencies.append(context.fingerprints[context.producers[path] ?? ""] ?? path)
             return (path, context.infos[path])
