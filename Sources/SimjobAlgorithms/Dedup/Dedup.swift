@@ -92,7 +92,7 @@ public struct Dedup {
     func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> [(Int32, Int32, Float)] {
         let n = vectors.rows
         let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
-        let block = 1024
+        let block = ExactKNNConfig.defaultBlock
         let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in
             stride(from: row, to: n, by: block).map { (row, $0) }
         }
@@ -153,7 +153,7 @@ public struct Dedup {
         // its home and the centroids within reach through one k-NN search of modest width.
         let reach = min(partitions, 32)
         var engineConfig = ExactKNNConfig(k: reach, metric: .euclidean, threads: config.threads)
-        engineConfig.block = 1024
+        engineConfig.block = ExactKNNConfig.defaultBlock
         var engine = ExactKNN(config: engineConfig)
         engine.progressStyle = .silent
         let nearest = try engine.nearestScores(queries: all, base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
@@ -192,7 +192,7 @@ public struct Dedup {
         BLASRuntime.setThreads(1)
         DispatchQueue.concurrentPerform(iterations: min(threadCount, partitions)) { _ in
             let (members, guests) = shared.value
-            let block = 1024
+            let block = ExactKNNConfig.defaultBlock
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
             defer { scratch.deallocate() }
             while !Cancellation.isRequested && !sink.overflow {
@@ -234,7 +234,7 @@ public struct Dedup {
         let queryChunk = ExactKNN.Chunk(gathering: sample.map(Int32.init), from: all)
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
         var expected = Set<Int64>()
-        let block = 1024
+        let block = ExactKNNConfig.defaultBlock
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
         defer { scratch.deallocate() }
         for row in stride(from: 0, to: sample.count, by: block) {

@@ -175,7 +175,7 @@ public enum Evaluation {
         let metric = inputs.index.metric, rawQueries = inputs.rawQueries, baseVectors = inputs.base
         do {
             var exactConfig = ExactKNNConfig(k: config.k, metric: metric, threads: threads)
-            exactConfig.block = 1024
+            exactConfig.block = ExactKNNConfig.defaultBlock
             var engine = ExactKNN(config: exactConfig)
             engine.progressStyle = .silent
             var bestSeconds = Double.infinity

@@ -40,7 +40,7 @@ public enum GraphEvaluation {
         let all = ExactKNN.Chunk(vectors: vectors, start: 0)
         let queries = ExactKNN.Chunk(gathering: rows.map(Int32.init), from: all)
         var config = ExactKNNConfig(k: k + 1, metric: metric, threads: threads)
-        config.block = 1024
+        config.block = ExactKNNConfig.defaultBlock
         var engine = ExactKNN(config: config)
         engine.progressStyle = .silent
         let table = try engine.nearestScores(queries: queries, base: all, metric: metric)

@@ -77,7 +77,7 @@ public struct ApproxKNNGraph {
         kmeans.label = "graph partitions"
         let centroids = try kmeans.train(vectors).centroids
         var engineConfig = ExactKNNConfig(k: nprobe, metric: .euclidean, threads: config.threads)
-        engineConfig.block = 1024
+        engineConfig.block = ExactKNNConfig.defaultBlock
         var engine = ExactKNN(config: engineConfig)
         engine.progressStyle = .silent
         let all = ExactKNN.Chunk(vectors: vectors, start: 0)
@@ -103,7 +103,7 @@ public struct ApproxKNNGraph {
         DispatchQueue.concurrentPerform(iterations: workers.count) { worker in
             let (members, probers, order) = shared.value
             let lists = workers[worker]
-            let block = 1024
+            let block = ExactKNNConfig.defaultBlock
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
             defer { scratch.deallocate() }
             while !Cancellation.isRequested {

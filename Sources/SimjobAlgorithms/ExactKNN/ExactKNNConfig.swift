@@ -13,7 +13,11 @@ public struct ExactKNNConfig: Codable, Sendable, Equatable {
     /// Rows and columns per tile: each tile is one `block x block` sgemm whose scores the
     /// fused scan reads back at once. Default 1024 (a 4 MiB tile): on the reference machine
     /// 1024 beat 256 x 2048 by 15 % at one thread, mostly through less sgemm packing.
-    public var block: Int = 1024
+    public var block: Int = ExactKNNConfig.defaultBlock
+
+    /// The tile size of every blocked product whose settings have no block of their own (the
+    /// approximate graph, dedup joins, k-means and IVF assignment, evaluation's exact reference).
+    public static let defaultBlock = 1024
     /// Self-joins compute each pair once and feed both rows' lists (half the GEMM work).
     /// Default true; false computes every (i, j) and (j, i) separately, for comparison.
     public var symmetric: Bool = true

@@ -226,7 +226,7 @@ public final class IVFPQIndex: @unchecked Sendable {
     /// The `k` nearest cells of each row with their raw scores (`||x - c||^2`, or `-x.c`).
     static func nearestCells(_ rows: ExactKNN.Chunk, coarse: ExactKNN.Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
-        config.block = 1024
+        config.block = ExactKNNConfig.defaultBlock
         var engine = ExactKNN(config: config)
         engine.progressStyle = .silent
         return try engine.nearestScores(queries: rows, base: coarse, metric: metric)

@@ -89,7 +89,7 @@ public final class ProductQuantizer: @unchecked Sendable {
     /// Codes of `rows` vectors (`m` bytes each), computed by blocks in parallel: per
     /// sub-quantizer one sgemm of the sub-vectors against its centroids, then the nearest.
     public func encode(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, threads: Int) {
-        let block = 1024
+        let block = ExactKNNConfig.defaultBlock
         let blocks = (rows + block - 1) / block
         let shared = UnsafeSendable((vectors, codes))
         BLASRuntime.setThreads(1)
