@@ -35,10 +35,7 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     private var finished = false
 
     public init(_ path: String) throws {
-        output = try OutputPath(path)
-        try output.checkNotAnInput()
-        try PendingOutputs.claim(output)
-        output.removeStalePartials()
+        output = try OutputPath.claimed(path)
         finalPath = output.resolved
         temporaryPath = output.temporaryPath()
         do {
@@ -93,15 +90,8 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     /// The rename into place, after a last check that the output is not an input.
     public func publish() throws {
         guard !finished else { return }
-        // Inputs opened after this output was created count too.
-        try output.checkNotAnInput()
-        guard rename(temporaryPath, finalPath) == 0 else {
-            throw HDF5Error("\(output.given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
-        }
+        try output.publish(temporaryPath)
         finished = true
-        PendingOutputs.release(output)
-        PartialFiles.unregister(temporaryPath)
-        DiskSync.folder(output.folder)
     }
 
     /// Opens the finished temporary file read-only and reads its structure: what HDF5 wrote can
@@ -134,9 +124,7 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
         guard !finished else { return }
         finished = true
         if !prepared { file.close() }
-        unlink(temporaryPath)
-        PendingOutputs.release(output)
-        PartialFiles.unregister(temporaryPath)
+        output.discard(temporaryPath)
     }
 }
 
@@ -149,10 +137,7 @@ public final class AtomicBytesFile: StagedOutput, @unchecked Sendable {
 
     /// Checks and claims `path`; nothing is written until `write(_:)`.
     public init(_ path: String) throws {
-        output = try OutputPath(path)
-        try output.checkNotAnInput()
-        try PendingOutputs.claim(output)
-        output.removeStalePartials()
+        output = try OutputPath.claimed(path)
         temporary = output.temporaryPath()
     }
 
@@ -192,22 +177,14 @@ public final class AtomicBytesFile: StagedOutput, @unchecked Sendable {
 
     public func publish() throws {
         guard !finished else { return }
-        try output.checkNotAnInput()
-        guard rename(temporary, output.resolved) == 0 else {
-            throw HDF5Error("\(output.given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
-        }
+        try output.publish(temporary)
         finished = true
-        PendingOutputs.release(output)
-        PartialFiles.unregister(temporary)
-        DiskSync.folder(output.folder)
     }
 
     public func abandon() {
         guard !finished else { return }
         finished = true
-        unlink(temporary)
-        PendingOutputs.release(output)
-        PartialFiles.unregister(temporary)
+        output.discard(temporary)
     }
 }
 
@@ -245,5 +222,36 @@ public enum PartialFiles {
     /// Unlinks every registered temporary file; async-signal-safe apart from reading the table.
     public static func removeAllNow() {
         for slot in slots { if let slot { unlink(slot) } }
+    }
+}
+
+extension OutputPath {
+    /// Resolves and checks an output path, claims it for this command and removes the stale
+    /// temporary files of killed runs writing it.
+    static func claimed(_ path: String) throws -> OutputPath {
+        let output = try OutputPath(path)
+        try output.checkNotAnInput()
+        try PendingOutputs.claim(output)
+        output.removeStalePartials()
+        return output
+    }
+
+    /// Renames a finished temporary file into place, after a last check that the output is not
+    /// an input (inputs opened after the output was created count too); releases the claim.
+    func publish(_ temporary: String) throws {
+        try checkNotAnInput()
+        guard rename(temporary, resolved) == 0 else {
+            throw HDF5Error("\(given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
+        }
+        PendingOutputs.release(self)
+        PartialFiles.unregister(temporary)
+        DiskSync.folder(folder)
+    }
+
+    /// Removes a temporary file that will not be published and releases the claim.
+    func discard(_ temporary: String) {
+        unlink(temporary)
+        PendingOutputs.release(self)
+        PartialFiles.unregister(temporary)
     }
 }

@@ -27,9 +27,11 @@ public enum InputRegistry {
         files.withLock { if $0[identity] == nil { $0[identity] = path } }
     }
 
-    /// The input path that is the same file as `identity`, if any.
+    /// The input path that is the same file as `identity`, if any. An input that no longer
+    /// exists under its path (deleted, its inode since reused) does not count.
     public static func input(sameAs identity: FileIdentity) -> String? {
-        files.withLock { $0[identity] }
+        guard let path = files.withLock({ $0[identity] }) else { return nil }
+        return FileIdentity(path: path) == identity ? path : nil
     }
 
     /// For tests running several commands in one process.

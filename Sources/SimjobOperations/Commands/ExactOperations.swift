@@ -52,14 +52,7 @@ public enum ExactOperations {
         _ table: NeighborTable, to out: AtomicOutputFile, metric: Metric, method: String, source: DatasetReference,
         extra: [(String, AttributeValue)] = []
     ) throws {
-        try OutputWriting.write(table, to: out.file, neighbors: "knn_graph/neighbors", distances: "knn_graph/distances")
-        let group = "knn_graph"
-        try out.file.setAttribute("metric", .string(metric.rawValue), on: group)
-        try out.file.setAttribute("k", .int(Int64(table.k)), on: group)
-        try out.file.setAttribute("method", .string(method), on: group)
-        try out.file.setAttribute("source", .string(source.description), on: group)
-        for (name, value) in extra { try out.file.setAttribute(name, value, on: group) }
-        try out.file.setAttribute("distance", .string(metric.rawValue))
+        try KNNGraphFile.write(table, metric: metric, method: method, source: source, extra: extra, to: out.file)
         try out.commit()
     }
 

@@ -13,24 +13,16 @@ extension GraphEvaluation {
     public static func run(
         graph graphPath: String, truth truthPath: String?, input: DatasetReference?, sample: Int?, seed: UInt64 = 1, threads: Int? = nil
     ) throws -> Result {
-        let graphFile = try HDF5File.open(graphPath)
+        let graph = try KNNGraphFile.read(HDF5File.open(graphPath))
         let truthFile = try truthPath.map { try HDF5File.open($0) }
-        for (file, path) in [(graphFile, graphPath)] + (truthFile.map { [($0, truthPath!)] } ?? []) where !file.isDataset("knn_graph/neighbors") {
-            throw SimjobError("\(path): no knn_graph/neighbors (written by simjob knn-graph)")
+        let truthContents = try truthFile.map { try KNNGraphFile.read($0) }
+        let described = truthContents ?? graph
+        let describedPath = truthPath ?? graphPath
+        guard let metric = described.metric else { throw SimjobError("\(describedPath): knn_graph has no metric attribute") }
+        guard let reference = input ?? described.source else {
+            throw SimjobError("\(describedPath): no source attribute; pass --vectors FILE[:DATASET]")
         }
-        let described = truthFile ?? graphFile
-        guard let metricName = try described.attribute("metric", of: "knn_graph")?.stringValue, let metric = Metric(name: metricName) else {
-            throw SimjobError("\(described.path): knn_graph has no metric attribute")
-        }
-        let reference: DatasetReference
-        if let input {
-            reference = input
-        } else if let source = try described.attribute("source", of: "knn_graph")?.stringValue {
-            reference = DatasetReference(parsing: source, defaultDataset: "train")
-        } else {
-            throw SimjobError("\(described.path): no source attribute; pass --vectors FILE[:DATASET]")
-        }
-        let graphIDs = try graphFile.dataset("knn_graph/neighbors")
+        let graphIDs = graph.neighbors
         let k = graphIDs.columns
         let vectors = try VectorSource(reference, threads: threads)
         guard vectors.rows == graphIDs.rows else { throw SimjobError("\(reference) has \(vectors.rows) rows but \(graphPath) has \(graphIDs.rows)") }

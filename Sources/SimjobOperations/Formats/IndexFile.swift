@@ -74,27 +74,23 @@ extension IVFPQIndex {
         let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d], integer: false).readAll(as: Float.self))
         let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try dataset("pq_codebooks", shape: [m * ksub, d / m], integer: false).readAll(as: Float.self))
         let offsets = try wideIntegers("list_offsets", shape: [nlist + 1]).map(Int.init)
-        let idData = try dataset("ids", shape: [count], integer: true)
-        let ids: [Int32]
-        if idData.elementType == .int32 {
-            ids = try idData.readAll(as: Int32.self)
-        } else {
-            let wide = try idData.readAll(as: Int64.self)
-            if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(count) }) {
-                throw SimjobError("\(place)/ids: entry \(position) is \(wide[position]), outside 0..<\(count) (altered or corrupt index)")
+        /// Integers of the narrow type simjob writes, read directly; any other integer type read
+        /// wide and range-checked first, so no value is clamped into range unseen.
+        func narrow<T: HDF5Scalar & FixedWidthInteger>(_ name: String, shape: [Int], as type: T.Type, native: ElementType, limit: Int,
+                                                      describe: (Int, Int64) -> String) throws -> [T] {
+            let data = try dataset(name, shape: shape, integer: true)
+            if data.elementType == native { return try data.readAll(as: T.self) }
+            let wide = try data.readAll(as: Int64.self)
+            if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(limit) }) {
+                throw SimjobError("\(place)/\(name): \(describe(position, wide[position])) (altered or corrupt index)")
             }
-            ids = wide.map { Int32($0) }
+            return wide.map { T($0) }
         }
-        let codeData = try dataset("codes", shape: [count, m], integer: true)
-        let codes: [UInt8]
-        if codeData.elementType == .uint8 {
-            codes = try codeData.readAll(as: UInt8.self)
-        } else {
-            let wide = try codeData.readAll(as: Int64.self)
-            if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(ksub) }) {
-                throw SimjobError("\(place)/codes: row \(position / m), column \(position % m) is \(wide[position]), not in 0..<2^nbits = \(ksub) (altered or corrupt index)")
-            }
-            codes = wide.map { UInt8($0) }
+        let ids = try narrow("ids", shape: [count], as: Int32.self, native: .int32, limit: count) { position, value in
+            "entry \(position) is \(value), outside 0..<\(count)"
+        }
+        let codes = try narrow("codes", shape: [count, m], as: UInt8.self, native: .uint8, limit: ksub) { position, value in
+            "row \(position / m), column \(position % m) is \(value), not in 0..<2^nbits = \(ksub)"
         }
         try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: count, ids: ids, codes: codes, nbits: nbits)
         let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)

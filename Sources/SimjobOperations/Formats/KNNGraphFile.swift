@@ -1,0 +1,50 @@
+import Foundation
+import SimjobAlgorithms
+import SimjobHDF5
+import SimjobKernels
+
+/// The k-NN graph layout, written by `knn-graph` and read back by graph evaluation:
+///
+///     knn_graph/               attributes metric, k, method, source (FILE:DATASET), and
+///                              method-specific ones (approx: partitions, nprobe)
+///     knn_graph/neighbors      int32 [n, k]   nearest first, ties by smaller id, no self
+///     knn_graph/distances      float32 [n, k] ann-benchmarks conventions
+///     /                        attribute distance (the metric, as ann-benchmarks names it)
+public enum KNNGraphFile {
+    public static let group = "knn_graph"
+
+    public static func write(
+        _ table: NeighborTable, metric: Metric, method: String, source: DatasetReference,
+        extra: [(String, AttributeValue)] = [], to file: HDF5File
+    ) throws {
+        try OutputWriting.write(table, to: file, neighbors: "\(group)/neighbors", distances: "\(group)/distances")
+        try file.setAttribute("metric", .string(metric.rawValue), on: group)
+        try file.setAttribute("k", .int(Int64(table.k)), on: group)
+        try file.setAttribute("method", .string(method), on: group)
+        try file.setAttribute("source", .string(source.description), on: group)
+        for (name, value) in extra { try file.setAttribute(name, value, on: group) }
+        try file.setAttribute("distance", .string(metric.rawValue))
+    }
+
+    /// What a graph file holds, checked: its neighbour ids, and the metric and source vectors it
+    /// records.
+    public struct Contents {
+        public var neighbors: HDF5Dataset
+        public var metric: Metric?
+        public var source: DatasetReference?
+    }
+
+    public static func read(_ file: HDF5File) throws -> Contents {
+        guard file.isDataset("\(group)/neighbors") else {
+            throw SimjobError("\(file.path): no \(group)/neighbors (written by simjob knn-graph)")
+        }
+        let neighbors = try file.dataset("\(group)/neighbors")
+        try neighbors.requireMatrix()
+        guard neighbors.elementType.isInteger else {
+            throw SimjobError("\(neighbors.location): element type \(neighbors.elementType), expected integer ids")
+        }
+        let metric = try file.attribute("metric", of: group)?.stringValue.flatMap(Metric.init(name:))
+        let source = try file.attribute("source", of: group)?.stringValue.map { DatasetReference(parsing: $0, defaultDataset: "train") }
+        return Contents(neighbors: neighbors, metric: metric, source: source)
+    }
+}
