@@ -99,23 +99,14 @@ public struct Dedup {
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
         let sink = PairSink(limit: config.maxPairs)
         let progress = ProgressDisplay("dedup join", total: tiles.count, unit: "tiles", style: progressStyle, logger: logger)
-        let next = Atomic<Int>(0)
-        BLASRuntime.setThreads(1)
-        DispatchQueue.concurrentPerform(iterations: min(threadCount, max(tiles.count, 1))) { _ in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
-            defer { scratch.deallocate() }
-            while !Cancellation.isRequested && !sink.overflow {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                guard index < tiles.count else { break }
-                let (row, column) = tiles[index]
-                let tile = chunk.tile(row..<min(row + block, n), against: chunk, column..<min(column + block, n), scratch: scratch)
-                var found: [(Int32, Int32, Float)] = []
-                RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
-                    if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
-                }
-                if !found.isEmpty { sink.append(found) }
-                progress.advance()
+        try BlockedJoin.run(items: tiles.count, threads: threadCount, block: block, progress: progress, stop: { sink.overflow }) { index, worker in
+            let (row, column) = tiles[index]
+            let tile = worker.tile(chunk, row..<min(row + block, n), against: chunk, column..<min(column + block, n))
+            var found: [(Int32, Int32, Float)] = []
+            RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
+                if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
             }
+            if !found.isEmpty { sink.append(found) }
         }
         progress.finish()
         try Cancellation.check()
@@ -187,38 +178,24 @@ public struct Dedup {
         let work: [Int] = (0..<partitions).map { members[$0].count * (members[$0].count + guests[$0].count) }
         let order = (0..<partitions).sorted { work[$0] > work[$1] }
         let progress = ProgressDisplay("dedup join", total: n, unit: "rows", style: progressStyle, logger: logger)
-        let next = Atomic<Int>(0)
-        let shared = UnsafeSendable((members, guests))
-        BLASRuntime.setThreads(1)
-        DispatchQueue.concurrentPerform(iterations: min(threadCount, partitions)) { _ in
-            let (members, guests) = shared.value
-            let block = ExactKNNConfig.defaultBlock
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
-            defer { scratch.deallocate() }
-            while !Cancellation.isRequested && !sink.overflow {
-                let position = next.add(1, ordering: .relaxed).oldValue
-                guard position < order.count else { break }
-                let partition = order[position]
-                let ids = members[partition] + guests[partition]
-                let homeCount = members[partition].count
-                guard homeCount > 0 else { continue }
-                // The partition's rows (home first, then guests) in one chunk.
-                let chunk = ExactKNN.Chunk(gathering: ids, from: all)
-                var found: [(Int32, Int32, Float)] = []
-                for row in stride(from: 0, to: homeCount, by: block) {
-                    for column in stride(from: row, to: ids.count, by: block) {
-                        let tile = chunk.tile(row..<min(row + block, homeCount), against: chunk, column..<min(column + block, ids.count), scratch: scratch)
-                        // Home x home: upper triangle; home x guest: every pair (column > row holds).
-                        RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
-                            guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
-                            let a = ids[i], b = ids[j]
-                            found.append(a < b ? (a, b, score) : (b, a, score))
-                        }
-                    }
+        try BlockedJoin.run(items: order.count, threads: min(threadCount, partitions), progress: progress,
+                            weight: { members[order[$0]].count }, stop: { sink.overflow }) { position, worker in
+            let partition = order[position]
+            let ids = members[partition] + guests[partition]
+            let homeCount = members[partition].count
+            guard homeCount > 0 else { return }
+            // The partition's rows (home first, then guests) in one chunk; home x home is the
+            // upper triangle, home x guest every pair (column > row holds).
+            let chunk = ExactKNN.Chunk(gathering: ids, from: all)
+            var found: [(Int32, Int32, Float)] = []
+            worker.tiles(chunk, 0..<homeCount, against: chunk, 0..<ids.count, upperTriangle: true) { tile, _, _ in
+                RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
+                    guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
+                    let a = ids[i], b = ids[j]
+                    found.append(a < b ? (a, b, score) : (b, a, score))
                 }
-                if !found.isEmpty { sink.append(found) }
-                progress.advance(by: homeCount)
             }
+            if !found.isEmpty { sink.append(found) }
         }
         progress.finish()
         try Cancellation.check()

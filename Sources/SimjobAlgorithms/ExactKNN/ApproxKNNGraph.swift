@@ -98,34 +98,19 @@ public struct ApproxKNNGraph {
         let order = (0..<partitions).sorted { work[$0] > work[$1] }
         let progress = ProgressDisplay("approximate k-NN graph", total: work.reduce(0, +), unit: "rows",
                                        scale: Double(work.reduce(0, +)) / Double(n), style: progressStyle, logger: logger)
-        let next = Atomic<Int>(0)
-        let shared = UnsafeSendable((members, probers, order))
-        DispatchQueue.concurrentPerform(iterations: workers.count) { worker in
-            let (members, probers, order) = shared.value
-            let lists = workers[worker]
-            let block = ExactKNNConfig.defaultBlock
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * block)
-            defer { scratch.deallocate() }
-            while !Cancellation.isRequested {
-                let position = next.add(1, ordering: .relaxed).oldValue
-                guard position < order.count else { break }
-                let cell = order[position]
-                let columnIDs = members[cell], rowIDs = probers[cell]
-                guard !columnIDs.isEmpty else { continue }
-                let columns = ExactKNN.Chunk(gathering: columnIDs, from: all), rows = ExactKNN.Chunk(gathering: rowIDs, from: all)
-                for rowStart in stride(from: 0, to: rowIDs.count, by: block) {
-                    for columnStart in stride(from: 0, to: columnIDs.count, by: block) {
-                        let tile = rows.tile(rowStart..<min(rowStart + block, rowIDs.count), against: columns,
-                                             columnStart..<min(columnStart + block, columnIDs.count), scratch: scratch)
-                        rowIDs.withUnsafeBufferPointer { rowBuffer in
-                            columnIDs.withUnsafeBufferPointer { columnBuffer in
-                                TileScan.scanGathered(tile, metric: metric, rowIDs: rowBuffer.baseAddress! + rowStart,
-                                                      columnIDs: columnBuffer.baseAddress! + columnStart, lists: lists)
-                            }
-                        }
+        try BlockedJoin.run(items: order.count, threads: workers.count, progress: progress, weight: { work[order[$0]] }) { position, worker in
+            let cell = order[position]
+            let columnIDs = members[cell], rowIDs = probers[cell]
+            guard !columnIDs.isEmpty else { return }
+            let lists = workers[worker.index]
+            let columns = ExactKNN.Chunk(gathering: columnIDs, from: all), rows = ExactKNN.Chunk(gathering: rowIDs, from: all)
+            rowIDs.withUnsafeBufferPointer { rowBuffer in
+                columnIDs.withUnsafeBufferPointer { columnBuffer in
+                    worker.tiles(rows, 0..<rowIDs.count, against: columns, 0..<columnIDs.count) { tile, rowStart, columnStart in
+                        TileScan.scanGathered(tile, metric: metric, rowIDs: rowBuffer.baseAddress! + rowStart,
+                                              columnIDs: columnBuffer.baseAddress! + columnStart, lists: lists)
                     }
                 }
-                progress.advance(by: rowIDs.count * columnIDs.count)
             }
         }
         progress.finish()

@@ -359,28 +359,22 @@ public struct ExactKNN {
         plan: ListPlan, progress: ProgressDisplay, stats: inout ExactKNNStats
     ) throws {
         let d = rows.vectors.columns
-        let next = Atomic<Int>(0)
         let workers = plan.workers
         let shared = plan.shared
         // Lists are indexed by global row id in self-joins (rows and columns are one set) and
         // by query index otherwise; a query chunk starts at 0, so no offset is needed.
-        tiles.withUnsafeBufferPointer { tileBuffer in
+        try tiles.withUnsafeBufferPointer { tileBuffer in
             let tileList = UnsafeSendable(tileBuffer)
-            DispatchQueue.concurrentPerform(iterations: min(workers.count, tiles.count)) { workerIndex in
-                let worker = workers[workerIndex]
-                let lists = shared ?? worker.lists!
-                while !Cancellation.isRequested {
-                    let index = next.add(1, ordering: .relaxed).oldValue
-                    guard index < tileList.value.count else { break }
-                    let spec = tileList.value[index]
-                    let tile = rows.tile(spec.row..<(spec.row + spec.rowCount), against: columns,
-                                         spec.column..<(spec.column + spec.columnCount), scratch: worker.scratch)
-                    TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
-                    progress.advance(by: spec.rowCount * spec.columnCount)
-                }
+            try BlockedJoin.run(
+                items: tiles.count, threads: workers.count, block: config.block, progress: progress,
+                weight: { tileList.value[$0].rowCount * tileList.value[$0].columnCount }, scratch: { workers[$0].scratch }
+            ) { index, worker in
+                let lists = shared ?? workers[worker.index].lists!
+                let spec = tileList.value[index]
+                let tile = worker.tile(rows, spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount))
+                TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
             }
         }
-        try Cancellation.check()
         stats.tiles += tiles.count
         stats.gemmFlops += tiles.reduce(0.0) { $0 + 2.0 * Double($1.rowCount) * Double($1.columnCount) * Double(d) }
     }
