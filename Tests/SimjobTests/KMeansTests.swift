@@ -142,7 +142,7 @@ struct KMeansTests {
         let points = FloatMatrix(rows: 700, columns: 3, values: (0..<2100).map { _ in Float(rng.next() % 4) })
         let centroids = FloatMatrix(rows: 2100 / 3 / 10 * 3 + 5, columns: 3, values: (0..<((2100 / 3 / 10 * 3 + 5) * 3)).map { _ in Float(rng.next() % 4) })
         var indices = [Int32](repeating: -1, count: 700)
-        NearestCentroid(centroids: centroids).assign(points.pointer, rows: 700, lda: 3, rowNorms: nil, indices: &indices, scores: nil, threads: 2)
+        try NearestCentroid(centroids: centroids).assign(points.pointer, rows: 700, lda: 3, rowNorms: nil, indices: &indices, scores: nil, threads: 2)
         for row in 0..<700 {
             var best = Float.infinity, bestIndex = -1
             for c in 0..<centroids.rows {

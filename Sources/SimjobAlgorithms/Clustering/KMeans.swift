@@ -93,7 +93,7 @@ public struct KMeans {
             try Cancellation.check()
             let iterationStarted = ProgressDisplay.now()
             // Assignment: the nearest centroid of every point, by sgemm.
-            NearestCentroid(centroids: centroids).assign(
+            try NearestCentroid(centroids: centroids).assign(
                 training.vectors.pointer, rows: n, lda: d, rowNorms: training.norms,
                 indices: assignments, scores: distances, threads: threadCount)
             var objective = 0.0

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The nearest centroid of every vector: k-means assignment, IVF cell assignment, PQ encoding.
 ///
-/// Blocked like the exact engine (one single-threaded sgemm per tile, workers under Dispatch),
+/// Blocked like the exact engine, on the same driver (`BlockedJoin`: one single-threaded sgemm
+/// per tile, workers under Dispatch, cancellation per block of rows),
 /// but with a branch-free argmin over each tile instead of top-k lists: with one neighbour
 /// wanted, a running lane-wise minimum beats candidate lists by a wide margin. Each row's
 /// result is independent of the others and of the thread count.
@@ -44,26 +45,18 @@ public final class NearestCentroid: @unchecked Sendable {
     public func assign(
         _ vectors: UnsafePointer<Float>, rows: Int, lda: Int, rowNorms: UnsafePointer<Float>?,
         indices: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>?, threads: Int
-    ) {
+    ) throws {
         guard rows > 0 else { return }
-        BLASRuntime.setThreads(1)
         let k = centroids.rows, d = centroids.columns
         let blocks = (rows + Self.rowBlock - 1) / Self.rowBlock
-        let next = Atomic<Int>(0)
         let shared = UnsafeSendable((vectors, indices, scores, rowNorms))
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, blocks))) { _ in
+        // The driver's scratch is block x block = 1024^2 floats, a 512 x 2048 tile.
+        try BlockedJoin.run(items: blocks, threads: threads, block: 1024) { block, worker in
             let (vectors, indices, scores, rowNorms) = shared.value
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: Self.rowBlock * Self.columnBlock)
-            let best = UnsafeMutablePointer<Float>.allocate(capacity: Self.rowBlock)
-            defer {
-                tile.deallocate()
-                best.deallocate()
-            }
-            while true {
-                let block = next.add(1, ordering: .relaxed).oldValue
-                guard block < blocks else { break }
-                let first = block * Self.rowBlock
-                let count = min(Self.rowBlock, rows - first)
+            let first = block * Self.rowBlock
+            let count = min(Self.rowBlock, rows - first)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.rowBlock) { bestBuffer in
+                let best = bestBuffer.baseAddress!
                 best.initialize(repeating: .infinity, count: count)
                 (indices + first).initialize(repeating: Int32.max, count: count)
                 var column = 0
@@ -71,9 +64,9 @@ public final class NearestCentroid: @unchecked Sendable {
                     let width = min(Self.columnBlock, k - column)
                     BLAS.gemmABt(
                         m: count, n: width, k: d, a: vectors + first * lda, lda: lda,
-                        b: centroids.row(column), ldb: d, c: tile, ldc: width)
+                        b: centroids.row(column), ldb: d, c: worker.scratch, ldc: width)
                     ClusterKernels.nearestColumns(
-                        dots: tile, ldc: width, rows: count, columns: width, columnStart: column,
+                        dots: worker.scratch, ldc: width, rows: count, columns: width, columnStart: column,
                         columnTerms: columnTerms + column, dotFactor: dotFactor,
                         bestScores: best, bestIndices: indices + first)
                     column += width

@@ -136,8 +136,8 @@ public final class IVFPQIndex: @unchecked Sendable {
         let pqStarted = ProgressDisplay.now()
         let assigner = NearestCentroid(centroids: coarse.centroids, innerProduct: metric == .ip)
         var sampleCells = [Int32](repeating: 0, count: sample.rows)
-        sampleCells.withUnsafeMutableBufferPointer { cells in
-            assigner.assign(sample.pointer, rows: sample.rows, lda: d, rowNorms: nil, indices: cells.baseAddress!, scores: nil, threads: threads)
+        try sampleCells.withUnsafeMutableBufferPointer { cells in
+            try assigner.assign(sample.pointer, rows: sample.rows, lda: d, rowNorms: nil, indices: cells.baseAddress!, scores: nil, threads: threads)
             subtractCentroids(sample, cells: cells.baseAddress!, centroids: coarse.centroids)
         }
         var pqConfig = KMeansConfig(k: 1 << config.nbits)
@@ -158,10 +158,10 @@ public final class IVFPQIndex: @unchecked Sendable {
         var cellOf = [Int32](repeating: 0, count: n)
         var allCodes = [UInt8](repeating: 0, count: n * config.m)
         // Encodes rows `range` given as (already normalised) vectors; overwrites them.
-        func encode(_ range: Range<Int>, _ vectors: FloatMatrix) {
-            cellOf.withUnsafeMutableBufferPointer { cells in
+        func encode(_ range: Range<Int>, _ vectors: FloatMatrix) throws {
+            try cellOf.withUnsafeMutableBufferPointer { cells in
                 let blockCells = cells.baseAddress! + range.lowerBound
-                assigner.assign(vectors.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
+                try assigner.assign(vectors.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
                 subtractCentroids(vectors, cells: blockCells, centroids: coarse.centroids)
             }
             allCodes.withUnsafeMutableBufferPointer { buffer in
@@ -177,14 +177,14 @@ public final class IVFPQIndex: @unchecked Sendable {
                 let range = start..<min(start + blockRows, n)
                 let view = FloatMatrix(rows: range.count, columns: d)
                 view.pointer.update(from: resident.row(start), count: range.count * d)
-                encode(range, view)
+                try encode(range, view)
             }
         } else {
             try source.forEachBlock(blockRows: blockRows) { range, rows in
                 let view = range.count == block.rows ? block : FloatMatrix(rows: range.count, columns: d)
                 view.pointer.update(from: rows, count: range.count * d)
                 if metric.normalizesVectors { VectorKernels.normalizeRows(view.pointer, rows: range.count, dimension: d) }
-                encode(range, view)
+                try encode(range, view)
             }
         }
         progress.finish()

@@ -35,7 +35,7 @@ public enum QuantizationOperations {
             matrix.pointer.update(from: block, count: range.count * source.dimension)
             if metric.normalizesVectors { VectorKernels.normalizeRows(matrix.pointer, rows: range.count, dimension: source.dimension) }
             try nearest.withUnsafeMutableBufferPointer { buffer in
-                assigner.assign(matrix.pointer, rows: range.count, lda: source.dimension, rowNorms: nil, indices: buffer.baseAddress!, scores: nil, threads: threads)
+                try assigner.assign(matrix.pointer, rows: range.count, lda: source.dimension, rowNorms: nil, indices: buffer.baseAddress!, scores: nil, threads: threads)
                 try assignments.writeRows(range.lowerBound, range.count, from: buffer.baseAddress!)
             }
         }
