@@ -44,15 +44,6 @@ public enum BLASRuntime {
     /// The core simjob wants on this CPU with the loaded library (nil: leave OpenBLAS's choice).
     public static let choice: CoreChoice? = CoreChoice.choose(for: CPUFeatures.current, libraryHas: libraryHasCore)
 
-    /// Whether the CPU supports AVX-512 Foundation.
-    public static var cpuHasAVX512: Bool { CPUFeatures.current.flags.contains("avx512f") }
-
-    /// The CPU model line from /proc/cpuinfo.
-    public static var cpuModel: String { CPUFeatures.current.modelName }
-
-    /// Whether a core name is one of OpenBLAS's AVX-512 kernel families.
-    public static func isAVX512Core(_ name: String) -> Bool { CoreChoice.isAVX512(name) }
-
     /// The `OPENBLAS_CORETYPE` value simjob replaced when it relaunched itself, if it did.
     public static var replacedCoreType: String? {
         ProcessInfo.processInfo.environment[replacedCoreTypeVariable]

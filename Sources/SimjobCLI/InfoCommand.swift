@@ -31,12 +31,7 @@ struct InfoCommand: ParsableCommand {
 
     func validate() throws {
         if file == nil && !system && !sgemmProbe && !blasCore { throw ValidationError("give a FILE, or --system") }
-        guard sgemmSeconds >= 0.05 && sgemmSeconds <= 60 else {
-            throw ValidationError("--sgemm-seconds must be between 0.05 and 60 (got \(sgemmSeconds))")
-        }
-        guard blockRows >= 1 && blockRows <= 16_777_216 else {
-            throw ValidationError("--block-rows must be between 1 and 16777216 (got \(blockRows))")
-        }
+        // --sgemm-seconds and --block-rows are bounded with every other option (OptionBounds).
     }
 
     func run() throws {

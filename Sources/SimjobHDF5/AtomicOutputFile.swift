@@ -97,13 +97,12 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     /// Opens the finished temporary file read-only and reads its structure: what HDF5 wrote can
     /// be read back before it replaces anything.
     private func verifyReadable() throws {
-        let id = H5Fopen(temporaryPath, sj_H5F_ACC_RDONLY(), sj_H5P_DEFAULT())
-        guard id >= 0 else {
-            let cause = HDF5Diagnosis.cause() ?? "unreadable"
-            throw HDF5Error("\(output.given): the written file does not read back (\(cause)); nothing was replaced")
+        let check: HDF5File
+        do {
+            check = try HDF5File.open(temporaryPath, displayPath: output.given, registerInput: false)
+        } catch let error as HDF5Error {
+            throw HDF5Error("\(output.given): the written file does not read back (\(error.message)); nothing was replaced")
         }
-        H5Fclose(id)
-        let check = try HDF5File.open(temporaryPath, displayPath: output.given, registerInput: false)
         defer { check.close() }
         for name in check.datasetPaths() { _ = try check.dataset(name) }
     }

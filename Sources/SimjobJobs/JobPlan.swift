@@ -64,11 +64,6 @@ public struct JobPlanner {
         problems.append(JobProblem(file: document.path, line: node?.mark?.line, column: node?.mark?.column, key: key, message: message))
     }
 
-    /// The node of a key inside a mapping (to point at the key's own line).
-    func keyNode(_ mapping: Node.Mapping, _ key: String) -> Node? {
-        mapping.first { $0.key.string == key }?.key
-    }
-
     static func suggestion(_ key: String, among keys: [String]) -> String {
         func distance(_ a: String, _ b: String) -> Int {
             let a = Array(a), b = Array(b)

@@ -193,13 +193,7 @@ struct SafetyTests {
         #expect(result.status == 128 + signal, "exit \(result.status): \(result.stderr)")
         #expect(result.stderr.contains("cancelled"), "\(result.stderr)")
         #expect(partials(folder.path).isEmpty, "temporary files left: \(partials(folder.path))")
-        #expect(fileDigest(output) == "8:" + String(fnv("previous"), radix: 16), "the previous output changed")
-    }
-
-    func fnv(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Data(text.utf8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return hash
+        #expect(FileManager.default.contents(atPath: output) == Data("previous".utf8), "the previous output changed")
     }
 
     @Test("an altered index is refused on load, naming the dataset and the first bad entry")
@@ -360,7 +354,7 @@ struct SafetyTests {
         FileManager.default.createFile(atPath: report, contents: Data("OLD".utf8))
         try expectRefused(["evaluate", data, "--index", index, "--k", "5", "--nprobe", "1", "--output", report, "--plot", report, "--latency-queries", "0"],
                           mentions: ["given for two outputs"])
-        #expect(fileDigest(report) == "3:" + String(fnv("OLD"), radix: 16))
+        #expect(FileManager.default.contents(atPath: report) == Data("OLD".utf8), "the previous report changed")
         try expectRefused(["evaluate", data, "--index", index, "--k", "5", "--nprobe", "1", "--output", folder.file("ev2.hdf5"),
                            "--ann-benchmarks-results", data, "--latency-queries", "0"], mentions: ["is a file", "--ann-benchmarks-results"])
         #expect(!FileManager.default.fileExists(atPath: folder.file("ev2.svg")) && !FileManager.default.fileExists(atPath: folder.file("ev2.hdf5")))
