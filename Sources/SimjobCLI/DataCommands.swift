@@ -56,7 +56,7 @@ struct ExactOptions: ParsableArguments {
 
     func config(threads: Int?) -> ExactKNNConfig {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
-        config.memoryLimit = memoryLimit?.bytes
+        config.memoryLimit = memoryLimit
         config.block = block ?? config.block
         config.symmetric = !noSymmetry
         return config

@@ -76,7 +76,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         common.warnAboutBLAS()
         var config = IVFPQConfig(nlist: nlist, m: m, nbits: nbits)
-        config.memoryLimit = memoryLimit?.bytes
+        config.memoryLimit = memoryLimit
         config.metric = metric
         config.coarseIterations = coarseIterations
         config.pqIterations = pqIterations

@@ -147,12 +147,8 @@ struct CommaSeparated<Value: LosslessStringConvertible>: ExpressibleByArgument {
 }
 
 /// Parses `--memory-limit` values such as 512M or 4G.
-struct ByteCount: ExpressibleByArgument {
-    var bytes: Int
-    init?(argument: String) {
-        guard let bytes = parseByteCount(argument) else { return nil }
-        self.bytes = bytes
-    }
+extension ByteCount: ExpressibleByArgument {
+    public init?(argument: String) { self.init(text: argument) }
 }
 
 func printLine(_ text: String) {

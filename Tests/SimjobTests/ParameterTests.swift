@@ -3,6 +3,7 @@ import Testing
 import SimjobAlgorithms
 @testable import SimjobOperations
 @testable import SimjobJobs
+import Yams
 
 /// Every configuration parameter is reachable from the command line and from a job file, with the
 /// same help; an option of another method is an error, not ignored.
@@ -73,5 +74,47 @@ struct ParameterTests {
         let validation = try simjob("validate", job)
         #expect(validation.stderr.contains("knn_graph.nprobe: applies to method approx only"), "\(validation.stderr)")
         #expect(validation.stderr.contains("dedup.seed: applies to mode fast only"), "\(validation.stderr)")
+    }
+}
+
+/// Job settings decode through each struct's synthesized `Codable` with the defaults laid under
+/// the given keys.
+@Suite("Settings overlay")
+struct SettingsOverlayTests {
+    static let types: [any JobSettings.Type] = [
+        ExactKNNConfig.self, SyntheticConfig.self, KMeansConfig.self, IVFPQConfig.self,
+        IVFPQSearchConfig.self, EvaluationConfig.self, DedupConfig.self, ApproxKNNConfig.self,
+    ]
+
+    static func emptyDecodesToDefaults<T: JobSettings>(_ type: T.Type) throws -> Bool {
+        try SettingsOverlay.decode(T.self, from: Node.Mapping([])) == T.jobDefaults
+    }
+
+    @Test("no keys give exactly the documented defaults, for every settings struct")
+    func defaultsRoundTrip() throws {
+        for type in Self.types {
+            #expect(try Self.emptyDecodesToDefaults(type), "\(type)")
+        }
+    }
+
+    func mapping(_ yaml: String) throws -> Node.Mapping {
+        try #require(try Yams.compose(yaml: yaml)?.mapping)
+    }
+
+    @Test("a given key replaces its default and leaves the others; sizes take units; one value is a list of one")
+    func overlay() throws {
+        let exact = try SettingsOverlay.decode(ExactKNNConfig.self, from: mapping("k: 7\nmemory_limit: 512M\n"))
+        var expected = ExactKNNConfig()
+        expected.k = 7
+        expected.memoryLimit = ByteCount(bytes: 512 << 20)
+        #expect(exact == expected)
+        let evaluation = try SettingsOverlay.decode(EvaluationConfig.self, from: mapping("nprobe: 16\nrefine: [0, 4]\n"))
+        #expect(evaluation.nprobe == [16])
+        #expect(evaluation.refine == [0, 4])
+        #expect(evaluation.runs == EvaluationConfig().runs)
+        let dedup = try SettingsOverlay.decode(DedupConfig.self, from: mapping("threshold: 0.25\n"))
+        #expect(dedup.thresholds == [0.25])
+        #expect(throws: DecodingError.self) { try SettingsOverlay.decode(ExactKNNConfig.self, from: mapping("memory_limit: lots\n")) }
+        #expect(throws: DecodingError.self) { try SettingsOverlay.decode(ExactKNNConfig.self, from: mapping("k: null\n")) }
     }
 }

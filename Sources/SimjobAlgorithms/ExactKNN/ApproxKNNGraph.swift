@@ -133,17 +133,3 @@ public struct ApproxKNNGraph {
         return (table, stats)
     }
 }
-
-extension ApproxKNNConfig: JobSettings {
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        k = try c.value(.k, or: k)
-        metric = try c.decodeIfPresent(Metric.self, forKey: .metric)
-        partitions = try c.value(.partitions, or: partitions)
-        nprobe = try c.value(.nprobe, or: nprobe)
-        iterations = try c.value(.iterations, or: iterations)
-        seed = try c.value(.seed, or: seed)
-        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
-    }
-}

@@ -32,7 +32,7 @@ public struct ExactKNN {
     }
 
     var memoryLimit: Int {
-        config.memoryLimit ?? ProcessMemory.physicalBytes / 2
+        config.memoryLimit?.bytes ?? ProcessMemory.physicalBytes / 2
     }
 
     // MARK: entry points

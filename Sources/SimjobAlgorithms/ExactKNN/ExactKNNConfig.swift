@@ -24,7 +24,7 @@ public struct ExactKNNConfig: Codable, Sendable, Equatable {
     /// Bytes of vectors held in memory at once; beyond it the base is streamed from the file
     /// by chunks. Nil means half of physical memory. Neighbour lists (n x k x 8 bytes per
     /// worker) come on top of it.
-    public var memoryLimit: Int? = nil
+    public var memoryLimit: ByteCount? = nil
 
     public init(k: Int = 10, metric: Metric? = nil, threads: Int? = nil) {
         self.k = k

@@ -24,7 +24,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     /// Bytes of vectors that may be held in memory: a set that fits is read once, sampled and
     /// encoded from memory; a larger one is read twice (sample, then encode by blocks).
     /// Nil means half of physical memory.
-    public var memoryLimit: Int? = nil
+    public var memoryLimit: ByteCount? = nil
 
     public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
         self.nlist = nlist

@@ -41,6 +41,37 @@ public func formatBytes(_ bytes: Int) -> String {
     return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
 }
 
+/// A byte count: written as a number of bytes or with a unit (`512M`, `4G`, `1.5GiB`) in job
+/// files and on the command line, encoded as the number of bytes.
+public struct ByteCount: Codable, Sendable, Hashable {
+    public var bytes: Int
+
+    public init(bytes: Int) { self.bytes = bytes }
+
+    /// Nil when `text` is not a size.
+    public init?(text: String) {
+        guard let bytes = parseByteCount(text) else { return nil }
+        self.bytes = bytes
+    }
+
+    public init(from decoder: Decoder) throws {
+        let value = try decoder.singleValueContainer()
+        if let number = try? value.decode(Int.self), number >= 0 {
+            bytes = number
+            return
+        }
+        guard let text = try? value.decode(String.self), let parsed = parseByteCount(text) else {
+            throw DecodingError.dataCorruptedError(in: value, debugDescription: "must be a size such as 512M or 4G")
+        }
+        bytes = parsed
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var value = encoder.singleValueContainer()
+        try value.encode(bytes)
+    }
+}
+
 /// Parses sizes such as `512M`, `2G`, `1.5GiB`, `1000000` (bytes).
 public func parseByteCount(_ text: String) -> Int? {
     let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()

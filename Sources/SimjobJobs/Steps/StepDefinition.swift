@@ -82,16 +82,14 @@ struct StepPlanning {
 
     /// The settings struct, decoded from the settings keys only; every key that is wrong on its
     /// own is reported, not only the first the decoder met.
-    mutating func decode<T: Decodable>(_ type: T.Type) -> T? {
+    mutating func decode<T: JobSettings>(_ type: T.Type) -> T? {
         let keys = settingsKeys
-        let settingsNode = Node.mapping(Node.Mapping(options.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) }))
+        let given = Node.Mapping(options.filter { keys.contains($0.key.string ?? "") }.map { ($0.key, $0.value) })
         do {
-            return try YAMLDecoder().decode(T.self, from: settingsNode)
+            return try SettingsOverlay.decode(T.self, from: given)
         } catch let error as DecodingError {
-            for pair in options where keys.contains(pair.key.string ?? "") {
-                let single = Node.mapping(Node.Mapping([(pair.key, pair.value)]))
-                do { _ = try YAMLDecoder().decode(T.self, from: single) } catch let error as DecodingError {
-                    if case .keyNotFound = error { continue }
+            for pair in given {
+                do { _ = try SettingsOverlay.decode(T.self, from: Node.Mapping([(pair.key, pair.value)])) } catch let error as DecodingError {
                     report(error)
                 } catch {}
             }
@@ -184,5 +182,24 @@ struct StepPlanning {
     /// The step's metric and threads: its own keys, else the job's.
     func withJobDefaults(metric: Metric?, threads: Int?) -> (metric: Metric?, threads: Int?) {
         (hasMetric ? metric : metric ?? jobMetric, hasThreads ? threads : jobThreads)
+    }
+}
+
+/// Settings decoded by their struct's synthesized `Codable`, with the job's keys laid over the
+/// encoded defaults: an absent key takes the documented default, and a single value given for
+/// a list key (`nprobe: 16`) is a list of one.
+enum SettingsOverlay {
+    static func decode<T: JobSettings>(_ type: T.Type, from given: Node.Mapping) throws -> T {
+        var merged = try defaults(of: T.self)
+        for (key, value) in given {
+            let isList = key.string.flatMap { merged[Node($0)] }?.sequence != nil
+            merged[key] = isList && value.sequence == nil && value.null == nil ? Node.sequence(Node.Sequence([value])) : value
+        }
+        return try YAMLDecoder().decode(T.self, from: Node.mapping(merged))
+    }
+
+    /// The defaults of `T` as a YAML mapping (optional fields that default to nil are absent).
+    static func defaults<T: JobSettings>(of type: T.Type) throws -> Node.Mapping {
+        try Yams.compose(yaml: YAMLEncoder().encode(T.jobDefaults))?.mapping ?? Node.Mapping([])
     }
 }
