@@ -59,13 +59,15 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "SimjobHDF5", dependencies: ["CHDF5"]),
+        // The one error type of every layer.
+        .target(name: "SimjobCore"),
+        .target(name: "SimjobHDF5", dependencies: ["SimjobCore", "CHDF5"]),
         .target(name: "SimjobBLAS", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "SimjobKernels", dependencies: ["SimjobBLAS"], swiftSettings: kernelSettings),
         .target(
             name: "SimjobAlgorithms",
             dependencies: [
-                "SimjobBLAS", "SimjobKernels",
+                "SimjobCore", "SimjobBLAS", "SimjobKernels",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelSettings
@@ -100,7 +102,7 @@ let package = Package(
         .executableTarget(name: "simjob-fuzz", dependencies: ["SimjobFuzz"]),
         .testTarget(
             name: "SimjobTests",
-            dependencies: ["SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations", "SimjobJobs", "SimjobCLI", "SimjobFuzz", "simjob"]
+            dependencies: ["SimjobCore", "SimjobHDF5", "SimjobBLAS", "SimjobKernels", "SimjobAlgorithms", "SimjobOperations", "SimjobJobs", "SimjobCLI", "SimjobFuzz", "simjob"]
         ),
     ]
 )

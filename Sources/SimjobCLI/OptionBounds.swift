@@ -51,18 +51,12 @@ enum ArgumentBounds {
     static func check(_ text: String, option: String, command: String) throws {
         guard let number = Double(text) else {
             // Not a number: the parser says so, unless it is a negative spelling it would misread.
-            if text.hasPrefix("-") { throw BoundsError("--\(option) must be a number (got \(text))") }
+            if text.hasPrefix("-") { throw SimjobError("--\(option) must be a number (got \(text))", kind: .usage) }
             return
         }
         if let problem = OptionBounds.problem(number, option: option, command: command, text: text) {
-            throw BoundsError("--\(option) \(problem)")
+            throw SimjobError("--\(option) \(problem)", kind: .usage)
         }
     }
 }
 
-/// An option value out of its allowed range.
-struct BoundsError: Error, CustomStringConvertible {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var description: String { message }
-}

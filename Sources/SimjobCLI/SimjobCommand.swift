@@ -46,7 +46,7 @@ public struct SimjobCommand: ParsableCommand {
         let prepared: [String]
         do {
             prepared = try ArgumentBounds.prepare(given, command: commandName(in: given))
-        } catch let error as BoundsError {
+        } catch let error as SimjobError {
             let command = commandName(in: given)
             FileHandle.standardError.write(Data("error: \(error.message) (see 'simjob help\(command.isEmpty ? "" : " " + command)')\n".utf8))
             Foundation.exit(64)
@@ -59,15 +59,13 @@ public struct SimjobCommand: ParsableCommand {
             Foundation.exit(0)
         } catch let error as SimjobError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(error.message == SimjobError.cancelled.message ? Cancellation.exitStatus : 1)
+            switch error.kind {
+            case .failure: Foundation.exit(1)
+            case .usage: Foundation.exit(64)
+            case .cancelled: Foundation.exit(Cancellation.exitStatus)
+            }
         } catch let error as JobValidationError {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            Foundation.exit(1)
-        } catch let error as JobRunError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(1)
-        } catch let error as HDF5Error {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             Foundation.exit(1)
         } catch {
             // --help and --version exit through the parser as usual; argument errors become one

@@ -79,11 +79,11 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
             try file.finish()
             let syncError = DiskSync.file(temporaryPath)
             if syncError != 0 {
-                throw HDF5Error("\(output.given): cannot flush the output to disk: \(String(cString: strerror(syncError)))")
+                throw SimjobError("\(output.given): cannot flush the output to disk: \(String(cString: strerror(syncError)))")
             }
             try verifyReadable()
-        } catch let error as HDF5Error {
-            throw HDF5Error(error.message.replacingOccurrences(of: temporaryPath, with: output.given))
+        } catch let error as SimjobError {
+            throw SimjobError(error.message.replacingOccurrences(of: temporaryPath, with: output.given), kind: error.kind)
         }
     }
 
@@ -100,8 +100,8 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
         let check: HDF5File
         do {
             check = try HDF5File.open(temporaryPath, displayPath: output.given, registerInput: false)
-        } catch let error as HDF5Error {
-            throw HDF5Error("\(output.given): the written file does not read back (\(error.message)); nothing was replaced")
+        } catch let error as SimjobError {
+            throw SimjobError("\(output.given): the written file does not read back (\(error.message)); nothing was replaced")
         }
         defer { check.close() }
         for name in check.datasetPaths() { _ = try check.dataset(name) }
@@ -147,7 +147,7 @@ public final class AtomicBytesFile: StagedOutput, @unchecked Sendable {
         PartialFiles.register(temporary)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw HDF5Error("\(output.given): cannot create the output: \(String(cString: strerror(errno)))")
+            throw SimjobError("\(output.given): cannot create the output: \(String(cString: strerror(errno)))")
         }
         var failure: Int32 = 0
         data.withUnsafeBytes { bytes in
@@ -166,12 +166,12 @@ public final class AtomicBytesFile: StagedOutput, @unchecked Sendable {
         if Glibc.close(descriptor) != 0 && failure == 0 { failure = errno }
         if failure != 0 {
             unlink(temporary)
-            throw HDF5Error("\(output.given): cannot write the output: \(String(cString: strerror(failure)))")
+            throw SimjobError("\(output.given): cannot write the output: \(String(cString: strerror(failure)))")
         }
     }
 
     public func prepare() throws {
-        guard access(temporary, F_OK) == 0 else { throw HDF5Error("\(output.given): nothing was written") }
+        guard access(temporary, F_OK) == 0 else { throw SimjobError("\(output.given): nothing was written") }
     }
 
     public func publish() throws {
@@ -240,7 +240,7 @@ extension OutputPath {
     func publish(_ temporary: String) throws {
         try checkNotAnInput()
         guard rename(temporary, resolved) == 0 else {
-            throw HDF5Error("\(given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
+            throw SimjobError("\(given): cannot move the finished output into place: \(String(cString: strerror(errno)))")
         }
         PendingOutputs.release(self)
         PartialFiles.unregister(temporary)

@@ -70,14 +70,14 @@ enum HDF5Attributes {
     static func read(_ name: String, of object: hid_t, where location: String) throws -> AttributeValue? {
         guard H5Aexists(object, name) > 0 else { return nil }
         let attribute = H5Aopen(object, name, sj_H5P_DEFAULT())
-        guard attribute >= 0 else { throw HDF5Error("\(location): cannot open attribute '\(name)'") }
+        guard attribute >= 0 else { throw SimjobError("\(location): cannot open attribute '\(name)'") }
         defer { H5Aclose(attribute) }
         let type = H5Aget_type(attribute)
         defer { H5Tclose(type) }
         let space = H5Aget_space(attribute)
         defer { H5Sclose(space) }
         let count = max(Int(H5Sget_simple_extent_npoints(space)), 0)
-        let failure = HDF5Error("\(location): cannot read attribute '\(name)'")
+        let failure = SimjobError("\(location): cannot read attribute '\(name)'")
 
         switch H5Tget_class(type) {
         case H5T_STRING:
@@ -105,7 +105,7 @@ enum HDF5Attributes {
         }
     }
 
-    private static func readStrings(_ attribute: hid_t, type: hid_t, count: Int, failure: HDF5Error) throws -> [String] {
+    private static func readStrings(_ attribute: hid_t, type: hid_t, count: Int, failure: SimjobError) throws -> [String] {
         let memoryType = H5Tcopy(sj_H5T_C_S1())
         defer { H5Tclose(memoryType) }
         H5Tset_cset(memoryType, H5Tget_cset(type))
@@ -135,7 +135,7 @@ enum HDF5Attributes {
     /// a scalar, variable-length, UTF-8 string.
     static func write(_ name: String, _ value: AttributeValue, on object: hid_t, where location: String) throws {
         if H5Aexists(object, name) > 0 { H5Adelete(object, name) }
-        let failure = HDF5Error("\(location): cannot write attribute '\(name)'")
+        let failure = SimjobError("\(location): cannot write attribute '\(name)'")
         func create(_ fileType: hid_t, count: Int?, _ write: (hid_t) -> herr_t) throws {
             let space: hid_t
             if let count {

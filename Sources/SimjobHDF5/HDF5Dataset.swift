@@ -185,7 +185,7 @@ public final class HDF5Dataset: @unchecked Sendable {
             sj_clear_errors()
             let stored = String(decoding: nameBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let name = HDF5Dataset.knownFilters[filter] ?? (stored.isEmpty ? "unknown" : stored)
-            throw HDF5Error("\(location): compressed with the '\(name)' filter (HDF5 filter id \(filter)), which this HDF5 library lacks; "
+            throw SimjobError("\(location): compressed with the '\(name)' filter (HDF5 filter id \(filter)), which this HDF5 library lacks; "
                 + "the file is not damaged: rewrite the dataset with gzip (h5py with hdf5plugin can read it), or install the filter plugin and set HDF5_PLUGIN_PATH")
         }
     }
@@ -200,10 +200,10 @@ public final class HDF5Dataset: @unchecked Sendable {
     /// Checks that this is a 2-D numeric dataset, the shape every vector set and id matrix has.
     public func requireMatrix() throws {
         guard shape.count == 2 else {
-            throw HDF5Error("\(location): expected a 2-D dataset (rows x dimensions), found \(shape.count)-D shape \(shapeDescription)")
+            throw SimjobError("\(location): expected a 2-D dataset (rows x dimensions), found \(shape.count)-D shape \(shapeDescription)")
         }
         guard elementType.isNumeric else {
-            throw HDF5Error("\(location): elements are \(elementType), which simjob cannot read as numbers (it reads floats of 16, 32 and 64 bits and integers)")
+            throw SimjobError("\(location): elements are \(elementType), which simjob cannot read as numbers (it reads floats of 16, 32 and 64 bits and integers)")
         }
     }
 
@@ -229,7 +229,7 @@ public final class HDF5Dataset: @unchecked Sendable {
             return
         }
         guard elementType.isNumeric else {
-            throw HDF5Error("\(location): cannot read \(elementType) elements as numbers")
+            throw SimjobError("\(location): cannot read \(elementType) elements as numbers")
         }
         guard H5Dread(id, T.memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), buffer) >= 0 else {
             throw readError(start, count)
@@ -261,13 +261,13 @@ public final class HDF5Dataset: @unchecked Sendable {
         errno = 0
         guard H5Dwrite(id, T.memoryType, memorySpace, fileSpace, sj_H5P_DEFAULT(), buffer) >= 0 else {
             let code = errno
-            throw HDF5Error("\(location): cannot write rows \(start)..<\(start + count): \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "I/O error")")
+            throw SimjobError("\(location): cannot write rows \(start)..<\(start + count): \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "I/O error")")
         }
     }
 
     private func selectRows(_ start: Int, _ count: Int) throws -> (hid_t, hid_t) {
         let fileSpace = H5Dget_space(id)
-        guard fileSpace >= 0 else { throw HDF5Error("\(location): cannot read the dataset's shape (corrupt file?)") }
+        guard fileSpace >= 0 else { throw SimjobError("\(location): cannot read the dataset's shape (corrupt file?)") }
         var offset: [hsize_t] = [hsize_t(start)]
         var extent: [hsize_t] = [hsize_t(count)]
         if shape.count == 2 {
@@ -276,19 +276,19 @@ public final class HDF5Dataset: @unchecked Sendable {
         }
         guard H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &offset, nil, &extent, nil) >= 0 else {
             H5Sclose(fileSpace)
-            throw HDF5Error("\(location): cannot select rows \(start)..<\(start + count)")
+            throw SimjobError("\(location): cannot select rows \(start)..<\(start + count)")
         }
         let memorySpace = H5Screate_simple(Int32(extent.count), &extent, nil)
         guard memorySpace >= 0 else {
             H5Sclose(fileSpace)
-            throw HDF5Error("\(location): cannot allocate a selection of rows \(start)..<\(start + count)")
+            throw SimjobError("\(location): cannot allocate a selection of rows \(start)..<\(start + count)")
         }
         return (fileSpace, memorySpace)
     }
 
-    private func readError(_ start: Int, _ count: Int) -> HDF5Error {
+    private func readError(_ start: Int, _ count: Int) -> SimjobError {
         let cause = HDF5Diagnosis.cause()
-        return HDF5Error("\(location): cannot read rows \(start)..<\(start + count) (\(cause.map { "corrupt or truncated file: " + $0 } ?? "corrupt or truncated file"))")
+        return SimjobError("\(location): cannot read rows \(start)..<\(start + count) (\(cause.map { "corrupt or truncated file: " + $0 } ?? "corrupt or truncated file"))")
     }
 
     // MARK: attributes

@@ -1,13 +1,7 @@
 import CHDF5
+@_exported import SimjobCore
 import Foundation
 
-/// A problem with an HDF5 file, in one line that names the file and, where it applies, the
-/// dataset or attribute.
-public struct HDF5Error: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
 
 /// Runs once per process: HDF5 prints its own error stack on every failed call (including probes
 /// such as "does this link exist"); simjob reports problems in its own words instead.
@@ -47,22 +41,22 @@ public final class HDF5File: @unchecked Sendable {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let code = errno
-            if code == ENOENT { throw HDF5Error("\(path): no such file") }
-            throw HDF5Error("\(path): cannot open: \(String(cString: strerror(code)))")
+            if code == ENOENT { throw SimjobError("\(path): no such file") }
+            throw SimjobError("\(path): cannot open: \(String(cString: strerror(code)))")
         }
         let kind = info.st_mode & S_IFMT
-        guard kind != S_IFDIR else { throw HDF5Error("\(path): is a directory, not an HDF5 file") }
-        guard kind == S_IFREG else { throw HDF5Error("\(path): is not a regular file (a device, FIFO or socket), not an HDF5 file") }
+        guard kind != S_IFDIR else { throw SimjobError("\(path): is a directory, not an HDF5 file") }
+        guard kind == S_IFREG else { throw SimjobError("\(path): is not a regular file (a device, FIFO or socket), not an HDF5 file") }
         guard access(path, writable ? R_OK | W_OK : R_OK) == 0 else {
-            throw HDF5Error("\(path): permission denied")
+            throw SimjobError("\(path): permission denied")
         }
         if !writable && registerInput { InputRegistry.record(path) }
         let signature = H5Fis_hdf5(path)
-        if signature == 0 { throw HDF5Error("\(path): not an HDF5 file") }
+        if signature == 0 { throw SimjobError("\(path): not an HDF5 file") }
         if signature < 0 {
             // H5Fis_hdf5 fails (rather than answering no) when the file cannot be read at all.
             let cause = HDF5Diagnosis.cause()
-            throw HDF5Error("\(path): cannot open HDF5 file: \(cause ?? "unreadable")")
+            throw SimjobError("\(path): cannot open HDF5 file: \(cause ?? "unreadable")")
         }
         let access = H5Pcreate(sj_H5P_FILE_ACCESS())
         defer { H5Pclose(access) }
@@ -70,8 +64,8 @@ public final class HDF5File: @unchecked Sendable {
         let id = H5Fopen(path, writable ? sj_H5F_ACC_RDWR() : sj_H5F_ACC_RDONLY(), access)
         guard id >= 0 else {
             let cause = HDF5Diagnosis.cause()
-            if let cause, cause.hasPrefix("the file is") { throw HDF5Error("\(path): \(cause)") }
-            throw HDF5Error("\(path): cannot open HDF5 file (corrupt\(cause.map { ": " + $0 } ?? ""))")
+            if let cause, cause.hasPrefix("the file is") { throw SimjobError("\(path): \(cause)") }
+            throw SimjobError("\(path): cannot open HDF5 file (corrupt\(cause.map { ": " + $0 } ?? ""))")
         }
         return HDF5File(path: path, id: id, writable: writable, displayPath: displayPath)
     }
@@ -88,7 +82,7 @@ public final class HDF5File: @unchecked Sendable {
         let id = H5Fcreate(path, sj_H5F_ACC_TRUNC(), sj_H5P_DEFAULT(), access)
         guard id >= 0 else {
             let code = errno
-            throw HDF5Error("\(displayPath ?? path): cannot create HDF5 file: \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "unknown error")")
+            throw SimjobError("\(displayPath ?? path): cannot create HDF5 file: \(HDF5Diagnosis.cause(fallbackErrno: code) ?? "unknown error")")
         }
         return HDF5File(path: path, id: id, writable: true, displayPath: displayPath)
     }
@@ -117,7 +111,7 @@ public final class HDF5File: @unchecked Sendable {
         let closeErrno = errno
         let closeCause = closed < 0 ? HDF5Diagnosis.cause(fallbackErrno: closeErrno) : nil
         if flushed < 0 || closed < 0 {
-            throw HDF5Error("\(path): cannot finish writing: \(flushCause ?? closeCause ?? "I/O error")")
+            throw SimjobError("\(path): cannot finish writing: \(flushCause ?? closeCause ?? "I/O error")")
         }
     }
 
@@ -172,21 +166,21 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Opens a dataset, with errors that name the file and the dataset.
     public func dataset(_ name: String) throws -> HDF5Dataset {
-        guard exists(name) else { throw HDF5Error("\(path): no dataset '\(name)'") }
+        guard exists(name) else { throw SimjobError("\(path): no dataset '\(name)'") }
         guard isDataset(name) else {
             // A link that exists but leads nowhere: a dangling soft link or a broken external one.
             let object = H5Oopen(id, name, sj_H5P_DEFAULT())
             guard object >= 0 else {
                 sj_clear_errors()
-                throw HDF5Error("\(path): '\(name)' is a link to nothing (a dangling soft link, or an external link to a missing file)")
+                throw SimjobError("\(path): '\(name)' is a link to nothing (a dangling soft link, or an external link to a missing file)")
             }
             H5Oclose(object)
-            throw HDF5Error("\(path): '\(name)' is a group, not a dataset")
+            throw SimjobError("\(path): '\(name)' is a group, not a dataset")
         }
         let datasetID = H5Dopen2(id, name, sj_H5P_DEFAULT())
         guard datasetID >= 0 else {
             let cause = HDF5Diagnosis.cause()
-            throw HDF5Error("\(path): cannot open dataset '\(name)' (corrupt file\(cause.map { ": " + $0 } ?? ""))")
+            throw SimjobError("\(path): cannot open dataset '\(name)' (corrupt file\(cause.map { ": " + $0 } ?? ""))")
         }
         let dataset = try HDF5Dataset(file: self, name: name, id: datasetID)
         try dataset.checkFiltersAvailable()
@@ -205,7 +199,7 @@ public final class HDF5File: @unchecked Sendable {
             H5Pset_obj_track_times(groupProperties, false)
             defer { H5Pclose(groupProperties) }
             let group = H5Gcreate2(id, prefix, sj_H5P_DEFAULT(), groupProperties, sj_H5P_DEFAULT())
-            guard group >= 0 else { throw HDF5Error("\(path): cannot create group '\(prefix)'") }
+            guard group >= 0 else { throw SimjobError("\(path): cannot create group '\(prefix)'") }
             H5Gclose(group)
         }
     }
@@ -226,7 +220,7 @@ public final class HDF5File: @unchecked Sendable {
         try createParentGroups(of: name)
         var dims = shape.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(dims.count), &dims, nil)
-        guard space >= 0 else { throw HDF5Error("\(path): cannot create dataspace for '\(name)'") }
+        guard space >= 0 else { throw SimjobError("\(path): cannot create dataspace for '\(name)'") }
         defer { H5Sclose(space) }
         let properties = H5Pcreate(sj_H5P_DATASET_CREATE())
         defer { H5Pclose(properties) }
@@ -243,7 +237,7 @@ public final class HDF5File: @unchecked Sendable {
         let linkProperties = H5Pcreate(sj_H5P_LINK_CREATE())
         defer { H5Pclose(linkProperties) }
         let datasetID = H5Dcreate2(id, name, type.fileType, space, linkProperties, properties, sj_H5P_DEFAULT())
-        guard datasetID >= 0 else { throw HDF5Error("\(path): cannot create dataset '\(name)'") }
+        guard datasetID >= 0 else { throw SimjobError("\(path): cannot create dataset '\(name)'") }
         return try HDF5Dataset(file: self, name: name, id: datasetID)
     }
 
@@ -277,9 +271,9 @@ public final class HDF5File: @unchecked Sendable {
 
     private func withObject<R>(_ objectPath: String, _ body: (hid_t) throws -> R) throws -> R {
         let target = objectPath.isEmpty ? "/" : objectPath
-        if target != "/" && !exists(target) { throw HDF5Error("\(path): no object '\(target)'") }
+        if target != "/" && !exists(target) { throw SimjobError("\(path): no object '\(target)'") }
         let object = H5Oopen(id, target, sj_H5P_DEFAULT())
-        guard object >= 0 else { throw HDF5Error("\(path): cannot open '\(target)'") }
+        guard object >= 0 else { throw SimjobError("\(path): cannot open '\(target)'") }
         defer { H5Oclose(object) }
         return try body(object)
     }

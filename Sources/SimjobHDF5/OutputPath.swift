@@ -63,10 +63,10 @@ public struct OutputPath: Sendable {
         var info = stat()
         while lstat(current, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
             hops += 1
-            guard hops <= 40 else { throw HDF5Error("\(path): too many levels of symbolic links") }
+            guard hops <= 40 else { throw SimjobError("\(path): too many levels of symbolic links") }
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(current, &buffer, buffer.count - 1)
-            guard length > 0 else { throw HDF5Error("\(path): cannot read the symbolic link \(current)") }
+            guard length > 0 else { throw SimjobError("\(path): cannot read the symbolic link \(current)") }
             let target = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             // A relative target is relative to the link's own folder ("." for a link named bare).
             let linkFolder = (current as NSString).deletingLastPathComponent
@@ -75,26 +75,26 @@ public struct OutputPath: Sendable {
         if lstat(current, &info) == 0 {
             switch info.st_mode & S_IFMT {
             case S_IFREG: break
-            case S_IFDIR: throw HDF5Error("\(path): is a directory; give a file name for the output")
+            case S_IFDIR: throw SimjobError("\(path): is a directory; give a file name for the output")
             case S_IFCHR, S_IFBLK:
-                throw HDF5Error("\(path): is a device; simjob writes outputs as regular files (written whole, then renamed into place)")
-            case S_IFIFO: throw HDF5Error("\(path): is a FIFO; simjob writes outputs as regular files")
-            case S_IFSOCK: throw HDF5Error("\(path): is a socket; simjob writes outputs as regular files")
-            default: throw HDF5Error("\(path): is not a regular file")
+                throw SimjobError("\(path): is a device; simjob writes outputs as regular files (written whole, then renamed into place)")
+            case S_IFIFO: throw SimjobError("\(path): is a FIFO; simjob writes outputs as regular files")
+            case S_IFSOCK: throw SimjobError("\(path): is a socket; simjob writes outputs as regular files")
+            default: throw SimjobError("\(path): is not a regular file")
             }
         }
         let name = (current as NSString).lastPathComponent
         let parent = (current as NSString).deletingLastPathComponent
         let parentPath = parent.isEmpty ? "." : parent
-        guard !name.isEmpty, name != ".", name != ".." else { throw HDF5Error("\(path): not a file name") }
+        guard !name.isEmpty, name != ".", name != ".." else { throw SimjobError("\(path): not a file name") }
         guard let real = realpath(parentPath, nil) else {
-            throw HDF5Error("\(path): output folder \(parentPath) does not exist")
+            throw SimjobError("\(path): output folder \(parentPath) does not exist")
         }
         defer { free(real) }
         folder = String(cString: real)
         var folderInfo = stat()
         guard stat(folder, &folderInfo) == 0, (folderInfo.st_mode & S_IFMT) == S_IFDIR else {
-            throw HDF5Error("\(path): \(parentPath) is not a folder")
+            throw SimjobError("\(path): \(parentPath) is not a folder")
         }
         resolved = folder == "/" ? "/" + name : folder + "/" + name
     }
@@ -106,7 +106,7 @@ public struct OutputPath: Sendable {
     public func checkNotAnInput() throws {
         guard let identity = FileIdentity(path: resolved), let input = InputRegistry.input(sameAs: identity) else { return }
         let alias = input == given ? "" : " (the same file as input \(input))"
-        throw HDF5Error("\(given): is an input of this command\(alias); writing it would destroy that input: choose another output")
+        throw SimjobError("\(given): is an input of this command\(alias); writing it would destroy that input: choose another output")
     }
 
     // MARK: temporary files
@@ -174,7 +174,7 @@ public enum PendingOutputs {
 
     public static func claim(_ output: OutputPath) throws {
         let claimed = paths.withLock { $0.insert(output.resolved).inserted }
-        guard claimed else { throw HDF5Error("\(output.given): given for two outputs of one command") }
+        guard claimed else { throw SimjobError("\(output.given): given for two outputs of one command") }
     }
 
     public static func release(_ output: OutputPath) {

@@ -38,7 +38,7 @@ public struct JobRunner {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw JobRunError("\(folder): cannot create the job's output folder (a file of that name, or no permission?)")
+            throw SimjobError("\(folder): cannot create the job's output folder (a file of that name, or no permission?)")
         }
         let lock = try RunLock(folder: folder)
         defer { lock.release() }
@@ -123,12 +123,12 @@ final class RunLock {
         path = folder + "/.simjob-run.lock"
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw JobRunError("\(path): cannot create the job's lock file: \(String(cString: strerror(errno)))")
+            throw SimjobError("\(path): cannot create the job's lock file: \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             Glibc.close(descriptor)
-            throw JobRunError("\(folder): another simjob run is using this output folder (\(holder.isEmpty ? "holder unknown" : holder)); wait for it to finish or stop it")
+            throw SimjobError("\(folder): another simjob run is using this output folder (\(holder.isEmpty ? "holder unknown" : holder)); wait for it to finish or stop it")
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)

@@ -29,7 +29,7 @@ public struct JobState: Codable, Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return (JobState(job: job), nil) }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw JobRunError("\(path): is not a regular file; simjob keeps the job's state there: move it away")
+            throw SimjobError("\(path): is not a regular file; simjob keeps the job's state there: move it away")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             return (JobState(job: job), "\(path) cannot be read; every step runs again")
@@ -59,8 +59,8 @@ public struct JobState: Codable, Sendable {
         let path = JobState.path(in: folder)
         do {
             try AtomicDataFile.write(data, to: path)
-        } catch let error as HDF5Error {
-            throw JobRunError("\(path): cannot save the job's state: \(error.message)")
+        } catch let error as SimjobError {
+            throw SimjobError("\(path): cannot save the job's state: \(error.message)")
         }
     }
 
@@ -79,9 +79,3 @@ public struct JobState: Codable, Sendable {
     }
 }
 
-/// A job that could not run to the end.
-public struct JobRunError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

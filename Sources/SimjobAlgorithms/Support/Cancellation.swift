@@ -1,4 +1,5 @@
 import Foundation
+@_exported import SimjobCore
 import Synchronization
 
 /// A process-wide "stop soon" flag. Long loops check it once per block (never per element) and

@@ -50,11 +50,7 @@ public final class VectorSource: RowSource, @unchecked Sendable {
     /// Reads rows `range` into `buffer` (`range.count x dimension`), rejecting NaN and infinity
     /// with the first bad row's number.
     public func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
-        do {
-            try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: readThreads)
-        } catch let error as HDF5Error {
-            throw SimjobError(error.message)
-        }
+        try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: readThreads)
         if let bad = VectorKernels.firstNonFiniteRow(buffer, rows: range.count, dimension: dimension) {
             let row = range.lowerBound + bad
             let problem = VectorKernels.describeUnusableRow(buffer + bad * dimension, dimension: dimension)
