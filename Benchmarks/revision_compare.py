@@ -3,7 +3,9 @@
 Builds REV (default: the previous commit) in a git worktree under .build-compare/, generates one
 dataset, then times the same commands with both binaries, alternating over several rounds
 (these machines are noisy), and prints each command's median time and the ratio
-this / REV. A refactor that keeps behaviour should keep every ratio near 1.
+this / REV. A refactor that keeps behaviour should keep every ratio near 1. Each command's
+output datasets from both binaries are then compared value for value (h5py): "same" or where
+they differ.
 """
 import argparse
 import os
@@ -55,6 +57,33 @@ def main():
                 started = time.perf_counter()
                 subprocess.run([binary] + command + threads, check=True, stdout=subprocess.DEVNULL)
                 times[name][label].append(time.perf_counter() - started)
+    print_times(new, base_revision, args, times)
+    print("outputs (every dataset, value for value):")
+    for name, command in commands.items():
+        output = command[command.index("--output") + 1]
+        old_output = output.replace(".hdf5", ".old.hdf5")
+        old_command = [old_output if part == output else part for part in command]
+        subprocess.run([old] + old_command + threads, check=True, stdout=subprocess.DEVNULL)
+        print(f"  {name:18} {compare_outputs(output, old_output)}")
+
+
+def compare_outputs(a, b):
+    """'same' when both files hold the same datasets with equal values, else the first difference."""
+    import h5py
+    import numpy as np
+    found = []
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        fa.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in found:
+            if name not in fb:
+                return f"{name} missing in the other revision's output"
+            x, y = fa[name][()], fb[name][()]
+            if x.shape != y.shape or not np.array_equal(x, y):
+                return f"{name} differs"
+    return f"same ({len(found)} datasets)"
+
+
+def print_times(new, base_revision, args, times):
     system = run([new, "info", "--system", "--sgemm-seconds", "0.2"]).splitlines()
     print(system[0])
     print(next(line for line in system if line.startswith("OpenBLAS")))

@@ -26,7 +26,7 @@ struct IVFPQTests {
         template.iterations = 10
         let (pq, _) = try ProductQuantizer.train(data, m: 4, nbits: 4, kmeans: template)
         var codes = [UInt8](repeating: 0, count: data.rows * 4)
-        pq.encode(data.pointer, rows: data.rows, into: &codes, threads: 2)
+        try pq.encode(data.pointer, rows: data.rows, into: &codes, threads: 2)
         for row in 0..<data.rows {
             for s in 0..<4 {
                 var best = Float.infinity, bestIndex = 0

@@ -131,36 +131,26 @@ public struct Dedup {
         let n = vectors.rows
         let all = ExactKNN.Chunk(vectors: vectors, start: 0)
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 2000, n))
-        var kmeansConfig = KMeansConfig(k: partitions)
-        kmeansConfig.iterations = 10
-        kmeansConfig.seed = config.seed
-        kmeansConfig.threads = config.threads
-        var kmeans = KMeans(config: kmeansConfig, logger: nil)
-        kmeans.label = "dedup partitions"
-        let centroids = try kmeans.train(vectors).centroids
         let chordThreshold = metric == .angular ? (2 * threshold).squareRoot() : threshold
 
         // Each row's distance to every centroid would cost n x partitions; instead take, per row,
         // its home and the centroids within reach through one k-NN search of modest width.
-        let reach = min(partitions, 32)
-        var engineConfig = ExactKNNConfig(k: reach, metric: .euclidean, threads: config.threads)
-        engineConfig.block = ExactKNNConfig.defaultBlock
-        var engine = ExactKNN(config: engineConfig)
-        engine.progressStyle = .silent
-        let nearest = try engine.nearestScores(queries: all, base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
-        var home = [Int32](repeating: 0, count: n)
-        var members = [[Int32]](repeating: [], count: partitions)
+        var cellConfig = CellPartition.Config(cells: partitions, width: 32)
+        cellConfig.seed = config.seed
+        cellConfig.threads = config.threads
+        cellConfig.label = "dedup partitions"
+        let cells = try CellPartition(vectors, config: cellConfig)
+        let reach = cells.width
+        let members = cells.members
         var guests = [[Int32]](repeating: [], count: partitions)
         var widest = 0
         for row in 0..<n {
-            let own = nearest.ids[row * reach]
-            home[row] = own
-            members[Int(own)].append(Int32(row))
-            let ownDistance = Double(nearest.distances[row * reach]).squareRoot()
+            let own = cells.nearest[row * reach]
+            let ownDistance = Double(cells.squaredDistances[row * reach]).squareRoot()
             for slot in 1..<reach {
-                let other = nearest.ids[row * reach + slot]
+                let other = cells.nearest[row * reach + slot]
                 guard other >= 0 else { break }
-                let distance = Double(nearest.distances[row * reach + slot]).squareRoot()
+                let distance = Double(cells.squaredDistances[row * reach + slot]).squareRoot()
                 // Rounding slack of 1e-5 relative: a guest too many costs a little time; one too
                 // few would lose pairs.
                 guard distance <= (ownDistance + 2 * chordThreshold) * (1 + 1e-5) + 1e-6 else { break }

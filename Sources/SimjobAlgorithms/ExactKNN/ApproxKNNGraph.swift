@@ -68,26 +68,15 @@ public struct ApproxKNNGraph {
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 1000, n))
         let nprobe = min(config.nprobe, partitions)
 
-        // Cells: k-means on the set (subsampled as k-means does), every row's nprobe nearest.
-        var kmeansConfig = KMeansConfig(k: partitions)
-        kmeansConfig.iterations = config.iterations
-        kmeansConfig.seed = config.seed
-        kmeansConfig.threads = config.threads
-        var kmeans = KMeans(config: kmeansConfig, logger: logger)
-        kmeans.label = "graph partitions"
-        let centroids = try kmeans.train(vectors).centroids
-        var engineConfig = ExactKNNConfig(k: nprobe, metric: .euclidean, threads: config.threads)
-        engineConfig.block = ExactKNNConfig.defaultBlock
-        var engine = ExactKNN(config: engineConfig)
-        engine.progressStyle = .silent
+        // Cells: k-means on the set, every row's nprobe nearest.
+        var cellConfig = CellPartition.Config(cells: partitions, width: nprobe)
+        cellConfig.iterations = config.iterations
+        cellConfig.seed = config.seed
+        cellConfig.threads = config.threads
+        cellConfig.label = "graph partitions"
+        let cells = try CellPartition(vectors, config: cellConfig, logger: logger)
+        let members = cells.members, probers = cells.probers(nprobe: nprobe)
         let all = ExactKNN.Chunk(vectors: vectors, start: 0)
-        let probes = try engine.nearestScores(queries: all, base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
-        var members = [[Int32]](repeating: [], count: partitions)
-        var probers = [[Int32]](repeating: [], count: partitions)
-        for row in 0..<n {
-            members[Int(probes.ids[row * nprobe])].append(Int32(row))
-            for slot in 0..<nprobe { probers[Int(probes.ids[row * nprobe + slot])].append(Int32(row)) }
-        }
 
         // Cells are independent work items; each worker keeps its own lists (a row is reached
         // from several cells), merged at the end.

@@ -149,7 +149,7 @@ public final class IVFPQIndex: @unchecked Sendable {
         let checkRows = min(sample.rows, 16_384)
         let check = FloatMatrix(rows: checkRows, columns: d)
         check.pointer.update(from: sample.pointer, count: checkRows * d)
-        stats.reconstructionError = pq.reconstructionError(check, threads: threads)
+        stats.reconstructionError = try pq.reconstructionError(check, threads: threads)
         stats.pqSeconds = ProgressDisplay.now() - pqStarted
 
         // Encode everything, streaming the source by blocks.
@@ -164,8 +164,8 @@ public final class IVFPQIndex: @unchecked Sendable {
                 try assigner.assign(vectors.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
                 subtractCentroids(vectors, cells: blockCells, centroids: coarse.centroids)
             }
-            allCodes.withUnsafeMutableBufferPointer { buffer in
-                pq.encode(vectors.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
+            try allCodes.withUnsafeMutableBufferPointer { buffer in
+                try pq.encode(vectors.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
             }
             progress.advance(by: range.count)
         }
@@ -277,69 +277,83 @@ public final class IVFPQIndex: @unchecked Sendable {
         let width = pq.m * pq.ksub
         let blockSize = 32
         let blocks = (queries.rows + blockSize - 1) / blockSize
-        let next = AtomicCounter()
-        let scanned = AtomicCounter()
-        BLASRuntime.setThreads(1)
-        let shared = UnsafeSendable((prepared, cells, result, base))
-        DispatchQueue.concurrentPerform(iterations: min(threads, max(blocks, 1))) { _ in
-            let (prepared, cells, result, base) = shared.value
-            let term3 = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * width)
-            let table = UnsafeMutablePointer<Float>.allocate(capacity: width)
-            var shortlist = CandidateHeap(capacity: candidates)
-            defer {
-                term3.deallocate()
-                table.deallocate()
-                shortlist.deallocate()
-            }
-            var localScanned = 0
-            while !Cancellation.isRequested {
-                let block = next.next()
-                guard block < blocks else { break }
+        // Per worker: the block's term-3 tables, one query's table, its shortlist, codes scanned.
+        let workers = min(threads, max(blocks, 1))
+        let term3 = UnsafeMutablePointer<Float>.allocate(capacity: workers * blockSize * width)
+        let tables = UnsafeMutablePointer<Float>.allocate(capacity: workers * width)
+        let shortlists = UnsafeMutablePointer<CandidateHeap>.allocate(capacity: workers)
+        for worker in 0..<workers { (shortlists + worker).initialize(to: CandidateHeap(capacity: candidates)) }
+        var scanned = [Int](repeating: 0, count: workers)
+        defer {
+            term3.deallocate()
+            tables.deallocate()
+            for worker in 0..<workers { shortlists[worker].deallocate() }
+            shortlists.deinitialize(count: workers)
+            shortlists.deallocate()
+        }
+        try scanned.withUnsafeMutableBufferPointer { scannedBuffer in
+            let shared = UnsafeSendable((scannedBuffer.baseAddress!))
+            try BlockedJoin.run(items: blocks, threads: workers) { block, worker in
                 let first = block * blockSize
-                let rows = min(blockSize, queries.rows - first)
-                // Term 3 for the whole block: q_s . r_s,j for every sub-quantizer.
-                pq.innerProductTables(prepared.row(first), rows: rows, into: term3)
-                for local in 0..<rows {
-                    let query = first + local
-                    shortlist.removeAll()
-                    let queryTerm3 = term3 + local * width
-                    if metric == .ip {
-                        for index in 0..<width { table[index] = -queryTerm3[index] }
-                    }
-                    for probe in 0..<nprobe {
-                        let cell = Int(cells.ids[query * nprobe + probe])
-                        guard cell >= 0 else { continue }
-                        let start = listOffsets[cell], end = listOffsets[cell + 1]
-                        guard end > start else { continue }
-                        if metric != .ip {
-                            precomputed.withUnsafeBufferPointer { term2 in
-                                let cellTerm2 = term2.baseAddress! + cell * width
-                                for index in 0..<width { table[index] = cellTerm2[index] - 2 * queryTerm3[index] }
-                            }
-                        }
-                        codes.withUnsafeBufferPointer { codeBuffer in
-                            ids.withUnsafeBufferPointer { idBuffer in
-                                PQKernels.scanCodes(
-                                    codes: codeBuffer.baseAddress! + start * pq.m, ids: idBuffer.baseAddress! + start,
-                                    count: end - start, m: pq.m, ksub: pq.ksub, table: table,
-                                    base: cells.distances[query * nprobe + probe], heap: &shortlist)
-                            }
-                        }
-                        localScanned += end - start
-                    }
-                    finishQuery(query, shortlist: shortlist, into: result, prepared: prepared, base: base, refine: config.refine > 0)
-                }
+                let w = worker.index
+                shared.value[w] += scanBlock(
+                    first..<min(first + blockSize, queries.rows), prepared: prepared, cells: cells, nprobe: nprobe,
+                    term3: term3 + w * blockSize * width, table: tables + w * width, shortlist: &shortlists[w],
+                    into: result, base: base, refine: config.refine > 0)
             }
-            scanned.add(localScanned)
         }
         try Cancellation.check()
         var stats = SearchStats()
         stats.queries = queries.rows
-        stats.codesScanned = scanned.value
+        stats.codesScanned = scanned.reduce(0, +)
         let table = NeighborTable(converting: result, metric: metric)
         Invariants.check(table, idLimit: count, selfJoin: false, what: "IVF-PQ search")
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
+    }
+
+    /// Scans the probed cells' codes for the queries `range` (at most one block): term 3 for the
+    /// whole block by one product, then per query its table and shortlist. Returns the number of
+    /// codes scanned.
+    func scanBlock(
+        _ range: Range<Int>, prepared: FloatMatrix, cells: NeighborTable, nprobe: Int,
+        term3: UnsafeMutablePointer<Float>, table: UnsafeMutablePointer<Float>, shortlist: inout CandidateHeap,
+        into result: NeighborLists, base: FloatMatrix?, refine: Bool
+    ) -> Int {
+        let width = pq.m * pq.ksub
+        var scanned = 0
+        // Term 3 for the whole block: q_s . r_s,j for every sub-quantizer.
+        pq.innerProductTables(prepared.row(range.lowerBound), rows: range.count, into: term3)
+        for query in range {
+            shortlist.removeAll()
+            let queryTerm3 = term3 + (query - range.lowerBound) * width
+            if metric == .ip {
+                for index in 0..<width { table[index] = -queryTerm3[index] }
+            }
+            for probe in 0..<nprobe {
+                let cell = Int(cells.ids[query * nprobe + probe])
+                guard cell >= 0 else { continue }
+                let start = listOffsets[cell], end = listOffsets[cell + 1]
+                guard end > start else { continue }
+                if metric != .ip {
+                    precomputed.withUnsafeBufferPointer { term2 in
+                        let cellTerm2 = term2.baseAddress! + cell * width
+                        for index in 0..<width { table[index] = cellTerm2[index] - 2 * queryTerm3[index] }
+                    }
+                }
+                codes.withUnsafeBufferPointer { codeBuffer in
+                    ids.withUnsafeBufferPointer { idBuffer in
+                        PQKernels.scanCodes(
+                            codes: codeBuffer.baseAddress! + start * pq.m, ids: idBuffer.baseAddress! + start,
+                            count: end - start, m: pq.m, ksub: pq.ksub, table: table,
+                            base: cells.distances[query * nprobe + probe], heap: &shortlist)
+                    }
+                }
+                scanned += end - start
+            }
+            finishQuery(query, shortlist: shortlist, into: result, prepared: prepared, base: base, refine: refine)
+        }
+        return scanned
     }
 
     /// Moves a query's shortlist into the result: re-ranked by exact scores when refining,
@@ -359,31 +373,5 @@ public final class IVFPQIndex: @unchecked Sendable {
             }
             result.insert(row: query, score: score, id: id)
         }
-    }
-}
-
-/// A shared counter for handing out work to Dispatch workers.
-final class AtomicCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current = 0
-
-    /// Returns the current value and increments it.
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        current += 1
-        return current - 1
-    }
-
-    func add(_ amount: Int) {
-        lock.lock()
-        current += amount
-        lock.unlock()
-    }
-
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
     }
 }

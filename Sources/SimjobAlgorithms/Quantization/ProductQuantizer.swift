@@ -58,28 +58,21 @@ public final class ProductQuantizer: @unchecked Sendable {
         let slots = UnsafeMutablePointer<Result<KMeansResult, Error>?>.allocate(capacity: m)
         slots.initialize(repeating: nil, count: m)
         defer { slots.deinitialize(count: m); slots.deallocate() }
-        let shared = UnsafeSendable((vectors, codebooks, slots))
-        let next = AtomicCounter()
-        DispatchQueue.concurrentPerform(iterations: min(threads, m)) { _ in
-            let (vectors, codebooks, slots) = shared.value
+        try BlockedJoin.run(items: m, threads: threads) { s, _ in
             let sub = FloatMatrix(rows: vectors.rows, columns: dsub)
-            while true {
-                let s = next.next()
-                guard s < m else { break }
-                for row in 0..<vectors.rows {
-                    sub.row(row).update(from: vectors.row(row) + s * dsub, count: dsub)
-                }
-                var config = template
-                config.k = ksub
-                config.seed = template.seed &+ UInt64(s)
-                config.threads = 1
-                var kmeans = KMeans(config: config, logger: nil)
-                kmeans.label = "product quantizer \(s + 1)/\(m)"
-                slots[s] = Result {
-                    let result = try kmeans.train(sub)
-                    (codebooks.pointer + s * ksub * dsub).update(from: result.centroids.pointer, count: ksub * dsub)
-                    return result
-                }
+            for row in 0..<vectors.rows {
+                sub.row(row).update(from: vectors.row(row) + s * dsub, count: dsub)
+            }
+            var config = template
+            config.k = ksub
+            config.seed = template.seed &+ UInt64(s)
+            config.threads = 1
+            var kmeans = KMeans(config: config, logger: nil)
+            kmeans.label = "product quantizer \(s + 1)/\(m)"
+            slots[s] = Result {
+                let result = try kmeans.train(sub)
+                (codebooks.pointer + s * ksub * dsub).update(from: result.centroids.pointer, count: ksub * dsub)
+                return result
             }
         }
         let results = try (0..<m).map { try slots[$0]!.get() }
@@ -88,27 +81,24 @@ public final class ProductQuantizer: @unchecked Sendable {
 
     /// Codes of `rows` vectors (`m` bytes each), computed by blocks in parallel: per
     /// sub-quantizer one sgemm of the sub-vectors against its centroids, then the nearest.
-    public func encode(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, threads: Int) {
+    public func encode(_ vectors: UnsafePointer<Float>, rows: Int, into codes: UnsafeMutablePointer<UInt8>, threads: Int) throws {
         let block = ExactKNNConfig.defaultBlock
         let blocks = (rows + block - 1) / block
         let shared = UnsafeSendable((vectors, codes))
-        BLASRuntime.setThreads(1)
-        DispatchQueue.concurrentPerform(iterations: min(threads, max(blocks, 1))) { worker in
-            let dots = UnsafeMutablePointer<Float>.allocate(capacity: block * ksub)
+        // The driver's GEMM scratch (block x block) holds a block's products with the 2^nbits
+        // centroids of one sub-quantizer when 2^nbits <= block; larger codebooks get their own.
+        try BlockedJoin.run(items: blocks, threads: threads, block: block) { index, worker in
+            let dots = ksub <= block ? worker.scratch : UnsafeMutablePointer<Float>.allocate(capacity: block * ksub)
             let nearest = UnsafeMutablePointer<Int32>.allocate(capacity: block)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: block)
             defer {
-                dots.deallocate()
+                if ksub > block { dots.deallocate() }
                 nearest.deallocate()
                 scores.deallocate()
             }
-            var index = worker
-            while index < blocks {
-                let start = index * block
-                let count = min(block, rows - start)
-                encodeBlock(shared.value.0 + start * dimension, rows: count, into: shared.value.1 + start * m, dots: dots, nearest: nearest, scores: scores)
-                index += threads
-            }
+            let start = index * block
+            let count = min(block, rows - start)
+            encodeBlock(shared.value.0 + start * dimension, rows: count, into: shared.value.1 + start * m, dots: dots, nearest: nearest, scores: scores)
         }
     }
 
@@ -152,10 +142,10 @@ public final class ProductQuantizer: @unchecked Sendable {
     }
 
     /// Mean squared reconstruction error of `vectors` through encode and decode.
-    public func reconstructionError(_ vectors: FloatMatrix, threads: Int) -> Double {
+    public func reconstructionError(_ vectors: FloatMatrix, threads: Int) throws -> Double {
         let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: vectors.rows * m)
         defer { codes.deallocate() }
-        encode(vectors.pointer, rows: vectors.rows, into: codes, threads: threads)
+        try encode(vectors.pointer, rows: vectors.rows, into: codes, threads: threads)
         let decoded = FloatMatrix(rows: vectors.rows, columns: dimension)
         decode(codes, rows: vectors.rows, into: decoded.pointer)
         var total = 0.0
