@@ -111,6 +111,9 @@ struct KNNGraphCommand: ParsableCommand {
     @Option(help: "exact (blocked GEMM over every pair) or approx (each row searches its nearest k-means cells).") var method = Method.exact
     @Option(help: ArgumentHelp(ParameterHelp.help("partitions", in: "knn_graph") + " (default: \(ApproxKNNConfig().partitions))")) var partitions: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "knn_graph") + " (default: \(ApproxKNNConfig().nprobe))")) var nprobe: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("rounds", in: "knn_graph") + " (default: \(ApproxKNNConfig().rounds))")) var rounds: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("recall", in: "knn_graph"))) var recall: Double?
+    @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample", in: "knn_graph") + " (default: \(ApproxKNNConfig().recallSample))")) var recallSample: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("iterations", in: "knn_graph") + " (default: \(ApproxKNNConfig().iterations))")) var iterations: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "knn_graph") + " (default: \(ApproxKNNConfig().seed))")) var seed: UInt64?
     @OptionGroup var exact: ExactOptions
@@ -118,13 +121,19 @@ struct KNNGraphCommand: ParsableCommand {
 
     /// An option of one method given with the other is an error, not ignored.
     func validate() throws {
-        let approxOnly = (partitions != nil ? ["--partitions"] : []) + (nprobe != nil ? ["--nprobe"] : [])
-            + (iterations != nil ? ["--iterations"] : []) + (seed != nil ? ["--seed"] : [])
+        let given: [(String, Bool)] = [
+            ("--partitions", partitions != nil), ("--nprobe", nprobe != nil), ("--iterations", iterations != nil), ("--seed", seed != nil),
+            ("--rounds", rounds != nil), ("--recall", recall != nil), ("--recall-sample", recallSample != nil),
+        ]
+        let approxOnly = given.filter { $0.1 }.map { $0.0 }
         if method == .exact, let first = approxOnly.first {
             throw ValidationError("\(first) applies to --method approx only")
         }
         if method == .approx, let first = exact.exactOnlyGiven.first {
             throw ValidationError("\(first) applies to --method exact only")
+        }
+        if recall != nil, let hand = nprobe != nil ? "--nprobe" : rounds != nil ? "--rounds" : nil {
+            throw ValidationError("\(hand) and --recall exclude each other: with a target the engine picks nprobe and the rounds")
         }
     }
 
@@ -138,11 +147,13 @@ struct KNNGraphCommand: ParsableCommand {
             config.nprobe = nprobe ?? config.nprobe
             config.iterations = iterations ?? config.iterations
             config.seed = seed ?? config.seed
+            config.rounds = rounds ?? config.rounds
+            config.recall = recall
+            config.recallSample = recallSample ?? config.recallSample
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
                 input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)
-            printLine(String(format: "approximate k-NN graph: %d rows, k=%d, %d cells, nprobe=%d: %.2f s, %.0f candidates per row (exact: %d) -> %@",
-                             stats.rows, stats.k, stats.partitions, stats.nprobe, stats.seconds, stats.candidatesPerRow, stats.rows - 1, output))
+            printLine("approximate k-NN graph: " + stats.summary + " -> \(output)")
             return
         }
         let stats = try ExactOperations.knnGraph(

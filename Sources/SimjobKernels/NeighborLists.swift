@@ -77,6 +77,30 @@ public struct NeighborLists: @unchecked Sendable {
         }
     }
 
+    /// Whether row `row`'s list holds `id`.
+    @inlinable
+    public func contains(row: Int, id: Int32) -> Bool {
+        let first = row * k
+        for slot in first..<(first + k) where ids[slot] == id { return true }
+        return false
+    }
+
+    /// Merges `other`'s lists of rows `range` into these, skipping ids a list already holds
+    /// (when both sides may have found the same pair).
+    public func mergeUnique(_ other: NeighborLists, rows range: Range<Int>) {
+        precondition(other.k == k)
+        for row in range {
+            let first = row * k
+            for slot in first..<(first + k) {
+                let id = other.ids[slot]
+                if id == Self.emptyID { break }
+                let score = other.scores[slot]
+                if score > bounds[row] { break }
+                if !contains(row: row, id: id) { insert(row: row, score: score, id: id) }
+            }
+        }
+    }
+
     /// Number of filled slots in a row.
     public func count(row: Int) -> Int {
         var filled = 0

@@ -6,10 +6,11 @@ import SimjobKernels
 
 @Suite("Approximate k-NN graph")
 struct ApproxGraphTests {
-    func approx(k: Int, partitions: Int, nprobe: Int, threads: Int = 2) -> ApproxKNNGraph {
+    func approx(k: Int, partitions: Int, nprobe: Int, rounds: Int = 0, threads: Int = 2) -> ApproxKNNGraph {
         var config = ApproxKNNConfig(k: k)
         config.partitions = partitions
         config.nprobe = nprobe
+        config.rounds = rounds
         config.threads = threads
         return ApproxKNNGraph(config: config)
     }
@@ -31,6 +32,71 @@ struct ApproxGraphTests {
         let reference = try exact(data, k: 6, metric: metric)
         #expect(table.idArray == reference.idArray)
         for (got, expected) in zip(table.distanceArray, reference.distanceArray) { #expect(abs(got - expected) <= 1e-5 * max(1, abs(expected))) }
+        // Refinement after an exact search changes nothing (and offers no id twice).
+        let (refined, _) = try approx(k: 6, partitions: 9, nprobe: 9, rounds: 2).graph(prepared, metric: metric)
+        #expect(refined.idArray == reference.idArray)
+    }
+
+    /// Recall of `table` against the exact graph, by ids.
+    func recall(_ table: NeighborTable, _ reference: NeighborTable, rows: Int, k: Int) -> Double {
+        var hits = 0
+        for row in 0..<rows { hits += Set(table.ids(ofRow: row)).intersection(reference.ids(ofRow: row)).count }
+        return Double(hits) / Double(rows * k)
+    }
+
+    /// With one cell per row every list stays inside its cell (so do its neighbours'), and a
+    /// round can add nothing; from two cells on, lists cross cells and rounds follow them.
+    @Test("refinement rounds raise the recall of a two-cell search and never list self or an id twice")
+    func refinementRaisesRecall() throws {
+        let data = mixture(clusters: 30, perCluster: 60, dimension: 16, seed: 44)
+        let reference = try exact(data, k: 10, metric: .euclidean)
+        let (plain, _) = try approx(k: 10, partitions: 60, nprobe: 2).graph(data, metric: .euclidean)
+        let (refined, stats) = try approx(k: 10, partitions: 60, nprobe: 2, rounds: 2).graph(data, metric: .euclidean)
+        let before = recall(plain, reference, rows: data.rows, k: 10), after = recall(refined, reference, rows: data.rows, k: 10)
+        #expect(after > before + 0.005, "recall \(before) -> \(after)")
+        #expect(stats.rounds == 2)
+        for row in 0..<data.rows {
+            let ids = refined.ids(ofRow: row)
+            #expect(Set(ids).count == ids.count && !ids.contains(Int32(row)), "row \(row): \(ids)")
+        }
+    }
+
+    @Test("a recall target is met on the whole graph, and the sampled recall reported is close to the true one", arguments: [0.9, 0.97])
+    func recallTarget(target: Double) throws {
+        let data = mixture(clusters: 40, perCluster: 80, dimension: 24, seed: 45)
+        var config = ApproxKNNConfig(k: 10)
+        config.recall = target
+        config.partitions = 40
+        config.recallSample = 400
+        config.threads = 2
+        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let reference = try exact(data, k: 10, metric: .euclidean)
+        let whole = recall(table, reference, rows: data.rows, k: 10)
+        let sampled = try #require(stats.sampledRecall)
+        #expect(sampled.low >= target, "sampled \(sampled)")
+        #expect(whole >= target - 0.01, "whole-graph recall \(whole) for target \(target)")
+        #expect(abs(sampled.recall - whole) <= 0.02, "sampled \(sampled.recall), whole \(whole)")
+        #expect(sampled.low <= sampled.recall && sampled.recall <= sampled.high && sampled.rows == 400)
+    }
+
+    @Test("the sampled recall of the exact graph is 1, and of empty lists 0")
+    func sampledRecallBounds() throws {
+        let data = mixture(clusters: 5, perCluster: 50, dimension: 8, seed: 46)
+        let sample = try SampledRecall(data, metric: .euclidean, k: 5, size: 60, seed: 3, threads: 2)
+        var engine = ExactKNN(config: ExactKNNConfig(k: 5, threads: 2))
+        engine.progressStyle = .silent
+        let lists = NeighborLists(rows: data.rows, k: 5)
+        defer { lists.deallocate() }
+        #expect(sample.measure(lists).recall == 0)
+        let table = try engine.graph(data, metric: .euclidean).0
+        for row in 0..<data.rows {
+            for slot in 0..<5 {
+                let id = table.ids(ofRow: row)[slot]
+                lists.insert(row: row, score: VectorKernels.squaredDistance(data.row(row), data.row(Int(id)), count: 8), id: id)
+            }
+        }
+        let measured = sample.measure(lists)
+        #expect(measured.recall == 1 && measured.low == 1 && measured.rows == 60)
     }
 
     @Test("a few cells per row find nearly every neighbour, the same at any thread count")
@@ -67,5 +133,19 @@ struct ApproxGraphTests {
             print(g.attrs["method"], int(g.attrs["nprobe"]), int(g.attrs["partitions"]), g["neighbors"].shape, g["neighbors"].dtype)
             """, approxGraph)
         #expect(attributes == "approx 4 12 (3000, 8) int32")
+
+        let targeted = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--recall", "0.95", "--output", approxGraph, "--quiet")
+        #expect(targeted.status == 0, "\(targeted.stderr)")
+        #expect(targeted.stdout.contains("sampled recall") && targeted.stdout.contains("(target 0.95)"), "\(targeted.stdout)")
+        let measured = try python("""
+            import sys, h5py
+            g = h5py.File(sys.argv[1], "r")["knn_graph"]
+            print(g.attrs["sampled_recall_low"] >= 0.95, g.attrs["sampled_recall"] <= g.attrs["sampled_recall_high"], int(g.attrs["recall_sample"]), g.attrs["recall_target"])
+            """, approxGraph)
+        #expect(measured == "True True 1000 0.95")
+        let both = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--recall", "0.95", "--nprobe", "4", "--output", approxGraph)
+        #expect(both.status == 64 && both.stderr.contains("--nprobe and --recall exclude each other"), "\(both.stderr)")
+        let outOfRange = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--recall", "1.5", "--output", approxGraph)
+        #expect(outOfRange.status == 64 && outOfRange.stderr.contains("--recall must be between 0.01 and 1"), "\(outOfRange.stderr)")
     }
 }

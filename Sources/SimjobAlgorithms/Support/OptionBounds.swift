@@ -48,6 +48,8 @@ public enum OptionBounds {
         "threshold": Bound(range: 0...1e30, integer: false),
         "sgemm-seconds": Bound(range: 0.05...60, integer: false),
         "max-pairs": Bound(range: 1...9.0e18, integer: true),
+        "rounds": Bound(range: 0...50, integer: true),
+        "recall": Bound(range: 0.01...1, integer: false),
     ]
 
     public static func bound(command: String, option: String) -> Bound? {

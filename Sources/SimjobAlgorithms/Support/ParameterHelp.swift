@@ -25,6 +25,9 @@ public enum ParameterHelp {
         // the approximate graph
         "knn_graph.partitions": "approx: k-means cells (0: n / 1000).",
         "knn_graph.nprobe": "approx: cells each row searches (more: higher recall).",
+        "knn_graph.rounds": "approx: neighbour-of-neighbour refinement rounds after the cell search.",
+        "knn_graph.recall": "approx: target sampled recall (0-1); picks nprobe and rounds itself.",
+        "knn_graph.recall_sample": "approx: rows whose exact neighbours measure the recall reported (0: none).",
         "knn_graph.iterations": "approx: k-means iterations of the cells.",
         "knn_graph.seed": "approx: random seed of the k-means.",
         // k-means

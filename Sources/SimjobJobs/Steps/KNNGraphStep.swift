@@ -41,8 +41,7 @@ enum KNNGraphStep: StepDefinition {
         func run(_ step: PlannedStep, runner: JobRunner) throws -> String {
             let stats = try ExactOperations.approxKNNGraph(input: input, output: step.output, config: config, logger: runner.logger,
                                                            progressStyle: runner.progressStyle)
-            return String(format: "%d rows, k=%d, approximate: %d cells, nprobe=%d (%.0f rows/s, %.0f candidates per row)", stats.rows, stats.k,
-                          stats.partitions, stats.nprobe, Double(stats.rows) / max(stats.seconds, 1e-9), stats.candidatesPerRow)
+            return "approximate: " + stats.summary
         }
     }
 
@@ -64,6 +63,11 @@ enum KNNGraphStep: StepDefinition {
             planning.check(config.k >= 1 && config.k <= rows - 1, "k", "k = \(config.k) must be between 1 and n - 1 = \(rows - 1) (a row is not its own neighbour)")
         }
         planning.check(approx.nprobe >= 1, "nprobe", "must be at least 1")
+        if planning.options["recall"] != nil {
+            for key in ["nprobe", "rounds"] where planning.options[key] != nil {
+                planning.problem(planning.keyNode(key), "\(planning.label).\(key)", "\(key) and recall exclude each other: with a target the engine picks nprobe and the rounds")
+            }
+        }
         return method == "approx" ? Approximate(input: dataset, config: approx) : Exact(input: dataset, config: config)
     }
 }

@@ -69,8 +69,15 @@ public enum ExactOperations {
         graph.logger = logger
         graph.progressStyle = progressStyle
         let (table, stats) = try graph.graph(vectors, metric: metric)
-        try writeGraph(table, to: out, metric: metric, method: "approx", source: input,
-                       extra: [("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe)))])
+        var extra: [(String, AttributeValue)] = [
+            ("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe))), ("rounds", .int(Int64(stats.rounds))),
+        ]
+        if let measured = stats.sampledRecall {
+            extra += [("sampled_recall", .double(measured.recall)), ("sampled_recall_low", .double(measured.low)),
+                      ("sampled_recall_high", .double(measured.high)), ("recall_sample", .int(Int64(measured.rows)))]
+        }
+        if let target = stats.recallTarget { extra.append(("recall_target", .double(target))) }
+        try writeGraph(table, to: out, metric: metric, method: "approx", source: input, extra: extra)
         return stats
     }
 }

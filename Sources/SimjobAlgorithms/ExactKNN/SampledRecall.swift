@@ -1,0 +1,95 @@
+import Foundation
+import SimjobKernels
+
+/// A seeded sample of rows with their exact k nearest neighbours, to measure an approximate
+/// graph's recall as it is built.
+///
+/// Recall is the ann-benchmarks measure: a listed neighbour counts when its distance is within
+/// the true k-th distance (with a relative allowance of 1e-5 for rounding), so ties count.
+/// The interval is over rows (each row's recall is one observation: neighbours of one row are
+/// not independent): the mean plus or minus 1.96 standard errors, clamped to [0, 1].
+public struct SampledRecall: Sendable {
+    /// What a measurement found.
+    public struct Measure: Sendable, Equatable {
+        public var recall: Double
+        public var low: Double
+        public var high: Double
+        public var rows: Int
+    }
+
+    public let rows: [Int]
+    public let k: Int
+    /// Per sampled row, its true neighbours (k ids) and the k-th true score.
+    let truth: [Int32]
+    let kthScore: [Float]
+
+    /// The exact neighbours of `size` seeded rows of `vectors` (normalised already for angular).
+    public init(_ vectors: FloatMatrix, metric: Metric, k: Int, size: Int, seed: UInt64, threads: Int?) throws {
+        let n = vectors.rows
+        rows = sampleIndices(min(size, n), from: n, seed: seed &+ 0x5EC0).sorted()
+        self.k = k
+        let all = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let width = min(k + 1, n)
+        var engineConfig = ExactKNNConfig(k: width, metric: metric, threads: threads)
+        engineConfig.block = ExactKNNConfig.defaultBlock
+        var engine = ExactKNN(config: engineConfig)
+        engine.progressStyle = .silent
+        let table = try engine.nearestScores(queries: ExactKNN.Chunk(gathering: rows.map(Int32.init), from: all), base: all, metric: metric)
+        var truth = [Int32](repeating: -1, count: rows.count * k)
+        var kth = [Float](repeating: .infinity, count: rows.count)
+        for (s, row) in rows.enumerated() {
+            // The row itself is among its k + 1 nearest (at score 0, up to exact duplicates).
+            var taken = 0
+            for slot in 0..<width where taken < k {
+                let id = table.ids[s * width + slot]
+                guard id >= 0, Int(id) != row else { continue }
+                truth[s * k + taken] = id
+                kth[s] = table.distances[s * width + slot]
+                taken += 1
+            }
+        }
+        self.truth = truth
+        kthScore = kth
+    }
+
+    /// The recall of `lists` (internal scores, as the engines keep them) on the sample.
+    public func measure(_ lists: NeighborLists) -> Measure {
+        var perRow = [Double]()
+        perRow.reserveCapacity(rows.count)
+        for (s, row) in rows.enumerated() {
+            let bound = kthScore[s] + 1e-5 * max(abs(kthScore[s]), 1e-3)
+            var hits = 0
+            for slot in 0..<lists.k {
+                let id = lists.ids[row * lists.k + slot]
+                if id == NeighborLists.emptyID { break }
+                if lists.scores[row * lists.k + slot] <= bound { hits += 1 }
+            }
+            perRow.append(Double(min(hits, k)) / Double(k))
+        }
+        return Self.summarize(perRow)
+    }
+
+    /// The recall that probing each row's `nprobe` nearest cells alone would give on the
+    /// sample: a true neighbour is found when its home cell is among them.
+    public func estimate(_ cells: CellPartition, nprobe: Int) -> Double {
+        var hits = 0, total = 0
+        for (s, row) in rows.enumerated() {
+            for slot in 0..<k {
+                let id = truth[s * k + slot]
+                guard id >= 0 else { continue }
+                total += 1
+                if let rank = cells.rank(of: cells.home(of: Int(id)), forRow: row), rank < nprobe { hits += 1 }
+            }
+        }
+        return total == 0 ? 1 : Double(hits) / Double(total)
+    }
+
+    static func summarize(_ perRow: [Double]) -> Measure {
+        guard !perRow.isEmpty else { return Measure(recall: 1, low: 1, high: 1, rows: 0) }
+        let count = Double(perRow.count)
+        let mean = perRow.reduce(0, +) / count
+        let variance = perRow.count > 1 ? perRow.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (count - 1) : 0
+        let half = 1.96 * (variance / count).squareRoot()
+        return Measure(recall: mean, low: max(0, mean - half), high: min(1, mean + half), rows: perRow.count)
+    }
+}
