@@ -20,6 +20,7 @@ struct DedupCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("keep"))) var keep = DedupConfig().keep
     @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
     @Option(help: ArgumentHelp(ParameterHelp.help("partitions", in: "dedup") + " (default: \(DedupConfig().partitions))")) var partitions: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "dedup") + " (default: \(DedupConfig().nprobe))")) var nprobe: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample") + " (default: \(DedupConfig().recallSample))")) var recallSample: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("max_pairs"))) var maxPairs = DedupConfig().maxPairs
     @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
@@ -29,7 +30,7 @@ struct DedupCommand: ParsableCommand {
 
     /// Options of fast mode given with exact mode are an error, not ignored.
     func validate() throws {
-        let fastOnly = (partitions != nil ? ["--partitions"] : []) + (recallSample != nil ? ["--recall-sample"] : []) + (seed != nil ? ["--seed"] : [])
+        let fastOnly = (partitions != nil ? ["--partitions"] : []) + (nprobe != nil ? ["--nprobe"] : []) + (recallSample != nil ? ["--recall-sample"] : []) + (seed != nil ? ["--seed"] : [])
         if mode == .exact, let first = fastOnly.first { throw ValidationError("\(first) applies to --mode fast only") }
     }
 
@@ -41,6 +42,7 @@ struct DedupCommand: ParsableCommand {
         config.keep = keep
         config.partitions = partitions ?? config.partitions
         config.recallSample = recallSample ?? config.recallSample
+        config.nprobe = nprobe ?? config.nprobe
         config.maxPairs = maxPairs
         config.threads = common.threads
         config.seed = seed ?? config.seed

@@ -89,6 +89,21 @@ struct DedupTests {
         #expect(exact.pairs.map { [$0.0, $0.1] } == fast.pairs.map { [$0.0, $0.1] })
         #expect(exact.byThreshold[0].group == fast.byThreshold[0].group)
         #expect(fast.sampledPairRecall == 1)
+
+        // Probing a few cells from both sides: every pair found is a true pair, none twice,
+        // and nearly all are found (the planted copies sit next to their sources).
+        var config = DedupConfig(thresholds: [threshold])
+        config.mode = .fast
+        config.partitions = 8
+        config.nprobe = 2
+        config.threads = 2
+        let probed = try Dedup(config: config).run(prepared, metric: metric)
+        let truth = Set(exact.pairs.map { Int64($0.0) << 32 | Int64($0.1) })
+        let found = probed.pairs.map { Int64($0.0) << 32 | Int64($0.1) }
+        #expect(Set(found).count == found.count, "a pair listed twice")
+        #expect(Set(found).isSubset(of: truth))
+        #expect(Double(found.count) >= 0.99 * Double(truth.count), "\(found.count) of \(truth.count) pairs")
+        #expect(probed.sampledPairRecall.map { $0 >= 0.99 } == true)
     }
 
     @Test("planted groups are recovered exactly, pairs match numpy, outputs read back with h5py")

@@ -60,6 +60,12 @@ public struct Dedup {
             }
         }
         pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        if config.mode == .fast && config.nprobe > 0 {
+            var unique: [(Int32, Int32, Float)] = []
+            unique.reserveCapacity(pairs.count)
+            for pair in pairs where unique.last.map({ $0.0 != pair.0 || $0.1 != pair.1 }) ?? true { unique.append(pair) }
+            pairs = unique
+        }
         let distances = pairs.map { metric.reportedDistance(fromScore: $0.2) }
         let groups = thresholds.map { threshold in
             Dedup.group(rows: vectors.rows, pairs: pairs, distances: distances, threshold: threshold, keep: config.keep, vectors: vectors)
@@ -135,7 +141,8 @@ public struct Dedup {
 
         // Each row's distance to every centroid would cost n x partitions; instead take, per row,
         // its home and the centroids within reach through one k-NN search of modest width.
-        var cellConfig = CellPartition.Config(cells: partitions, width: 32)
+        let probing = config.nprobe > 0
+        var cellConfig = CellPartition.Config(cells: partitions, width: probing ? config.nprobe + 1 : 32)
         cellConfig.seed = config.seed
         cellConfig.threads = config.threads
         cellConfig.label = "dedup partitions"
@@ -154,8 +161,11 @@ public struct Dedup {
                 // Rounding slack of 1e-5 relative: a guest too many costs a little time; one too
                 // few would lose pairs.
                 guard distance <= (ownDistance + 2 * chordThreshold) * (1 + 1e-5) + 1e-6 else { break }
-                if other > own { guests[Int(other)].append(Int32(row)) }
-                if slot == reach - 1 { widest += 1 }
+                // Exact rule: a cross pair is taken in the higher home's cell only. With nprobe, a
+                // row is a guest of each of its probed cells, so a pair is found from either side
+                // (and twice when from both: repeats are dropped after sorting).
+                if probing || other > own { guests[Int(other)].append(Int32(row)) }
+                if !probing && slot == reach - 1 { widest += 1 }
             }
         }
         if widest > 0 {

@@ -29,6 +29,11 @@ public struct DedupConfig: Codable, Sendable, Equatable {
     public var keep: Keep = .first
     /// Fast mode: k-means partitions; 0 picks n / 2000 (at least 1). Default 0.
     public var partitions: Int = 0
+    /// Fast mode: cells each row joins besides its own. 0 takes every cell the triangle
+    /// inequality cannot rule out (no pair lost, but in high dimensions few are ruled out); a
+    /// number takes at most that many nearest cells within the bound, from both rows of a pair
+    /// (approximate: the sampled pair recall shows what was missed). Default 0.
+    public var nprobe: Int = 0
     /// Fast mode: rows whose exact pairs are compared with the fast join's to report pair
     /// recall in the log (seeded sample; 0 skips the check). Default 1,000.
     public var recallSample: Int = 1_000
@@ -43,7 +48,7 @@ public struct DedupConfig: Codable, Sendable, Equatable {
     public init(thresholds: [Double] = []) { self.thresholds = thresholds }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case thresholds = "threshold", metric, mode, keep, partitions, recallSample = "recall_sample"
+        case thresholds = "threshold", metric, mode, keep, partitions, nprobe, recallSample = "recall_sample"
         case maxPairs = "max_pairs", threads, seed
     }
 }

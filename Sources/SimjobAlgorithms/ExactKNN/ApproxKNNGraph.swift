@@ -111,6 +111,9 @@ public struct ApproxKNNGraph {
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
 
         let lists = NeighborLists(rows: n, k: config.k)
+        // Refinement visits rows cell by cell: rows of one cell share most candidates, which
+        // then stay in cache (in row order every candidate is a fresh read from memory).
+        let order = cells.members.flatMap { $0 }
         var stats = ApproxKNNStats()
         stats.rows = n
         stats.k = config.k
@@ -118,14 +121,15 @@ public struct ApproxKNNGraph {
         stats.recallTarget = config.recall
         var scored = 0
         if let target = config.recall, let sample {
-            var nprobe = 1
+            // At least two cells: with one, every list stays inside its cell and rounds add nothing.
+            var nprobe = min(2, cells.width)
             while nprobe < cells.width && sample.estimate(cells, nprobe: nprobe) < target - 0.05 { nprobe += 1 }
             scored += try searchCells(vectors, metric: metric, cells: cells, slots: 0..<nprobe, into: lists)
             var measured = sample.measure(lists)
             var gain = 1.0
             while measured.low < target {
                 if gain >= 0.002 && stats.rounds < 8 {
-                    scored += try refine(vectors, metric: metric, lists: lists)
+                    scored += try refine(vectors, metric: metric, lists: lists, order: order)
                     stats.rounds += 1
                 } else if nprobe < cells.width {
                     let wider = min(nprobe * 2, cells.width)
@@ -147,7 +151,7 @@ public struct ApproxKNNGraph {
             let nprobe = min(config.nprobe, partitions)
             scored += try searchCells(vectors, metric: metric, cells: cells, slots: 0..<nprobe, into: lists)
             for _ in 0..<config.rounds {
-                scored += try refine(vectors, metric: metric, lists: lists)
+                scored += try refine(vectors, metric: metric, lists: lists, order: order)
                 stats.rounds += 1
             }
             stats.nprobe = nprobe
@@ -204,8 +208,9 @@ public struct ApproxKNNGraph {
     /// One round of neighbour-of-neighbour refinement: every row scores, exactly, the
     /// neighbours of its neighbours and of its reverse neighbours (at most k of those) that it
     /// does not list yet. Rows are independent: each reads the lists as they were before the
-    /// round and writes only its own. Returns the pairs scored.
-    func refine(_ vectors: FloatMatrix, metric: Metric, lists: NeighborLists) throws -> Int {
+    /// round and writes only its own. Rows are visited in `order` (every row once). Returns the
+    /// pairs scored.
+    func refine(_ vectors: FloatMatrix, metric: Metric, lists: NeighborLists, order: [Int32]) throws -> Int {
         let n = vectors.rows, k = lists.k, d = vectors.columns
         let before = [Int32](UnsafeBufferPointer(start: lists.ids, count: n * k))
         // Reverse neighbours, at most k per row (the first rows to list it).
@@ -231,38 +236,41 @@ public struct ApproxKNNGraph {
         var scored = [Int](repeating: 0, count: threads)
         defer { seen.deallocate() }
         let progress = ProgressDisplay("refinement", total: n, unit: "rows", style: progressStyle, logger: logger)
-        try before.withUnsafeBufferPointer { before in
-            try reverse.withUnsafeBufferPointer { reverse in
-                try scored.withUnsafeMutableBufferPointer { scoredBuffer in
-                    let shared = UnsafeSendable((before.baseAddress!, reverse.baseAddress!, scoredBuffer.baseAddress!))
-                    try BlockedJoin.run(items: blocks, threads: threads, progress: progress, weight: { min(blockRows, n - $0 * blockRows) }) { block, worker in
-                        let (before, reverse, scoredCounts) = shared.value
-                        let stamp = seen + worker.index * n
-                        var count = 0
-                        for row in (block * blockRows)..<min((block + 1) * blockRows, n) {
-                            let me = Int32(row)
-                            stamp[row] = me
-                            for slot in 0..<k where before[row * k + slot] != NeighborLists.emptyID { stamp[Int(before[row * k + slot])] = me }
-                            let x = vectors.row(row)
-                            for side in 0..<2 {
-                                let via = side == 0 ? before + row * k : reverse + row * k
-                                for slot in 0..<k {
-                                    let u = via[slot]
-                                    guard u != NeighborLists.emptyID, u >= 0 else { break }
-                                    let theirs = before + Int(u) * k
-                                    for other in 0..<k {
-                                        let v = theirs[other]
-                                        guard v != NeighborLists.emptyID else { break }
-                                        if stamp[Int(v)] == me { continue }
-                                        stamp[Int(v)] = me
-                                        count += 1
-                                        let score = metric.exactScore(x, vectors.row(Int(v)), dimension: d)
-                                        if score <= lists.bounds[row] { lists.insert(row: row, score: score, id: v) }
+        try order.withUnsafeBufferPointer { orderBuffer in
+            try before.withUnsafeBufferPointer { before in
+                try reverse.withUnsafeBufferPointer { reverse in
+                    try scored.withUnsafeMutableBufferPointer { scoredBuffer in
+                        let shared = UnsafeSendable((before.baseAddress!, reverse.baseAddress!, scoredBuffer.baseAddress!, orderBuffer.baseAddress!))
+                        try BlockedJoin.run(items: blocks, threads: threads, progress: progress, weight: { min(blockRows, n - $0 * blockRows) }) { block, worker in
+                            let (before, reverse, scoredCounts, order) = shared.value
+                            let stamp = seen + worker.index * n
+                            var count = 0
+                            for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
+                                let row = Int(order[position])
+                                let me = Int32(row)
+                                stamp[row] = me
+                                for slot in 0..<k where before[row * k + slot] != NeighborLists.emptyID { stamp[Int(before[row * k + slot])] = me }
+                                let x = vectors.row(row)
+                                for side in 0..<2 {
+                                    let via = side == 0 ? before + row * k : reverse + row * k
+                                    for slot in 0..<k {
+                                        let u = via[slot]
+                                        guard u != NeighborLists.emptyID, u >= 0 else { break }
+                                        let theirs = before + Int(u) * k
+                                        for other in 0..<k {
+                                            let v = theirs[other]
+                                            guard v != NeighborLists.emptyID else { break }
+                                            if stamp[Int(v)] == me { continue }
+                                            stamp[Int(v)] = me
+                                            count += 1
+                                            let score = metric.exactScore(x, vectors.row(Int(v)), dimension: d)
+                                            if score <= lists.bounds[row] { lists.insert(row: row, score: score, id: v) }
+                                        }
                                     }
                                 }
                             }
+                            scoredCounts[worker.index] += count
                         }
-                        scoredCounts[worker.index] += count
                     }
                 }
             }

@@ -63,6 +63,7 @@ public enum ParameterHelp {
         "mode": "exact (every pair) or fast (k-means partitions and their borders).",
         "keep": "Representative per group: first (lowest id) or centroid (closest to the group mean).",
         "dedup.partitions": "Fast mode: k-means partitions (0: n / 2000).",
+        "dedup.nprobe": "Fast mode: nearest cells each row joins (0: every cell the triangle inequality allows; exact).",
         "recall_sample": "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).",
         "max_pairs": "Refuse to go past this many pairs (a threshold far above the duplicates' scale pairs every row with many).",
         "dedup.seed": "Random seed (fast mode).",

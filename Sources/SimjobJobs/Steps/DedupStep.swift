@@ -42,7 +42,7 @@ enum DedupStep: StepDefinition {
         planning.check(!config.thresholds.isEmpty, "threshold", "missing: at least one distance threshold")
         planning.check(config.thresholds.allSatisfy { $0.isFinite }, "threshold", "thresholds must be numbers")
         if config.mode == .exact {
-            for key in ["partitions", "recall_sample", "seed"] where planning.options[key] != nil {
+            for key in ["partitions", "nprobe", "recall_sample", "seed"] where planning.options[key] != nil {
                 planning.problem(planning.keyNode(key), "\(planning.label).\(key)", "applies to mode fast only")
             }
         }
