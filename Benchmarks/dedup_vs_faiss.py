@@ -12,7 +12,12 @@
 Times compare the joins: simjob's own `dedup ... in X s` (vectors in memory, as FAISS's are),
 and its whole command for reference. FAISS runs with OPENBLAS_CORETYPE=SKYLAKEX, same threads.
 
+With --data FILE (an ann-benchmarks file, euclidean or angular) the set is that file's `train`
+instead of a generated one; for angular the threshold is 1 - cos (FAISS searches the unit
+vectors with the L2 radius 2 T). --fast adds options to the fast mode (e.g. "--nprobe 4").
+
 Usage: python3 Benchmarks/dedup_vs_faiss.py [--n 200000] [--dim 96] [--threshold 0.2] [--threads 2]
+       [--data FILE.hdf5] [--fast "--nprobe 4"] [--nlist 1024]
 """
 import argparse
 import json
@@ -29,19 +34,25 @@ from common import run, simjob_binary  # noqa: E402
 FAISS_SCRIPT = r"""
 import json, sys, time
 import faiss, h5py, numpy as np
-path, threshold, threads, pairs_path = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+path, threshold, threads, pairs_path, nlist = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 faiss.omp_set_num_threads(threads)
-x = h5py.File(path, "r")["train"][:].astype("float32")
+f = h5py.File(path, "r")
+x = f["train"][:].astype("float32")
+metric = f.attrs.get("distance", "euclidean")
+angular = (metric.decode() if isinstance(metric, bytes) else str(metric)) == "angular"
+if angular:
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+radius = 2 * threshold if angular else threshold * threshold  # FAISS's L2 radius is squared
 truth = set(map(tuple, np.load(pairs_path)))
 out = []
 for nprobe in (1, 2, 4, 8, 16, 32):
     t = time.perf_counter()
     quantizer = faiss.IndexFlatL2(x.shape[1])
-    index = faiss.IndexIVFFlat(quantizer, x.shape[1], 1024)
+    index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist)
     index.train(x)
     index.add(x)
     index.nprobe = nprobe
-    lims, distances, ids = index.range_search(x, threshold * threshold)  # FAISS L2 radius is squared
+    lims, distances, ids = index.range_search(x, radius)
     seconds = time.perf_counter() - t
     rows = np.repeat(np.arange(len(x)), np.diff(lims).astype(np.int64))
     keep = rows < ids
@@ -58,7 +69,13 @@ print(json.dumps(out))
 def numpy_pairs(path, threshold):
     import h5py
     import numpy as np
-    x = h5py.File(path, "r")["train"][:].astype("float32")
+    f = h5py.File(path, "r")
+    x = f["train"][:].astype("float32")
+    metric = f.attrs.get("distance", "euclidean")
+    angular = (metric.decode() if isinstance(metric, bytes) else str(metric)) == "angular"
+    if angular:
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+    radius = 2 * threshold if angular else threshold * threshold
     norms = (x * x).sum(1)
     pairs = []
     block = 4096
@@ -66,11 +83,15 @@ def numpy_pairs(path, threshold):
         end = min(start + block, len(x))
         # squared distances by GEMM; candidates within a generous margin are checked exactly
         d2 = norms[start:end, None] + norms[None, start:] - 2 * (x[start:end] @ x[start:].T)
-        rows, cols = np.nonzero(d2 <= threshold * threshold * 1.01 + 1e-3)
+        rows, cols = np.nonzero(d2 <= radius * 1.01 + 1e-3)
         rows, cols = rows + start, cols + start
         keep = rows < cols
         rows, cols = rows[keep], cols[keep]
-        exact = np.linalg.norm(x[rows].astype("f8") - x[cols].astype("f8"), axis=1)
+        a, b = x[rows].astype("f8"), x[cols].astype("f8")
+        if angular:
+            exact = 1 - (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        else:
+            exact = np.linalg.norm(a - b, axis=1)
         sel = exact <= threshold
         pairs.append(np.stack([rows[sel], cols[sel]], 1))
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=int)
@@ -84,6 +105,9 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--data", default=None, help="an ann-benchmarks file to use instead of generated data")
+    parser.add_argument("--fast", default="", help="extra options of the fast mode, e.g. '--nprobe 4'")
+    parser.add_argument("--nlist", type=int, default=1024)
     args = parser.parse_args()
 
     import h5py
@@ -92,10 +116,13 @@ def main():
     simjob = simjob_binary()
     work = args.workdir or tempfile.mkdtemp(prefix="simjob-bench-")
     os.makedirs(work, exist_ok=True)
-    data = os.path.join(work, f"dedup-{args.n}-{args.dim}.hdf5")
     threads = ["--threads", str(args.threads), "--quiet"]
-    run([simjob, "generate", data, "--n", str(args.n), "--queries", "1", "--dim", str(args.dim),
-         "--duplicates", str(args.duplicates), "--k", "0", "--seed", "5"] + threads)
+    if args.data:
+        data = args.data
+    else:
+        data = os.path.join(work, f"dedup-{args.n}-{args.dim}.hdf5")
+        run([simjob, "generate", data, "--n", str(args.n), "--queries", "1", "--dim", str(args.dim),
+             "--duplicates", str(args.duplicates), "--k", "0", "--seed", "5"] + threads)
 
     started = time.perf_counter()
     truth = numpy_pairs(data, args.threshold)
@@ -108,8 +135,9 @@ def main():
     for mode in ("exact", "fast"):
         out_path = os.path.join(work, f"dedup-{mode}.hdf5")
         started = time.perf_counter()
+        extra = args.fast.split() if mode == "fast" else []
         out = run([simjob, "dedup", data, "--threshold", str(args.threshold), "--mode", mode, "--write-pairs",
-                   "--output", out_path] + threads)
+                   "--output", out_path] + extra + threads)
         command_seconds = time.perf_counter() - started
         join_seconds = float(re.search(r"rows in ([0-9.]+) s", out).group(1))
         pairs = set(map(tuple, h5py.File(out_path, "r")["dedup/pairs"][:].tolist()))
@@ -117,20 +145,26 @@ def main():
                          "recall": len(pairs & truth_set) / max(len(truth_set), 1), "extra": len(pairs - truth_set)}
 
     env = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX", OMP_NUM_THREADS=str(args.threads))
-    faiss_runs = json.loads(run([sys.executable, "-c", FAISS_SCRIPT, data, str(args.threshold), str(args.threads), truth_path],
+    faiss_runs = json.loads(run([sys.executable, "-c", FAISS_SCRIPT, data, str(args.threshold), str(args.threads), truth_path, str(args.nlist)],
                                 env=env).strip().splitlines()[-1])
     reached = [r for r in faiss_runs if r["recall"] >= 0.9995]
 
-    planted = int((h5py.File(data, "r")["dup_group"][:] >= 0).sum())
-    print(f"data: {args.n} x {args.dim}, {args.duplicates:.0%} planted near-duplicates ({planted} rows in groups), "
-          f"threshold {args.threshold} (euclidean), threads={args.threads}; FAISS with OPENBLAS_CORETYPE=SKYLAKEX")
+    system = run([simjob, "info", "--system", "--sgemm-seconds", "0.2"]).splitlines()
+    print(system[0])
+    print(next(line for line in system if line.startswith("OpenBLAS")))
+    with h5py.File(data, "r") as f:
+        shape, metric = f["train"].shape, f.attrs.get("distance", "euclidean")
+        planted = int((f["dup_group"][:] >= 0).sum()) if "dup_group" in f else None
+    what = f"{planted} planted rows in groups" if planted is not None else os.path.basename(data)
+    print(f"data: {shape[0]} x {shape[1]} ({what}), threshold {args.threshold} ({metric}), threads={args.threads}; "
+          f"fast mode options '{args.fast}'; FAISS IVF{args.nlist} with OPENBLAS_CORETYPE=SKYLAKEX")
     print(f"numpy brute force: {len(truth_set)} pairs in {numpy_seconds:.1f} s")
     for mode in ("exact", "fast"):
         r = results[mode]
         print(f"simjob {mode:5}: pair recall {r['recall']:.5f} ({r['extra']} pairs numpy did not find), "
               f"join {r['join']:.2f} s, whole command {r['command']:.2f} s")
     for r in faiss_runs:
-        print(f"FAISS IVF1024 nprobe={r['nprobe']:>2}: pair recall {r['recall']:.5f}, train + add + range_search {r['seconds']:.2f} s")
+        print(f"FAISS IVF{args.nlist} nprobe={r['nprobe']:>2}: pair recall {r['recall']:.5f}, train + add + range_search {r['seconds']:.2f} s")
     if reached:
         best = reached[0]
         print(f"fast mode vs FAISS at recall >= 0.9995 (nprobe={best['nprobe']}): "
