@@ -29,19 +29,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run, simjob_binary  # noqa: E402
+from common import load_train, run, simjob_binary  # noqa: E402
 
 FAISS_SCRIPT = r"""
 import json, sys, time
-import faiss, h5py, numpy as np
-path, threshold, threads, pairs_path, nlist = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+import faiss, numpy as np
+path, threshold, threads, pairs_path, nlist, here = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 faiss.omp_set_num_threads(threads)
-f = h5py.File(path, "r")
-x = f["train"][:].astype("float32")
-metric = f.attrs.get("distance", "euclidean")
-angular = (metric.decode() if isinstance(metric, bytes) else str(metric)) == "angular"
-if angular:
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+sys.path.insert(0, here)
+from common import load_train
+x, metric = load_train(path)
+angular = metric == "angular"
 radius = 2 * threshold if angular else threshold * threshold  # FAISS's L2 radius is squared
 truth = set(map(tuple, np.load(pairs_path)))
 out = []
@@ -67,14 +65,9 @@ print(json.dumps(out))
 
 
 def numpy_pairs(path, threshold):
-    import h5py
     import numpy as np
-    f = h5py.File(path, "r")
-    x = f["train"][:].astype("float32")
-    metric = f.attrs.get("distance", "euclidean")
-    angular = (metric.decode() if isinstance(metric, bytes) else str(metric)) == "angular"
-    if angular:
-        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
+    x, metric = load_train(path)
+    angular = metric == "angular"
     radius = 2 * threshold if angular else threshold * threshold
     norms = (x * x).sum(1)
     pairs = []
@@ -145,7 +138,8 @@ def main():
                          "recall": len(pairs & truth_set) / max(len(truth_set), 1), "extra": len(pairs - truth_set)}
 
     env = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX", OMP_NUM_THREADS=str(args.threads))
-    faiss_runs = json.loads(run([sys.executable, "-c", FAISS_SCRIPT, data, str(args.threshold), str(args.threads), truth_path, str(args.nlist)],
+    faiss_runs = json.loads(run([sys.executable, "-c", FAISS_SCRIPT, data, str(args.threshold), str(args.threads), truth_path, str(args.nlist),
+                                 os.path.dirname(os.path.abspath(__file__))],
                                 env=env).strip().splitlines()[-1])
     reached = [r for r in faiss_runs if r["recall"] >= 0.9995]
 

@@ -31,20 +31,17 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run, simjob_binary  # noqa: E402
+from common import load_train, run, simjob_binary  # noqa: E402
 
 # Each reference tool runs in its own process: its time, peak memory and graph of the sampled rows.
 TOOL_SCRIPT = r"""
 import json, resource, sys, time
 import h5py, numpy as np
 tool, path, k, threads, setting, rows_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
-f = h5py.File(path, "r")
-x = f["train"][:].astype("float32")
-metric = f.attrs.get("distance", "euclidean")
-metric = metric.decode() if isinstance(metric, bytes) else str(metric)
+sys.path.insert(0, sys.argv[7])
+from common import load_train
+x, metric = load_train(path)
 rows = np.load(rows_path)
-if metric == "angular":
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
 if tool == "pynndescent":
     import numba
     from pynndescent import NNDescent
@@ -85,14 +82,6 @@ for row, line in zip(rows, ids):
     out.append(line)
 print(json.dumps({"seconds": seconds, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ids": out}))
 """
-
-
-def load(path):
-    with h5py.File(path, "r") as f:
-        x = f["train"][:].astype(np.float32)
-        metric = f.attrs.get("distance", "euclidean")
-    metric = metric.decode() if isinstance(metric, bytes) else str(metric)
-    return x, metric
 
 
 def distances(x, metric, rows, candidates):
@@ -205,7 +194,7 @@ def main():
 
     simjob = simjob_binary()
     work = tempfile.mkdtemp(prefix="simjob-graph-bench-")
-    x, metric = load(args.data)
+    x, metric = load_train(args.data)
     n, d = x.shape
     rng = np.random.default_rng(7)
     rows = np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
@@ -238,7 +227,7 @@ def main():
     environment = dict(os.environ, OPENBLAS_CORETYPE=os.environ.get("BENCH_REFERENCE_CORETYPE", "SKYLAKEX"))
     for tool, key, setting in references:
         result = subprocess.run([sys.executable, "-c", TOOL_SCRIPT, key, args.data, str(args.k), str(args.threads), json.dumps(setting),
-                                 os.path.join(work, "rows.npy")], capture_output=True, text=True, env=environment)
+                                 os.path.join(work, "rows.npy"), os.path.dirname(os.path.abspath(__file__))], capture_output=True, text=True, env=environment)
         if result.returncode != 0:
             print(f"{tool} {setting}: failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
             continue

@@ -62,8 +62,10 @@ public struct NeighborLists: @unchecked Sendable {
         bounds[row] = scores[last]
     }
 
-    /// Merges `other`'s lists (same rows and k, disjoint candidates) into these.
-    public func merge(_ other: NeighborLists, rows range: Range<Int>) {
+    /// Merges `other`'s lists of rows `range` (same rows and k) into these. With `skippingHeld`,
+    /// an id a list already holds is not offered again (when both sides may have found the same
+    /// pair); without, the candidates must be disjoint.
+    public func merge(_ other: NeighborLists, rows range: Range<Int>, skippingHeld: Bool = false) {
         precondition(other.k == k)
         for row in range {
             let first = row * k
@@ -72,6 +74,7 @@ public struct NeighborLists: @unchecked Sendable {
                 if id == Self.emptyID { break }
                 let score = other.scores[slot]
                 if score > bounds[row] { break }
+                if skippingHeld && contains(row: row, id: id) { continue }
                 insert(row: row, score: score, id: id)
             }
         }
@@ -83,22 +86,6 @@ public struct NeighborLists: @unchecked Sendable {
         let first = row * k
         for slot in first..<(first + k) where ids[slot] == id { return true }
         return false
-    }
-
-    /// Merges `other`'s lists of rows `range` into these, skipping ids a list already holds
-    /// (when both sides may have found the same pair).
-    public func mergeUnique(_ other: NeighborLists, rows range: Range<Int>) {
-        precondition(other.k == k)
-        for row in range {
-            let first = row * k
-            for slot in first..<(first + k) {
-                let id = other.ids[slot]
-                if id == Self.emptyID { break }
-                let score = other.scores[slot]
-                if score > bounds[row] { break }
-                if !contains(row: row, id: id) { insert(row: row, score: score, id: id) }
-            }
-        }
     }
 
     /// Number of filled slots in a row.

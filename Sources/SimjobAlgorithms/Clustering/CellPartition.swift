@@ -55,12 +55,8 @@ public struct CellPartition {
         kmeans.label = config.label
         centroids = try kmeans.train(vectors).centroids
 
-        var engineConfig = ExactKNNConfig(k: width, metric: .euclidean, threads: config.threads)
-        engineConfig.block = ExactKNNConfig.defaultBlock
-        var engine = ExactKNN(config: engineConfig)
-        engine.progressStyle = .silent
-        let table = try engine.nearestScores(queries: ExactKNN.Chunk(vectors: vectors, start: 0),
-                                             base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean)
+        let table = try ExactKNN.nearestScores(queries: ExactKNN.Chunk(vectors: vectors, start: 0),
+                                               base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean, k: width, threads: config.threads)
         nearest = Array(UnsafeBufferPointer(start: table.ids, count: rows * width))
         squaredDistances = Array(UnsafeBufferPointer(start: table.distances, count: rows * width))
         var members = [[Int32]](repeating: [], count: cells)

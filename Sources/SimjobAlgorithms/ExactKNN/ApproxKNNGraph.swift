@@ -147,6 +147,7 @@ public struct ApproxKNNGraph {
                 logger?.warning("approximate graph: sampled recall \(String(format: "%.4f", measured.recall)) stays below the target \(target) at nprobe \(nprobe) (of \(cells.width) ranked cells)")
             }
             stats.nprobe = nprobe
+            stats.sampledRecall = measured
         } else {
             let nprobe = min(config.nprobe, partitions)
             scored += try searchCells(vectors, metric: metric, cells: cells, slots: 0..<nprobe, into: lists)
@@ -155,8 +156,8 @@ public struct ApproxKNNGraph {
                 stats.rounds += 1
             }
             stats.nprobe = nprobe
+            stats.sampledRecall = sample?.measure(lists)
         }
-        stats.sampledRecall = sample?.measure(lists)
         stats.candidatesPerRow = Double(scored) / Double(n)
         let table = NeighborTable(converting: lists, metric: metric)
         Invariants.check(table, idLimit: n, selfJoin: true, what: "approximate k-NN graph")
@@ -200,7 +201,7 @@ public struct ApproxKNNGraph {
         let starts = Array(stride(from: 0, to: n, by: 4096))
         DispatchQueue.concurrentPerform(iterations: starts.count) { index in
             let range = starts[index]..<min(starts[index] + 4096, n)
-            for lists in workers { target.mergeUnique(lists, rows: range) }
+            for lists in workers { target.merge(lists, rows: range, skippingHeld: true) }
         }
         return total
     }

@@ -261,6 +261,16 @@ public struct ExactKNN {
         try runInMemory(rows: queries, columns: base, metric: metric, selfJoin: false, rawScores: true).0
     }
 
+    /// `nearestScores` by a silent engine of `k` with the default tile size: the search every
+    /// caller that needs nearest centroids or a sample's exact neighbours runs.
+    static func nearestScores(queries: Chunk, base: Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
+        var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
+        config.block = ExactKNNConfig.defaultBlock
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = .silent
+        return try engine.nearestScores(queries: queries, base: base, metric: metric)
+    }
+
     func runInMemory(rows: Chunk, columns: Chunk, metric: Metric, selfJoin: Bool, rawScores: Bool = false) throws -> (NeighborTable, ExactKNNStats) {
         let started = ProgressDisplay.now()
         var stats = makeStats(rows: rows.count, baseRows: columns.count, dimension: rows.vectors.columns, metric: metric, selfJoin: selfJoin)

@@ -30,11 +30,8 @@ public struct SampledRecall: Sendable {
         self.k = k
         let all = ExactKNN.Chunk(vectors: vectors, start: 0)
         let width = min(k + 1, n)
-        var engineConfig = ExactKNNConfig(k: width, metric: metric, threads: threads)
-        engineConfig.block = ExactKNNConfig.defaultBlock
-        var engine = ExactKNN(config: engineConfig)
-        engine.progressStyle = .silent
-        let table = try engine.nearestScores(queries: ExactKNN.Chunk(gathering: rows.map(Int32.init), from: all), base: all, metric: metric)
+        let table = try ExactKNN.nearestScores(queries: ExactKNN.Chunk(gathering: rows.map(Int32.init), from: all), base: all,
+                                               metric: metric, k: width, threads: threads)
         var truth = [Int32](repeating: -1, count: rows.count * k)
         var kth = [Float](repeating: .infinity, count: rows.count)
         for (s, row) in rows.enumerated() {

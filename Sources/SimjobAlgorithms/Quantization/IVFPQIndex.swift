@@ -224,14 +224,6 @@ public final class IVFPQIndex: @unchecked Sendable {
     }
 
     /// The `k` nearest cells of each row with their raw scores (`||x - c||^2`, or `-x.c`).
-    static func nearestCells(_ rows: ExactKNN.Chunk, coarse: ExactKNN.Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
-        var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
-        config.block = ExactKNNConfig.defaultBlock
-        var engine = ExactKNN(config: config)
-        engine.progressStyle = .silent
-        return try engine.nearestScores(queries: rows, base: coarse, metric: metric)
-    }
-
     /// `x_i -= c_cells[i]` for every row.
     static func subtractCentroids(_ vectors: FloatMatrix, cells: UnsafePointer<Int32>, centroids: FloatMatrix) {
         let d = vectors.columns
@@ -270,8 +262,8 @@ public final class IVFPQIndex: @unchecked Sendable {
         let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
         prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
         if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
-        let cells = try IVFPQIndex.nearestCells(
-            ExactKNN.Chunk(vectors: prepared, start: 0), coarse: coarseChunk, metric: internalMetric, k: nprobe, threads: threads)
+        let cells = try ExactKNN.nearestScores(
+            queries: ExactKNN.Chunk(vectors: prepared, start: 0), base: coarseChunk, metric: internalMetric, k: nprobe, threads: threads)
 
         let result = NeighborLists(rows: queries.rows, k: config.k)
         let width = pq.m * pq.ksub
