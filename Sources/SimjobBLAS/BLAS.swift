@@ -29,3 +29,26 @@ public enum BLAS {
             beta, c, blasint(ldc))
     }
 }
+
+extension BLAS {
+    /// `C (m x n) = A^T B` for row-major `A (k x m)` and `B (k x n)`: a Gram or covariance
+    /// matrix of the columns.
+    @inlinable
+    public static func gemmAtB(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            for row in 0..<m { (c + row * ldc).initialize(repeating: 0, count: n) }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans,
+            blasint(m), blasint(n), blasint(k),
+            1, a, blasint(lda), b, blasint(ldb),
+            0, c, blasint(ldc))
+    }
+}

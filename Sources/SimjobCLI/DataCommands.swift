@@ -114,6 +114,8 @@ struct KNNGraphCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("rounds", in: "knn_graph") + " (default: \(ApproxKNNConfig().rounds))")) var rounds: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("recall", in: "knn_graph"))) var recall: Double?
     @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample", in: "knn_graph") + " (default: \(ApproxKNNConfig().recallSample))")) var recallSample: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("dimension", in: "knn_graph") + " (default: \(ApproxKNNConfig().dimension))")) var dimension: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("candidates", in: "knn_graph") + " (default: \(ApproxKNNConfig().candidates))")) var candidates: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("iterations", in: "knn_graph") + " (default: \(ApproxKNNConfig().iterations))")) var iterations: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "knn_graph") + " (default: \(ApproxKNNConfig().seed))")) var seed: UInt64?
     @OptionGroup var exact: ExactOptions
@@ -124,6 +126,7 @@ struct KNNGraphCommand: ParsableCommand {
         let given: [(String, Bool)] = [
             ("--partitions", partitions != nil), ("--nprobe", nprobe != nil), ("--iterations", iterations != nil), ("--seed", seed != nil),
             ("--rounds", rounds != nil), ("--recall", recall != nil), ("--recall-sample", recallSample != nil),
+            ("--dimension", dimension != nil), ("--candidates", candidates != nil),
         ]
         let approxOnly = given.filter { $0.1 }.map { $0.0 }
         if method == .exact, let first = approxOnly.first {
@@ -150,6 +153,8 @@ struct KNNGraphCommand: ParsableCommand {
             config.rounds = rounds ?? config.rounds
             config.recall = recall
             config.recallSample = recallSample ?? config.recallSample
+            config.dimension = dimension ?? config.dimension
+            config.candidates = candidates ?? config.candidates
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
                 input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)

@@ -27,6 +27,14 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     /// Rows whose exact neighbours measure the recall reported (seeded; 0 skips the measure
     /// unless `recall` is set, which needs at least 100). Default 1,000.
     public var recallSample: Int = 1_000
+    /// Dimension candidates are ranked in before they are re-scored exactly: the leading
+    /// principal components. 0 chooses: the components holding 90 % of the variance, when that
+    /// is at most half the input's dimension (else the full vectors). A value at or above the
+    /// input's dimension keeps the full vectors. Default 0.
+    public var dimension: Int = 0
+    /// Candidates each row keeps in the reduced space and re-scores exactly at the end; 0 picks
+    /// 3 x k when the dimension is reduced (k when it is not). Default 0.
+    public var candidates: Int = 0
     /// Iterations of the partitioning k-means. Default 10.
     public var iterations: Int = 10
     /// Seed of the k-means. Default 1.
@@ -37,7 +45,7 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     public init(k: Int = 10) { self.k = k }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, metric, partitions, nprobe, rounds, recall, recallSample = "recall_sample", iterations, seed, threads
+        case k, metric, partitions, nprobe, rounds, recall, recallSample = "recall_sample", dimension, candidates, iterations, seed, threads
     }
 }
 
@@ -52,15 +60,22 @@ public struct ApproxKNNStats: Sendable {
     public var candidatesPerRow = 0.0
     /// Refinement rounds run.
     public var rounds = 0
+    /// Dimension candidates were ranked in (the input's when not reduced).
+    public var dimension = 0
+    /// Candidates kept per row and re-scored exactly (k when not reduced).
+    public var candidates = 0
     /// The target asked for, if any.
     public var recallTarget: Double?
+    /// Seconds per stage, in order: projection, cells, sample, search, refinement, re-scoring.
+    public var stageSeconds: [(String, Double)] = []
     /// Recall measured on the sample at the end, if measured.
     public var sampledRecall: SampledRecall.Measure?
 
     /// One line: rows, k, cells, nprobe, rounds, time, candidates, sampled recall.
     public var summary: String {
-        var text = String(format: "%d rows, k=%d, %d cells, nprobe=%d, %d rounds: %.2f s, %.0f candidates per row (exact: %d)",
-                          rows, k, partitions, nprobe, rounds, seconds, candidatesPerRow, rows - 1)
+        var text = String(format: "%d rows, k=%d, %d cells, nprobe=%d, %d rounds", rows, k, partitions, nprobe, rounds)
+        if candidates > k { text += String(format: ", ranked in %d dimensions, %d re-scored", dimension, candidates) }
+        text += String(format: ": %.2f s, %.0f candidates per row (exact: %d)", seconds, candidatesPerRow, rows - 1)
         if let measured = sampledRecall {
             text += String(format: ", sampled recall %.4f [%.4f, %.4f] on %d rows", measured.recall, measured.low, measured.high, measured.rows)
         }
@@ -101,44 +116,73 @@ public struct ApproxKNNGraph {
         if let target = config.recall, !(target > 0 && target <= 1) { throw SimjobError("recall must be in (0, 1] (got \(target))") }
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 1000, n))
 
+        // Candidates are ranked in the reduced space (when there is one) and re-scored exactly.
+        var clock = ProgressDisplay.now()
+        var stageSeconds: [(String, Double)] = []
+        func stage(_ name: String) {
+            let now = ProgressDisplay.now()
+            stageSeconds.append((name, now - clock))
+            clock = now
+        }
+        let projection = try chooseProjection(vectors, metric: metric)
+        let space = try projection?.apply(vectors, threads: config.threads) ?? vectors
+        stage("projection")
+        let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
+        // Without a reduction the lists hold k (their scores are the expansion's, so they are
+        // re-scored exactly at the end all the same).
+        let width = min(n - 1, projection == nil ? config.k : max(config.k, config.candidates > 0 ? config.candidates : 3 * config.k))
+        if let projection {
+            logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
+        }
+
         var cellConfig = CellPartition.Config(cells: partitions, width: config.recall != nil ? 64 : config.nprobe)
         cellConfig.iterations = config.iterations
         cellConfig.seed = config.seed
         cellConfig.threads = config.threads
         cellConfig.label = "graph partitions"
-        let cells = try CellPartition(vectors, config: cellConfig, logger: logger)
+        let cells = try CellPartition(space, config: cellConfig, logger: logger)
+        let layout = CellLayout(space, cells: cells)
+        stage("cells")
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
-
-        let lists = NeighborLists(rows: n, k: config.k)
-        // Refinement visits rows cell by cell: rows of one cell share most candidates, which
-        // then stay in cache (in row order every candidate is a fresh read from memory).
-        let order = cells.members.flatMap { $0 }
+        stage("sample")
+        // Lists are kept by position (see CellLayout), candidates as positions.
+        let lists = NeighborLists(rows: n, k: width)
+        defer { lists.deallocate() }
+        let measure: () -> SampledRecall.Measure = {
+            sample!.measure(vectors: vectors, metric: metric) { row in
+                let position = Int(layout.positions[row])
+                return (0..<width).map { lists.ids[position * width + $0] }.filter { $0 != NeighborLists.emptyID }.map { layout.rows[Int($0)] }
+            }
+        }
+        let identity = (0..<n).map { Int32($0) }
         var stats = ApproxKNNStats()
         stats.rows = n
         stats.k = config.k
         stats.partitions = partitions
         stats.recallTarget = config.recall
+        stats.dimension = projection?.outputDimension ?? vectors.columns
+        stats.candidates = width
         var scored = 0
         if let target = config.recall, let sample {
             // At least two cells: with one, every list stays inside its cell and rounds add nothing.
             var nprobe = min(2, cells.width)
             while nprobe < cells.width && sample.estimate(cells, nprobe: nprobe) < target - 0.05 { nprobe += 1 }
-            scored += try searchCells(vectors, metric: metric, cells: cells, slots: 0..<nprobe, into: lists)
-            var measured = sample.measure(lists)
+            scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists)
+            var measured = measure()
             var gain = 1.0
             while measured.low < target {
                 if gain >= 0.002 && stats.rounds < 8 {
-                    scored += try refine(vectors, metric: metric, lists: lists, order: order)
+                    scored += try refine(layout.vectors, metric: spaceMetric, lists: lists, order: identity, expand: config.k)
                     stats.rounds += 1
                 } else if nprobe < cells.width {
                     let wider = min(nprobe * 2, cells.width)
-                    scored += try searchCells(vectors, metric: metric, cells: cells, slots: nprobe..<wider, into: lists)
+                    scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists)
                     nprobe = wider
                 } else {
                     break
                 }
-                let next = sample.measure(lists)
+                let next = measure()
                 gain = next.recall - measured.recall
                 measured = next
                 logger?.info("approximate graph: nprobe \(nprobe), \(stats.rounds) rounds: sampled recall \(String(format: "%.4f", measured.recall))")
@@ -150,60 +194,159 @@ public struct ApproxKNNGraph {
             stats.sampledRecall = measured
         } else {
             let nprobe = min(config.nprobe, partitions)
-            scored += try searchCells(vectors, metric: metric, cells: cells, slots: 0..<nprobe, into: lists)
+            scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists)
+            stage("search")
             for _ in 0..<config.rounds {
-                scored += try refine(vectors, metric: metric, lists: lists, order: order)
+                scored += try refine(layout.vectors, metric: spaceMetric, lists: lists, order: identity, expand: config.k)
                 stats.rounds += 1
             }
+            stage("refinement")
             stats.nprobe = nprobe
-            stats.sampledRecall = sample?.measure(lists)
+            stats.sampledRecall = sample.map { _ in measure() }
         }
         stats.candidatesPerRow = Double(scored) / Double(n)
-        let table = NeighborTable(converting: lists, metric: metric)
+        let final = try rerank(vectors, metric: metric, candidates: lists, layout: layout, k: config.k)
+        stage("re-scoring")
+        stats.stageSeconds = stageSeconds
+        logger?.info("approximate graph stages: \(stageSeconds.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))")
+        let table = NeighborTable(converting: final, metric: metric)
         Invariants.check(table, idLimit: n, selfJoin: true, what: "approximate k-NN graph")
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
     }
 
-    /// Each row searches the cells at ranks `slots` among its nearest, exactly: per cell one
-    /// sgemm of the rows probing it against its members, through the exact engine's fused scan.
-    /// Cells are independent work items; each worker keeps its own lists (a row is reached from
-    /// several cells), merged into `target` at the end without repeating an id already there.
-    /// Returns the pairs scored.
-    func searchCells(_ vectors: FloatMatrix, metric: Metric, cells: CellPartition, slots: Range<Int>, into target: NeighborLists) throws -> Int {
-        let n = vectors.rows
-        let members = cells.members, probers = cells.probers(slots: slots)
-        let all = ExactKNN.Chunk(vectors: vectors, start: 0)
-        let workers = (0..<threadCount).map { _ in NeighborLists(rows: n, k: config.k) }
-        defer { workers.forEach { $0.deallocate() } }
-        let work = (0..<cells.cells).map { probers[$0].count * members[$0].count }
-        let total = work.reduce(0, +)
-        let order = (0..<cells.cells).sorted { work[$0] > work[$1] }
-        let progress = ProgressDisplay("approximate k-NN graph", total: total, unit: "rows",
-                                       scale: Double(total) / Double(n), style: progressStyle, logger: logger)
-        try BlockedJoin.run(items: order.count, threads: workers.count, progress: progress, weight: { work[order[$0]] }) { position, worker in
-            let cell = order[position]
-            let columnIDs = members[cell], rowIDs = probers[cell]
-            guard !columnIDs.isEmpty, !rowIDs.isEmpty else { return }
-            let lists = workers[worker.index]
-            let columns = ExactKNN.Chunk(gathering: columnIDs, from: all), rows = ExactKNN.Chunk(gathering: rowIDs, from: all)
-            rowIDs.withUnsafeBufferPointer { rowBuffer in
-                columnIDs.withUnsafeBufferPointer { columnBuffer in
-                    worker.tiles(rows, 0..<rowIDs.count, against: columns, 0..<columnIDs.count) { tile, rowStart, columnStart in
-                        TileScan.scanGathered(tile, metric: metric, rowIDs: rowBuffer.baseAddress! + rowStart,
-                                              columnIDs: columnBuffer.baseAddress! + columnStart, lists: lists)
+    /// The principal-component projection candidates are ranked in, or nil for the full vectors
+    /// (a dimension asked at or above the input's, or an automatic one above half of it).
+    func chooseProjection(_ vectors: FloatMatrix, metric: Metric) throws -> Projection? {
+        let d = vectors.columns
+        if config.dimension >= d || (config.dimension == 0 && d < 64) { return nil }
+        var projectionConfig = Projection.Config()
+        projectionConfig.dimension = config.dimension
+        projectionConfig.centered = metric != .ip
+        projectionConfig.seed = config.seed
+        projectionConfig.threads = config.threads
+        let projection = try Projection(vectors, config: projectionConfig)
+        if config.dimension == 0 && projection.outputDimension * 2 > d { return nil }
+        return projection
+    }
+
+    /// Each row's best `k` of its `candidates` (lists by position, candidates as positions),
+    /// scored exactly from the full vectors, as lists by row. Rows are visited in position order
+    /// (cell by cell, so candidates stay in cache).
+    func rerank(_ vectors: FloatMatrix, metric: Metric, candidates: NeighborLists, layout: CellLayout, k: Int) throws -> NeighborLists {
+        let n = vectors.rows, d = vectors.columns, width = candidates.k
+        let result = NeighborLists(rows: n, k: k)
+        let blockRows = 1024
+        let blocks = (n + blockRows - 1) / blockRows
+        try layout.rows.withUnsafeBufferPointer { rowBuffer in
+            let shared = UnsafeSendable(rowBuffer.baseAddress!)
+            try BlockedJoin.run(items: blocks, threads: threadCount, block: 1) { block, _ in
+                let rowOf = shared.value
+                for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
+                    let row = Int(rowOf[position])
+                    let x = vectors.row(row)
+                    for slot in 0..<width {
+                        let candidate = candidates.ids[position * width + slot]
+                        guard candidate != NeighborLists.emptyID else { break }
+                        let id = rowOf[Int(candidate)]
+                        result.insert(row: row, score: metric.exactScore(x, vectors.row(Int(id)), dimension: d), id: id)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Each row searches the cells at ranks `slots` among its nearest, in the layout's space:
+    /// one work item per home cell, which owns its rows' lists. Its rows are grouped by the
+    /// cell they probe; each group (gathered, unless it is the whole home cell) meets that
+    /// cell's contiguous members in `block x block` sgemm tiles, scanned on the expansion's
+    /// scores (`CandidateScan`). Returns the pairs scored.
+    func searchCells(_ layout: CellLayout, metric: Metric, cells: CellPartition, slots: Range<Int>, into lists: NeighborLists) throws -> Int {
+        let slots = slots.clamped(to: 0..<cells.width)
+        let m = layout.vectors.columns, width = cells.width, block = ExactKNNConfig.defaultBlock
+        let cellCount = layout.cellCount
+        let order = (0..<cellCount).sorted { layout.cell($0).count > layout.cell($1).count }
+        let threads = min(threadCount, max(cellCount, 1))
+        let gathers = (0..<threads).map { _ in FloatMatrix(rows: block, columns: m) }
+        let gatherNorms = UnsafeMutablePointer<Float>.allocate(capacity: threads * block)
+        defer { gatherNorms.deallocate() }
+        let scoredCounts = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+        scoredCounts.initialize(repeating: 0, count: threads)
+        defer { scoredCounts.deallocate() }
+        let n = layout.vectors.rows
+        let progress = ProgressDisplay("approximate k-NN graph", total: n, unit: "rows", style: progressStyle, logger: logger)
+        try layout.norms.withUnsafeBufferPointer { normBuffer in
+            try cells.nearest.withUnsafeBufferPointer { nearestBuffer in
+                try layout.rows.withUnsafeBufferPointer { rowBuffer in
+                    let shared = UnsafeSendable((normBuffer.baseAddress!, nearestBuffer.baseAddress!, rowBuffer.baseAddress!))
+                    try BlockedJoin.run(items: cellCount, threads: threads, block: block, progress: progress, weight: { layout.cell(order[$0]).count }) { item, worker in
+                        let (norms, nearest, rowOf) = shared.value
+                        let home = order[item]
+                        let range = layout.cell(home)
+                        guard !range.isEmpty else { return }
+                        // (probed cell, position) of every row of the cell and slot, grouped by cell.
+                        var pairs = [UInt64]()
+                        pairs.reserveCapacity(range.count * slots.count)
+                        for position in range {
+                            let row = Int(rowOf[position])
+                            // The home cell sorts first: its rows are the nearest, so bounds tighten early.
+                            for slot in slots {
+                                let cell = Int(nearest[row * width + slot])
+                                pairs.append(UInt64(cell == home ? 0 : cell + 1) << 32 | UInt64(position))
+                            }
+                        }
+                        pairs.sort()
+                        let gather = gathers[worker.index], gatherNorm = gatherNorms + worker.index * block
+                        var ids = [Int32](repeating: 0, count: block)
+                        var scored = 0
+                        var first = 0
+                        while first < pairs.count {
+                            let key = pairs[first] >> 32
+                            let target = key == 0 ? home : Int(key) - 1
+                            var last = first
+                            while last < pairs.count && pairs[last] >> 32 == key { last += 1 }
+                            let columns = layout.cell(target)
+                            // Rows probing `target`, at most `block` at a time.
+                            var chunkStart = first
+                            while chunkStart < last {
+                                let chunkEnd = min(chunkStart + block, last)
+                                let count = chunkEnd - chunkStart
+                                let firstPosition = Int(pairs[chunkStart] & 0xFFFF_FFFF)
+                                let contiguous = Int(pairs[chunkEnd - 1] & 0xFFFF_FFFF) - firstPosition == count - 1
+                                for index in 0..<count {
+                                    let position = Int(pairs[chunkStart + index] & 0xFFFF_FFFF)
+                                    ids[index] = Int32(position)
+                                    if !contiguous {
+                                        gather.row(index).update(from: layout.vectors.row(position), count: m)
+                                        gatherNorm[index] = norms[position]
+                                    }
+                                }
+                                let a = contiguous ? UnsafePointer(layout.vectors.row(firstPosition)) : UnsafePointer(gather.pointer)
+                                let aNorms = contiguous ? norms + firstPosition : UnsafePointer(gatherNorm)
+                                ids.withUnsafeBufferPointer { idBuffer in
+                                    for columnStart in stride(from: columns.lowerBound, to: columns.upperBound, by: block) {
+                                        let columnCount = min(block, columns.upperBound - columnStart)
+                                        BLAS.gemmABt(m: count, n: columnCount, k: m, a: a, lda: m, b: layout.vectors.row(columnStart), ldb: m,
+                                                     c: worker.scratch, ldc: columnCount)
+                                        CandidateScan.scan(dots: worker.scratch, ldc: columnCount, rowCount: count, columnCount: columnCount,
+                                                           rowIDs: idBuffer.baseAddress!, columnStart: columnStart,
+                                                           rowNorms: aNorms, columnNorms: norms + columnStart, metric: metric, lists: lists,
+                                                           skippingHeld: !slots.contains(0))
+                                    }
+                                }
+                                scored += count * columns.count
+                                chunkStart = chunkEnd
+                            }
+                            first = last
+                        }
+                        scoredCounts[worker.index] += scored
                     }
                 }
             }
         }
         progress.finish()
-        try Cancellation.check()
-        let starts = Array(stride(from: 0, to: n, by: 4096))
-        DispatchQueue.concurrentPerform(iterations: starts.count) { index in
-            let range = starts[index]..<min(starts[index] + 4096, n)
-            for lists in workers { target.merge(lists, rows: range, skippingHeld: true) }
-        }
-        return total
+        return (0..<threads).reduce(0) { $0 + scoredCounts[$1] }
     }
 
     /// One round of neighbour-of-neighbour refinement: every row scores, exactly, the
@@ -211,9 +354,13 @@ public struct ApproxKNNGraph {
     /// does not list yet. Rows are independent: each reads the lists as they were before the
     /// round and writes only its own. Rows are visited in `order` (every row once). Returns the
     /// pairs scored.
-    func refine(_ vectors: FloatMatrix, metric: Metric, lists: NeighborLists, order: [Int32]) throws -> Int {
-        let n = vectors.rows, k = lists.k, d = vectors.columns
-        let before = [Int32](UnsafeBufferPointer(start: lists.ids, count: n * k))
+    func refine(_ vectors: FloatMatrix, metric: Metric, lists: NeighborLists, order: [Int32], expand: Int) throws -> Int {
+        let n = vectors.rows, width = lists.k, k = min(expand, lists.k), d = vectors.columns
+        // The first `k` of each list, as they were before the round: the rows expanded through.
+        var before = [Int32](repeating: NeighborLists.emptyID, count: n * k)
+        for row in 0..<n {
+            for slot in 0..<k { before[row * k + slot] = lists.ids[row * width + slot] }
+        }
         // Reverse neighbours, at most k per row (the first rows to list it).
         var reverseCount = [Int32](repeating: 0, count: n)
         var reverse = [Int32](repeating: -1, count: n * k)
@@ -250,7 +397,12 @@ public struct ApproxKNNGraph {
                                 let row = Int(order[position])
                                 let me = Int32(row)
                                 stamp[row] = me
-                                for slot in 0..<k where before[row * k + slot] != NeighborLists.emptyID { stamp[Int(before[row * k + slot])] = me }
+                                // Every id the list holds is marked (not only the expanded ones): none is offered twice.
+                                for slot in 0..<width {
+                                    let held = lists.ids[row * width + slot]
+                                    if held == NeighborLists.emptyID { break }
+                                    stamp[Int(held)] = me
+                                }
                                 let x = vectors.row(row)
                                 for side in 0..<2 {
                                     let via = side == 0 ? before + row * k : reverse + row * k

@@ -66,6 +66,22 @@ public struct SampledRecall: Sendable {
         return Self.summarize(perRow)
     }
 
+    /// The recall of the best k of each sampled row's candidates (original row ids, given by
+    /// `candidates(row)`) once they are scored exactly from `vectors` (normalised already for
+    /// angular): what re-scoring will make of the lists.
+    public func measure(vectors: FloatMatrix, metric: Metric, candidates: (Int) -> [Int32]) -> Measure {
+        let d = vectors.columns
+        var perRow = [Double]()
+        perRow.reserveCapacity(rows.count)
+        for (s, row) in rows.enumerated() {
+            let bound = kthScore[s] + 1e-5 * max(abs(kthScore[s]), 1e-3)
+            let scores = candidates(row).map { metric.exactScore(vectors.row(row), vectors.row(Int($0)), dimension: d) }.sorted()
+            let hits = scores.prefix(k).filter { $0 <= bound }.count
+            perRow.append(Double(hits) / Double(k))
+        }
+        return Self.summarize(perRow)
+    }
+
     /// The recall that probing each row's `nprobe` nearest cells alone would give on the
     /// sample: a true neighbour is found when its home cell is among them.
     public func estimate(_ cells: CellPartition, nprobe: Int) -> Double {

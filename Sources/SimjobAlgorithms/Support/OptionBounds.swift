@@ -36,6 +36,8 @@ public enum OptionBounds {
         "dedup.nprobe": Bound(range: 0...16_777_216, integer: true),
         "refine": Bound(range: 0...10_000, integer: true),
         "partitions": Bound(range: 0...16_777_216, integer: true),
+        "dimension": Bound(range: 0...65_536, integer: true),
+        "candidates": Bound(range: 0...100_000, integer: true),
         "iterations": Bound(range: 1...100_000, integer: true),
         "coarse-iterations": Bound(range: 1...100_000, integer: true),
         "pq-iterations": Bound(range: 1...100_000, integer: true),

@@ -1,0 +1,127 @@
+/// The scan of a tile whose scores only rank candidates: the approximate graph's search in a
+/// reduced (or full) space, whose lists are re-scored exactly afterwards.
+///
+/// Unlike `TileScan`, a candidate is kept on the GEMM expansion's score alone (no margin, no
+/// exact re-score from the vectors): the score decides which candidates reach the exact stage,
+/// not what is reported. Rows of the tile stand for list rows `rowIDs[r]`; columns are the
+/// consecutive ids `columnStart ..< columnStart + columnCount`; a column equal to its row is
+/// skipped.
+///
+/// Lists of a few dozen entries would spend most of the scan shifting entries on insertion
+/// (candidates arrive in no particular order), so each row first collects what passes its bound
+/// in a reservoir of `2 x width` entries: when it fills, the best `width` are kept and the
+/// bound tightens to the worst of them (as FAISS's `ReservoirTopN`). At the end of the row the
+/// reservoir, sorted, is merged into the list in one pass.
+public enum CandidateScan {
+    public struct Entry: Comparable {
+        public var score: Float
+        public var id: Int32
+        @inlinable public static func < (a: Entry, b: Entry) -> Bool { a.score < b.score || (a.score == b.score && a.id < b.id) }
+    }
+
+    public static func scan(
+        dots: UnsafePointer<Float>, ldc: Int, rowCount: Int, columnCount: Int,
+        rowIDs: UnsafePointer<Int32>, columnStart: Int,
+        rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>,
+        metric: Metric, lists: NeighborLists, skippingHeld: Bool = false
+    ) {
+        let normWeight = SIMD16<Float>(repeating: metric.normWeight)
+        let constant = SIMD16<Float>(repeating: metric.constant)
+        let factor = SIMD16<Float>(repeating: metric.dotFactor)
+        let columnNormBytes = UnsafeRawPointer(columnNorms)
+        let full = columnCount / 16 * 16
+        let width = lists.k, capacity = 2 * width + 16
+        withUnsafeTemporaryAllocation(of: Entry.self, capacity: capacity) { reservoir in
+            for r in 0..<rowCount {
+                let row = Int(rowIDs[r])
+                let line = dots + r * ldc
+                let lineBytes = UnsafeRawPointer(line)
+                let rowNorm = SIMD16<Float>(repeating: rowNorms[r])
+                var boundScalar = lists.bounds[row]
+                var bound = SIMD16<Float>(repeating: boundScalar)
+                var count = 0
+                var c = 0
+                while c < full {
+                    var score = normWeight * (rowNorm + columnNormBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self)) + constant
+                    score.addProduct(factor, lineBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self))
+                    let passing = score .<= bound
+                    if any(passing) {
+                        for lane in 0..<16 where passing[lane] && columnStart + c + lane != row {
+                            reservoir[count] = Entry(score: score[lane], id: Int32(truncatingIfNeeded: columnStart + c + lane))
+                            count += 1
+                        }
+                        if count > 2 * width {
+                            count = compact(reservoir, count: count, keep: width)
+                            boundScalar = min(boundScalar, reservoir[width - 1].score)
+                            bound = SIMD16<Float>(repeating: boundScalar)
+                        }
+                    }
+                    c += 16
+                }
+                while c < columnCount {
+                    let score = (metric.normWeight * (rowNorms[r] + columnNorms[c]) + metric.constant).addingProduct(metric.dotFactor, line[c])
+                    if score <= boundScalar && columnStart + c != row {
+                        reservoir[count] = Entry(score: score, id: Int32(truncatingIfNeeded: columnStart + c))
+                        count += 1
+                        if count > 2 * width {
+                            count = compact(reservoir, count: count, keep: width)
+                            boundScalar = min(boundScalar, reservoir[width - 1].score)
+                        }
+                    }
+                    c += 1
+                }
+                guard count > 0 else { continue }
+                insertionSort(reservoir.baseAddress!, count: count)
+                for index in 0..<count {
+                    let entry = reservoir[index]
+                    if entry.score > lists.bounds[row] { break }
+                    if skippingHeld && lists.contains(row: row, id: entry.id) { continue }
+                    lists.insert(row: row, score: entry.score, id: entry.id)
+                }
+            }
+        }
+    }
+
+    /// Keeps the best `keep` of the first `count` entries at the front (the `keep`-th best at
+    /// index `keep - 1`, the others before it in no order); returns `keep`. Quickselect.
+    @inline(__always)
+    static func compact(_ reservoir: UnsafeMutableBufferPointer<Entry>, count: Int, keep: Int) -> Int {
+        let base = reservoir.baseAddress!
+        var low = 0, high = count - 1
+        let target = keep - 1
+        while low < high {
+            let pivot = base[(low + high) / 2]
+            var i = low, j = high
+            while i <= j {
+                while base[i] < pivot { i += 1 }
+                while pivot < base[j] { j -= 1 }
+                if i <= j {
+                    let swap = base[i]
+                    base[i] = base[j]
+                    base[j] = swap
+                    i += 1
+                    j -= 1
+                }
+            }
+            if target <= j { high = j } else if target >= i { low = i } else { break }
+        }
+        // Everything left of `target` is no worse than it; make base[target] the largest of the
+        // kept ones (it already is after a complete selection).
+        return keep
+    }
+
+    /// Sorts a short run of entries in place.
+    @inline(__always)
+    static func insertionSort(_ base: UnsafeMutablePointer<Entry>, count: Int) {
+        guard count > 1 else { return }
+        for i in 1..<count {
+            let value = base[i]
+            var j = i
+            while j > 0 && value < base[j - 1] {
+                base[j] = base[j - 1]
+                j -= 1
+            }
+            base[j] = value
+        }
+    }
+}
