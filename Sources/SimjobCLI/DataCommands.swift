@@ -116,6 +116,7 @@ struct KNNGraphCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample", in: "knn_graph") + " (default: \(ApproxKNNConfig().recallSample))")) var recallSample: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("dimension", in: "knn_graph") + " (default: \(ApproxKNNConfig().dimension))")) var dimension: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("candidates", in: "knn_graph") + " (default: \(ApproxKNNConfig().candidates))")) var candidates: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("expand", in: "knn_graph") + " (default: \(ApproxKNNConfig().expand))")) var expand: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("iterations", in: "knn_graph") + " (default: \(ApproxKNNConfig().iterations))")) var iterations: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "knn_graph") + " (default: \(ApproxKNNConfig().seed))")) var seed: UInt64?
     @OptionGroup var exact: ExactOptions
@@ -126,7 +127,7 @@ struct KNNGraphCommand: ParsableCommand {
         let given: [(String, Bool)] = [
             ("--partitions", partitions != nil), ("--nprobe", nprobe != nil), ("--iterations", iterations != nil), ("--seed", seed != nil),
             ("--rounds", rounds != nil), ("--recall", recall != nil), ("--recall-sample", recallSample != nil),
-            ("--dimension", dimension != nil), ("--candidates", candidates != nil),
+            ("--dimension", dimension != nil), ("--candidates", candidates != nil), ("--expand", expand != nil),
         ]
         let approxOnly = given.filter { $0.1 }.map { $0.0 }
         if method == .exact, let first = approxOnly.first {
@@ -155,6 +156,7 @@ struct KNNGraphCommand: ParsableCommand {
             config.recallSample = recallSample ?? config.recallSample
             config.dimension = dimension ?? config.dimension
             config.candidates = candidates ?? config.candidates
+            config.expand = expand ?? config.expand
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
                 input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)

@@ -71,12 +71,17 @@ public enum CandidateScan {
                     c += 1
                 }
                 guard count > 0 else { continue }
+                if count > width { count = compact(reservoir, count: count, keep: width) }
                 insertionSort(reservoir.baseAddress!, count: count)
-                for index in 0..<count {
-                    let entry = reservoir[index]
-                    if entry.score > lists.bounds[row] { break }
-                    if skippingHeld && lists.contains(row: row, id: entry.id) { continue }
-                    lists.insert(row: row, score: entry.score, id: entry.id)
+                if skippingHeld {
+                    for index in 0..<count {
+                        let entry = reservoir[index]
+                        if entry.score > lists.bounds[row] { break }
+                        if lists.contains(row: row, id: entry.id) { continue }
+                        lists.insert(row: row, score: entry.score, id: entry.id)
+                    }
+                } else {
+                    lists.mergeSorted(row: row, entries: reservoir.baseAddress!, count: count)
                 }
             }
         }

@@ -80,6 +80,39 @@ public struct NeighborLists: @unchecked Sendable {
         }
     }
 
+    /// Merges `count` candidates sorted by `(score, id)` and absent from the list into row
+    /// `row`'s list in one pass (what `insert` would make of them one by one).
+    @inlinable
+    public func mergeSorted(row: Int, entries: UnsafePointer<CandidateScan.Entry>, count: Int) {
+        let first = row * k
+        guard count > 0, entries[0].score < scores[first + k - 1] || (entries[0].score == scores[first + k - 1] && entries[0].id < ids[first + k - 1]) else { return }
+        withUnsafeTemporaryAllocation(of: (Float, Int32).self, capacity: k) { merged in
+            var i = 0, j = 0
+            for slot in 0..<k {
+                let takeList: Bool
+                if j >= count {
+                    takeList = true
+                } else {
+                    let listScore = scores[first + i], listID = ids[first + i]
+                    let score = entries[j].score, id = entries[j].id
+                    takeList = listScore < score || (listScore == score && listID < id)
+                }
+                if takeList {
+                    merged[slot] = (scores[first + i], ids[first + i])
+                    i += 1
+                } else {
+                    merged[slot] = (entries[j].score, entries[j].id)
+                    j += 1
+                }
+            }
+            for slot in 0..<k {
+                scores[first + slot] = merged[slot].0
+                ids[first + slot] = merged[slot].1
+            }
+        }
+        bounds[row] = scores[first + k - 1]
+    }
+
     /// Whether row `row`'s list holds `id`.
     @inlinable
     public func contains(row: Int, id: Int32) -> Bool {

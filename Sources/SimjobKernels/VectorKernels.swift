@@ -97,12 +97,25 @@ public enum VectorKernels {
     public static func squaredDistanceAndNorms(
         _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int
     ) -> (Float, Float, Float) {
-        var distance: Float = 0, xNorm: Float = 0, yNorm: Float = 0
-        for index in 0..<count {
+        var distanceLanes = SIMD16<Float>(), xLanes = SIMD16<Float>(), yLanes = SIMD16<Float>()
+        let rawX = UnsafeRawPointer(x), rawY = UnsafeRawPointer(y)
+        var index = 0
+        while index + 16 <= count {
+            let a = rawX.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            let b = rawY.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            let difference = a - b
+            distanceLanes.addProduct(difference, difference)
+            xLanes.addProduct(a, a)
+            yLanes.addProduct(b, b)
+            index += 16
+        }
+        var distance = horizontalSum(distanceLanes), xNorm = horizontalSum(xLanes), yNorm = horizontalSum(yLanes)
+        while index < count {
             let difference = x[index] - y[index]
             distance += difference * difference
             xNorm += x[index] * x[index]
             yNorm += y[index] * y[index]
+            index += 1
         }
         return (distance, xNorm, yNorm)
     }

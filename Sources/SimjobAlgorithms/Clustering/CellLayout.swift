@@ -30,18 +30,26 @@ public final class CellLayout: @unchecked Sendable {
         var starts = [0]
         for members in cells.members { starts.append(starts.last! + members.count) }
         self.starts = starts
+        let laid = Self.permute(vectors, rows: rows)
+        self.vectors = laid
+        var norms = [Float](repeating: 0, count: n)
+        norms.withUnsafeMutableBufferPointer { VectorKernels.squaredNorms(laid.pointer, rows: n, dimension: d, into: $0.baseAddress!) }
+        self.norms = norms
+    }
+
+    /// `vectors` (one row per row of the set, any dimension) in position order.
+    public func permuted(_ vectors: FloatMatrix) -> FloatMatrix { Self.permute(vectors, rows: rows) }
+
+    static func permute(_ vectors: FloatMatrix, rows order: [Int32]) -> FloatMatrix {
+        let n = vectors.rows, d = vectors.columns
         let laid = FloatMatrix(rows: n, columns: d)
-        let order = rows
         let blocks = (n + 8191) / 8192
         DispatchQueue.concurrentPerform(iterations: blocks) { block in
             for position in (block * 8192)..<min((block + 1) * 8192, n) {
                 laid.row(position).update(from: vectors.row(Int(order[position])), count: d)
             }
         }
-        self.vectors = laid
-        var norms = [Float](repeating: 0, count: n)
-        norms.withUnsafeMutableBufferPointer { VectorKernels.squaredNorms(laid.pointer, rows: n, dimension: d, into: $0.baseAddress!) }
-        self.norms = norms
+        return laid
     }
 
     public var cellCount: Int { starts.count - 1 }

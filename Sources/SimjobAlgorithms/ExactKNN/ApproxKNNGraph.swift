@@ -35,6 +35,9 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     /// Candidates each row keeps in the reduced space and re-scores exactly at the end; 0 picks
     /// 3 x k when the dimension is reduced (k when it is not). Default 0.
     public var candidates: Int = 0
+    /// List entries (and reverse neighbours) of each row joined in a refinement round; 0 picks
+    /// 2 x k (at most the candidates). Default 0.
+    public var expand: Int = 0
     /// Iterations of the partitioning k-means. Default 10.
     public var iterations: Int = 10
     /// Seed of the k-means. Default 1.
@@ -45,7 +48,7 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     public init(k: Int = 10) { self.k = k }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, metric, partitions, nprobe, rounds, recall, recallSample = "recall_sample", dimension, candidates, iterations, seed, threads
+        case k, metric, partitions, nprobe, rounds, recall, recallSample = "recall_sample", dimension, candidates, expand, iterations, seed, threads
     }
 }
 
@@ -196,9 +199,12 @@ public struct ApproxKNNGraph {
             let nprobe = min(config.nprobe, partitions)
             scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists)
             stage("search")
+            let join = LocalJoin(expand: config.expand > 0 ? config.expand : min(width, 2 * config.k), reverse: config.expand > 0 ? config.expand : min(width, 2 * config.k), threads: threadCount)
             for _ in 0..<config.rounds {
-                scored += try refine(layout.vectors, metric: spaceMetric, lists: lists, order: identity, expand: config.k)
+                let (inserted, pairs) = try join.round(layout.vectors, norms: layout.norms, metric: spaceMetric, lists: lists)
+                scored += 2 * pairs
                 stats.rounds += 1
+                logger?.info("approximate graph: local join \(stats.rounds): \(pairs) pairs, \(inserted) list entries changed")
             }
             stage("refinement")
             stats.nprobe = nprobe
@@ -236,6 +242,10 @@ public struct ApproxKNNGraph {
     func rerank(_ vectors: FloatMatrix, metric: Metric, candidates: NeighborLists, layout: CellLayout, k: Int) throws -> NeighborLists {
         let n = vectors.rows, d = vectors.columns, width = candidates.k
         let result = NeighborLists(rows: n, k: k)
+        // Without a reduction the layout holds the full vectors in position order: a cell's rows
+        // and their candidates, mostly in the same and nearby cells, are close in memory. (A
+        // permuted copy made only for this step cost more than it saved.)
+        let laid = layout.vectors.columns == d ? layout.vectors : nil
         let blockRows = 1024
         let blocks = (n + blockRows - 1) / blockRows
         try layout.rows.withUnsafeBufferPointer { rowBuffer in
@@ -244,12 +254,13 @@ public struct ApproxKNNGraph {
                 let rowOf = shared.value
                 for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
                     let row = Int(rowOf[position])
-                    let x = vectors.row(row)
+                    let x = laid?.row(position) ?? vectors.row(row)
                     for slot in 0..<width {
                         let candidate = candidates.ids[position * width + slot]
                         guard candidate != NeighborLists.emptyID else { break }
                         let id = rowOf[Int(candidate)]
-                        result.insert(row: row, score: metric.exactScore(x, vectors.row(Int(id)), dimension: d), id: id)
+                        let y = laid?.row(Int(candidate)) ?? vectors.row(Int(id))
+                        result.insert(row: row, score: metric.exactScore(x, y, dimension: d), id: id)
                     }
                 }
             }

@@ -22,8 +22,8 @@ public struct Projection: Sendable {
         public var dimension = 0
         /// Share of the variance the automatic dimension keeps. Default 0.9.
         public var variance = 0.9
-        /// Rows the covariance is estimated on (seeded sample). Default 10,000.
-        public var sample = 10_000
+        /// Rows the covariance is estimated on (seeded sample). Default 4,096.
+        public var sample = 4_096
         /// Centre the rows first (covariance); false uses the second moment. Default true.
         public var centered = true
         public var seed: UInt64 = 1

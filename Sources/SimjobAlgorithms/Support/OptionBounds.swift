@@ -38,6 +38,7 @@ public enum OptionBounds {
         "partitions": Bound(range: 0...16_777_216, integer: true),
         "dimension": Bound(range: 0...65_536, integer: true),
         "candidates": Bound(range: 0...100_000, integer: true),
+        "expand": Bound(range: 0...1_000, integer: true),
         "iterations": Bound(range: 1...100_000, integer: true),
         "coarse-iterations": Bound(range: 1...100_000, integer: true),
         "pq-iterations": Bound(range: 1...100_000, integer: true),

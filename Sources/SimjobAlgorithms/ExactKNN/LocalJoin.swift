@@ -1,0 +1,243 @@
+import Dispatch
+import Foundation
+import SimjobBLAS
+import SimjobKernels
+
+/// NN-descent's local join (Dong, Moses and Li, 2011), with each join one small sgemm.
+///
+/// Two rows that share a neighbour are likely neighbours of each other. For every row `u`,
+/// its join set is the first `expand` entries of its list plus up to `reverse` rows that list
+/// `u` among their first `expand`; every pair of the set is scored at once (the Gram matrix of
+/// the gathered set, one sgemm, so each vector read is used for the whole set) and offered to
+/// both rows' lists. A pair is thus scored once per shared neighbour, where scoring each row's
+/// neighbours-of-neighbours separately scores it from both sides, one memory-bound distance at a
+/// time.
+///
+/// Rounds are deterministic whatever the threads: the scoring phase only reads the lists and
+/// writes proposals into per-worker buckets (by target row), the apply phase inserts each
+/// bucket's proposals into its rows, and a list's final content does not depend on the order
+/// its candidates arrive in (ties are broken by id). Rows are processed in chunks, each chunk
+/// scored against the lists as the previous chunks left them, which bounds the proposals held
+/// in memory.
+final class LocalJoin {
+    /// List entries of each row that form its join set (forward neighbours).
+    var expand: Int
+    /// Reverse neighbours added to a row's join set, at most.
+    var reverse: Int
+    var threads: Int
+    /// Rows per chunk (scoring then applying).
+    var chunkRows = 1 << 16
+    /// The join sets of the previous round (forward, then reverse, per row): a pair of two
+    /// members that were both in the set then has been offered already and is skipped, as
+    /// NN-descent joins only pairs with a new member.
+    var previousForward: [Int32]? = nil
+    var previousReverse: [Int32]? = nil
+
+    init(expand: Int, reverse: Int, threads: Int) {
+        self.expand = expand
+        self.reverse = reverse
+        self.threads = threads
+    }
+
+    struct Proposal {
+        var target: Int32
+        var candidate: Int32
+        var score: Float
+    }
+
+    /// A growable run of proposals (no copy-on-write checks in the inner loop).
+    struct ProposalRun {
+        var base: UnsafeMutablePointer<Proposal>
+        var count = 0
+        var capacity: Int
+
+        init() {
+            capacity = 256
+            base = .allocate(capacity: capacity)
+        }
+
+        @inline(__always)
+        mutating func append(_ proposal: Proposal) {
+            if count == capacity {
+                let grown = UnsafeMutablePointer<Proposal>.allocate(capacity: capacity * 2)
+                grown.moveInitialize(from: base, count: count)
+                base.deallocate()
+                base = grown
+                capacity *= 2
+            }
+            (base + count).initialize(to: proposal)
+            count += 1
+        }
+    }
+
+    /// Per worker, proposals by bucket of target rows.
+    final class Buckets: @unchecked Sendable {
+        let runs: UnsafeMutablePointer<ProposalRun>
+        let count: Int
+        init(count: Int) {
+            self.count = count
+            runs = .allocate(capacity: count)
+            for index in 0..<count { (runs + index).initialize(to: ProposalRun()) }
+        }
+        deinit {
+            for index in 0..<count { runs[index].base.deallocate() }
+            runs.deallocate()
+        }
+    }
+
+    /// One round over every row of `vectors` (the space the lists' scores are in; squared
+    /// norms `norms`). Returns the number of list entries that changed.
+    func round(_ vectors: FloatMatrix, norms: [Float], metric: Metric, lists: NeighborLists) throws -> (inserted: Int, scored: Int) {
+        let n = vectors.rows, m = vectors.columns, width = lists.k, expand = min(self.expand, width)
+        // Forward sets as they are before the round; reverse sets from them.
+        var forward = [Int32](repeating: NeighborLists.emptyID, count: n * expand)
+        for row in 0..<n {
+            for slot in 0..<expand { forward[row * expand + slot] = lists.ids[row * width + slot] }
+        }
+        var reverseCount = [Int32](repeating: 0, count: n)
+        var reverseIDs = [Int32](repeating: NeighborLists.emptyID, count: n * max(reverse, 1))
+        if reverse > 0 {
+            for row in 0..<n {
+                for slot in 0..<expand {
+                    let id = forward[row * expand + slot]
+                    guard id != NeighborLists.emptyID else { break }
+                    let count = Int(reverseCount[Int(id)])
+                    if count < reverse {
+                        reverseIDs[Int(id) * reverse + count] = Int32(row)
+                        reverseCount[Int(id)] += 1
+                    }
+                }
+            }
+        }
+        let setLimit = expand + reverse
+        let bucketRows = 4096
+        let bucketCount = (n + bucketRows - 1) / bucketRows
+        let workerCount = max(1, threads)
+        let buckets = (0..<workerCount).map { _ in Buckets(count: bucketCount) }
+        let scratch = (0..<workerCount).map { _ in (FloatMatrix(rows: setLimit, columns: m), FloatMatrix(rows: setLimit, columns: setLimit)) }
+        var inserted = 0, scored = 0
+        let itemRows = 256
+        let stamps = UnsafeMutablePointer<Int32>.allocate(capacity: workerCount * 2 * n)
+        stamps.initialize(repeating: -1, count: workerCount * 2 * n)
+        defer { stamps.deallocate() }
+        for chunkStart in stride(from: 0, to: n, by: chunkRows) {
+            let chunkEnd = min(chunkStart + chunkRows, n)
+            let items = (chunkEnd - chunkStart + itemRows - 1) / itemRows
+            let scoredCounts = UnsafeMutablePointer<Int>.allocate(capacity: workerCount)
+            scoredCounts.initialize(repeating: 0, count: workerCount)
+            defer { scoredCounts.deallocate() }
+            try forward.withUnsafeBufferPointer { forwardBuffer in
+                try reverseIDs.withUnsafeBufferPointer { reverseBuffer in
+                    try norms.withUnsafeBufferPointer { normBuffer in
+                        let shared = UnsafeSendable((forwardBuffer.baseAddress!, reverseBuffer.baseAddress!, normBuffer.baseAddress!))
+                        let previousForward = self.previousForward, previousReverse = self.previousReverse
+                        let expand = expand, reverse = self.reverse
+                        try BlockedJoin.run(items: items, threads: workerCount, block: 1) { item, worker in
+                            let (forward, reverseIDs, norms) = shared.value
+                            let (gathered, gram) = scratch[worker.index]
+                            let bucket = buckets[worker.index]
+                            var set = [Int32](repeating: 0, count: setLimit)
+                            var old = [Int32](repeating: 0, count: setLimit)
+                            var setNorms = [Float](repeating: 0, count: setLimit)
+                            var pairs = 0
+                            // Per worker stamps: `member[id] == tag` once id is in u's set,
+                            // `previous[id] == tag` when it was in u's set last round.
+                            let member = stamps + worker.index * 2 * n, previous = member + n
+                            for u in (chunkStart + item * itemRows)..<min(chunkStart + (item + 1) * itemRows, chunkEnd) {
+                                let tag = Int32(truncatingIfNeeded: u)
+                                if let previousForward, let previousReverse {
+                                    for slot in 0..<expand {
+                                        let id = previousForward[u * expand + slot]
+                                        if id == NeighborLists.emptyID { break }
+                                        previous[Int(id)] = tag
+                                    }
+                                    for slot in 0..<reverse {
+                                        let id = previousReverse[u * reverse + slot]
+                                        if id == NeighborLists.emptyID { break }
+                                        previous[Int(id)] = tag
+                                    }
+                                }
+                                // The join set, members new since the previous round first.
+                                var size = 0, oldCount = 0
+                                func add(_ id: Int32) {
+                                    if member[Int(id)] == tag { return }
+                                    member[Int(id)] = tag
+                                    if previous[Int(id)] == tag {
+                                        old[oldCount] = id
+                                        oldCount += 1
+                                    } else {
+                                        set[size] = id
+                                        size += 1
+                                    }
+                                }
+                                for slot in 0..<expand {
+                                    let id = forward[u * expand + slot]
+                                    guard id != NeighborLists.emptyID else { break }
+                                    add(id)
+                                }
+                                for slot in 0..<reverse {
+                                    let id = reverseIDs[u * reverse + slot]
+                                    guard id != NeighborLists.emptyID else { break }
+                                    add(id)
+                                }
+                                let newCount = size
+                                guard newCount > 0, newCount + oldCount >= 2 else { continue }
+                                for index in 0..<oldCount { set[size + index] = old[index] }
+                                size += oldCount
+                                for index in 0..<size {
+                                    gathered.row(index).update(from: vectors.row(Int(set[index])), count: m)
+                                    setNorms[index] = norms[Int(set[index])]
+                                }
+                                // New members against every member: old pairs were offered before.
+                                BLAS.gemmABt(m: newCount, n: size, k: m, a: gathered.pointer, lda: m, b: gathered.pointer, ldb: m,
+                                             c: gram.pointer, ldc: size)
+                                for i in 0..<newCount {
+                                    let v = set[i]
+                                    let boundV = lists.bounds[Int(v)]
+                                    for j in (i + 1)..<size {
+                                        let w = set[j]
+                                        let score = (metric.normWeight * (setNorms[i] + setNorms[j]) + metric.constant)
+                                            .addingProduct(metric.dotFactor, gram.pointer[i * size + j])
+                                        if score < boundV {
+                                            bucket.runs[Int(v) / bucketRows].append(Proposal(target: v, candidate: w, score: score))
+                                        }
+                                        if score < lists.bounds[Int(w)] {
+                                            bucket.runs[Int(w) / bucketRows].append(Proposal(target: w, candidate: v, score: score))
+                                        }
+                                    }
+                                    pairs += size - i - 1
+                                }
+                            }
+                            scoredCounts[worker.index] += pairs
+                        }
+                    }
+                }
+            }
+            scored += (0..<workerCount).reduce(0) { $0 + scoredCounts[$1] }
+            // Apply: buckets hold disjoint rows, so each is one work item.
+            let insertedCounts = UnsafeMutablePointer<Int>.allocate(capacity: bucketCount)
+            insertedCounts.initialize(repeating: 0, count: bucketCount)
+            defer { insertedCounts.deallocate() }
+            try BlockedJoin.run(items: bucketCount, threads: workerCount, block: 1) { bucketIndex, _ in
+                var count = 0
+                for worker in buckets {
+                    let run = worker.runs[bucketIndex]
+                    for index in 0..<run.count {
+                        let proposal = run.base[index]
+                        let row = Int(proposal.target)
+                        if proposal.score > lists.bounds[row] || lists.contains(row: row, id: proposal.candidate) { continue }
+                        lists.insert(row: row, score: proposal.score, id: proposal.candidate)
+                        count += 1
+                    }
+                    worker.runs[bucketIndex].count = 0
+                }
+                insertedCounts[bucketIndex] = count
+            }
+            inserted += (0..<bucketCount).reduce(0) { $0 + insertedCounts[$1] }
+        }
+        previousForward = forward
+        previousReverse = reverse > 0 ? reverseIDs : nil
+        if reverse == 0 { previousReverse = [Int32](repeating: NeighborLists.emptyID, count: 0) }
+        return (inserted, scored)
+    }
+}
