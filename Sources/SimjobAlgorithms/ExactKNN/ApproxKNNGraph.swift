@@ -28,9 +28,9 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     /// unless `recall` is set, which needs at least 100). Default 1,000.
     public var recallSample: Int = 1_000
     /// Dimension candidates are ranked in before they are re-scored exactly: the leading
-    /// principal components. 0 chooses: the components holding 90 % of the variance, when that
-    /// is at most half the input's dimension (else the full vectors). A value at or above the
-    /// input's dimension keeps the full vectors. Default 0.
+    /// principal components. 0 chooses: 128 (at most a third of the input's) from 192 input
+    /// dimensions up, the full vectors below. A value at or above the input's dimension keeps the
+    /// full vectors. Default 0.
     public var dimension: Int = 0
     /// Candidates each row keeps in the reduced space and re-scores exactly at the end; 0 picks
     /// 3 x k when the dimension is reduced (k when it is not). Default 0.
@@ -221,19 +221,25 @@ public struct ApproxKNNGraph {
         return (table, stats)
     }
 
+    /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
+    static let reductionFrom = 192
+    /// The reduced dimension chosen automatically (at most a third of the input's): on the real
+    /// sets measured (Fashion-MNIST, 784-d; MiniLM sentence embeddings, 384-d) 128 principal
+    /// components kept about 98 % of the true 10 nearest neighbours among each row's 30-40
+    /// best-ranked candidates, where 64 kept 79-97 %.
+    static let reducedDimension = 128
+
     /// The principal-component projection candidates are ranked in, or nil for the full vectors
     /// (a dimension asked at or above the input's, or an automatic one above half of it).
     func chooseProjection(_ vectors: FloatMatrix, metric: Metric) throws -> Projection? {
         let d = vectors.columns
-        if config.dimension >= d || (config.dimension == 0 && d < 64) { return nil }
+        if config.dimension >= d || (config.dimension == 0 && d < Self.reductionFrom) { return nil }
         var projectionConfig = Projection.Config()
-        projectionConfig.dimension = config.dimension
+        projectionConfig.dimension = config.dimension > 0 ? config.dimension : min(Self.reducedDimension, (d / 3 + 15) / 16 * 16)
         projectionConfig.centered = metric != .ip
         projectionConfig.seed = config.seed
         projectionConfig.threads = config.threads
-        let projection = try Projection(vectors, config: projectionConfig)
-        if config.dimension == 0 && projection.outputDimension * 2 > d { return nil }
-        return projection
+        return try Projection(vectors, config: projectionConfig)
     }
 
     /// Each row's best `k` of its `candidates` (lists by position, candidates as positions),

@@ -61,10 +61,12 @@ public enum ExactOperations {
         input: DatasetReference, output: String, config: ApproxKNNConfig, logger: Logger? = nil,
         progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> ApproxKNNStats {
+        let started = ProgressDisplay.now()
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         let out = try AtomicOutputFile(output)
         let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
         graph.progressStyle = progressStyle
@@ -77,7 +79,10 @@ public enum ExactOperations {
                       ("sampled_recall_high", .double(measured.high)), ("recall_sample", .int(Int64(measured.rows)))]
         }
         if let target = stats.recallTarget { extra.append(("recall_target", .double(target))) }
+        extra += [("dimension", .int(Int64(stats.dimension))), ("candidates", .int(Int64(stats.candidates)))]
+        let writing = ProgressDisplay.now()
         try writeGraph(table, to: out, metric: metric, method: "approx", source: input, extra: extra)
+        logger?.info("approximate graph: written in \(String(format: "%.2f", ProgressDisplay.now() - writing)) s")
         return stats
     }
 }
