@@ -113,11 +113,21 @@ public struct NeighborLists: @unchecked Sendable {
         bounds[row] = scores[first + k - 1]
     }
 
-    /// Whether row `row`'s list holds `id`.
+    /// Whether row `row`'s list holds `id` (16 ids per compare).
     @inlinable
     public func contains(row: Int, id: Int32) -> Bool {
         let first = row * k
-        for slot in first..<(first + k) where ids[slot] == id { return true }
+        let raw = UnsafeRawPointer(ids + first)
+        let target = SIMD16<Int32>(repeating: id)
+        var slot = 0
+        while slot + 16 <= k {
+            if any(raw.loadUnaligned(fromByteOffset: slot * 4, as: SIMD16<Int32>.self) .== target) { return true }
+            slot += 16
+        }
+        while slot < k {
+            if ids[first + slot] == id { return true }
+            slot += 1
+        }
         return false
     }
 

@@ -14,26 +14,27 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     /// k-means cells the set is split into; 0 picks n / 1000 (at least 1). Default 0.
     public var partitions: Int = 0
     /// Cells each row searches: its own and the nearest others. More cells, higher recall;
-    /// `nprobe = partitions` is exact. Ignored when `recall` is set. Default 4.
-    public var nprobe: Int = 4
-    /// Rounds of neighbour-of-neighbour refinement after the cell search (NN-descent's local
-    /// join): each row scores its neighbours' neighbours and its reverse neighbours'
-    /// neighbours exactly. Ignored when `recall` is set. Default 1.
-    public var rounds: Int = 1
+    /// `nprobe = partitions` is exact. Ignored when `recall` is set. Default 2.
+    public var nprobe: Int = 2
+    /// Rounds of NN-descent's local join after the cell search: rows that share a neighbour
+    /// are scored against each other (see `LocalJoin`). Ignored when `recall` is set. Default 2.
+    public var rounds: Int = 2
     /// Target sampled recall (0-1): the engine picks nprobe and the rounds itself, measuring
     /// recall on `recall_sample` rows as it goes, and stops once the interval's lower end
     /// reaches the target. Nil uses `nprobe` and `rounds` as given. Default nil.
     public var recall: Double? = nil
     /// Rows whose exact neighbours measure the recall reported (seeded; 0 skips the measure
-    /// unless `recall` is set, which needs at least 100). Default 1,000.
-    public var recallSample: Int = 1_000
+    /// unless `recall` is set, which needs at least 100). Their exact search costs about
+    /// `recall_sample / n` of an exact graph. Default 500.
+    public var recallSample: Int = 500
     /// Dimension candidates are ranked in before they are re-scored exactly: the leading
     /// principal components. 0 chooses: 128 (at most a third of the input's) from 192 input
     /// dimensions up, the full vectors below. A value at or above the input's dimension keeps the
     /// full vectors. Default 0.
     public var dimension: Int = 0
     /// Candidates each row keeps in the reduced space and re-scores exactly at the end; 0 picks
-    /// 3 x k when the dimension is reduced (k when it is not). Default 0.
+    /// 3 x k when the dimension is reduced (4 x k with a recall target; k when it is not).
+    /// Default 0.
     public var candidates: Int = 0
     /// List entries (and reverse neighbours) of each row joined in a refinement round; 0 picks
     /// 2 x k (at most the candidates). Default 0.
@@ -133,7 +134,8 @@ public struct ApproxKNNGraph {
         let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
         // Without a reduction the lists hold k (their scores are the expansion's, so they are
         // re-scored exactly at the end all the same).
-        let width = min(n - 1, projection == nil ? config.k : max(config.k, config.candidates > 0 ? config.candidates : 3 * config.k))
+        let automaticWidth = (config.recall != nil ? 4 : 3) * config.k
+        let width = min(n - 1, projection == nil ? config.k : max(config.k, config.candidates > 0 ? config.candidates : automaticWidth))
         if let projection {
             logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
         }
@@ -158,7 +160,6 @@ public struct ApproxKNNGraph {
                 return (0..<width).map { lists.ids[position * width + $0] }.filter { $0 != NeighborLists.emptyID }.map { layout.rows[Int($0)] }
             }
         }
-        let identity = (0..<n).map { Int32($0) }
         var stats = ApproxKNNStats()
         stats.rows = n
         stats.k = config.k
@@ -167,21 +168,31 @@ public struct ApproxKNNGraph {
         stats.dimension = projection?.outputDimension ?? vectors.columns
         stats.candidates = width
         var scored = 0
+        let join = LocalJoin(expand: config.expand > 0 ? config.expand : min(width, 2 * config.k),
+                             reverse: config.expand > 0 ? config.expand : min(width, 2 * config.k), threads: threadCount)
+        func joinRound() throws -> Int {
+            let (inserted, pairs) = try join.round(layout.vectors, norms: layout.norms, metric: spaceMetric, lists: lists)
+            scored += 2 * pairs
+            stats.rounds += 1
+            logger?.info("approximate graph: local join \(stats.rounds): \(pairs) pairs, \(inserted) list entries changed")
+            return inserted
+        }
         if let target = config.recall, let sample {
-            // At least two cells: with one, every list stays inside its cell and rounds add nothing.
+            // Two cells to start (with one, every list stays inside its cell and joins find
+            // nothing new); then join rounds while they gain, a wider search when they stop.
             var nprobe = min(2, cells.width)
-            while nprobe < cells.width && sample.estimate(cells, nprobe: nprobe) < target - 0.05 { nprobe += 1 }
             scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists)
+            stage("search")
             var measured = measure()
-            var gain = 1.0
+            var gain = 1.0, inserted = n
             while measured.low < target {
-                if gain >= 0.002 && stats.rounds < 8 {
-                    scored += try refine(layout.vectors, metric: spaceMetric, lists: lists, order: identity, expand: config.k)
-                    stats.rounds += 1
+                if gain >= 0.002 && inserted > 0 && stats.rounds < Self.maximumRounds {
+                    inserted = try joinRound()
                 } else if nprobe < cells.width {
-                    let wider = min(nprobe * 2, cells.width)
+                    let wider = min(nprobe + max(1, nprobe / 2), cells.width)
                     scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists)
                     nprobe = wider
+                    inserted = n
                 } else {
                     break
                 }
@@ -190,6 +201,7 @@ public struct ApproxKNNGraph {
                 measured = next
                 logger?.info("approximate graph: nprobe \(nprobe), \(stats.rounds) rounds: sampled recall \(String(format: "%.4f", measured.recall))")
             }
+            stage("refinement")
             if measured.low < target {
                 logger?.warning("approximate graph: sampled recall \(String(format: "%.4f", measured.recall)) stays below the target \(target) at nprobe \(nprobe) (of \(cells.width) ranked cells)")
             }
@@ -199,13 +211,7 @@ public struct ApproxKNNGraph {
             let nprobe = min(config.nprobe, partitions)
             scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists)
             stage("search")
-            let join = LocalJoin(expand: config.expand > 0 ? config.expand : min(width, 2 * config.k), reverse: config.expand > 0 ? config.expand : min(width, 2 * config.k), threads: threadCount)
-            for _ in 0..<config.rounds {
-                let (inserted, pairs) = try join.round(layout.vectors, norms: layout.norms, metric: spaceMetric, lists: lists)
-                scored += 2 * pairs
-                stats.rounds += 1
-                logger?.info("approximate graph: local join \(stats.rounds): \(pairs) pairs, \(inserted) list entries changed")
-            }
+            for _ in 0..<config.rounds { _ = try joinRound() }
             stage("refinement")
             stats.nprobe = nprobe
             stats.sampledRecall = sample.map { _ in measure() }
@@ -223,6 +229,8 @@ public struct ApproxKNNGraph {
 
     /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
     static let reductionFrom = 192
+    /// Join rounds a recall target may run before the search widens instead.
+    static let maximumRounds = 12
     /// The reduced dimension chosen automatically (at most a third of the input's): on the real
     /// sets measured (Fashion-MNIST, 784-d; MiniLM sentence embeddings, 384-d) 128 principal
     /// components kept about 98 % of the true 10 nearest neighbours among each row's 30-40
@@ -364,88 +372,5 @@ public struct ApproxKNNGraph {
         }
         progress.finish()
         return (0..<threads).reduce(0) { $0 + scoredCounts[$1] }
-    }
-
-    /// One round of neighbour-of-neighbour refinement: every row scores, exactly, the
-    /// neighbours of its neighbours and of its reverse neighbours (at most k of those) that it
-    /// does not list yet. Rows are independent: each reads the lists as they were before the
-    /// round and writes only its own. Rows are visited in `order` (every row once). Returns the
-    /// pairs scored.
-    func refine(_ vectors: FloatMatrix, metric: Metric, lists: NeighborLists, order: [Int32], expand: Int) throws -> Int {
-        let n = vectors.rows, width = lists.k, k = min(expand, lists.k), d = vectors.columns
-        // The first `k` of each list, as they were before the round: the rows expanded through.
-        var before = [Int32](repeating: NeighborLists.emptyID, count: n * k)
-        for row in 0..<n {
-            for slot in 0..<k { before[row * k + slot] = lists.ids[row * width + slot] }
-        }
-        // Reverse neighbours, at most k per row (the first rows to list it).
-        var reverseCount = [Int32](repeating: 0, count: n)
-        var reverse = [Int32](repeating: -1, count: n * k)
-        for row in 0..<n {
-            for slot in 0..<k {
-                let id = before[row * k + slot]
-                guard id != NeighborLists.emptyID else { break }
-                let count = Int(reverseCount[Int(id)])
-                if count < k {
-                    reverse[Int(id) * k + count] = Int32(row)
-                    reverseCount[Int(id)] += 1
-                }
-            }
-        }
-        let blockRows = 512
-        let blocks = (n + blockRows - 1) / blockRows
-        let threads = min(threadCount, blocks)
-        // Per worker: the row that last saw each id (so each candidate is scored once per row).
-        let seen = UnsafeMutablePointer<Int32>.allocate(capacity: threads * n)
-        seen.initialize(repeating: -1, count: threads * n)
-        var scored = [Int](repeating: 0, count: threads)
-        defer { seen.deallocate() }
-        let progress = ProgressDisplay("refinement", total: n, unit: "rows", style: progressStyle, logger: logger)
-        try order.withUnsafeBufferPointer { orderBuffer in
-            try before.withUnsafeBufferPointer { before in
-                try reverse.withUnsafeBufferPointer { reverse in
-                    try scored.withUnsafeMutableBufferPointer { scoredBuffer in
-                        let shared = UnsafeSendable((before.baseAddress!, reverse.baseAddress!, scoredBuffer.baseAddress!, orderBuffer.baseAddress!))
-                        try BlockedJoin.run(items: blocks, threads: threads, progress: progress, weight: { min(blockRows, n - $0 * blockRows) }) { block, worker in
-                            let (before, reverse, scoredCounts, order) = shared.value
-                            let stamp = seen + worker.index * n
-                            var count = 0
-                            for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
-                                let row = Int(order[position])
-                                let me = Int32(row)
-                                stamp[row] = me
-                                // Every id the list holds is marked (not only the expanded ones): none is offered twice.
-                                for slot in 0..<width {
-                                    let held = lists.ids[row * width + slot]
-                                    if held == NeighborLists.emptyID { break }
-                                    stamp[Int(held)] = me
-                                }
-                                let x = vectors.row(row)
-                                for side in 0..<2 {
-                                    let via = side == 0 ? before + row * k : reverse + row * k
-                                    for slot in 0..<k {
-                                        let u = via[slot]
-                                        guard u != NeighborLists.emptyID, u >= 0 else { break }
-                                        let theirs = before + Int(u) * k
-                                        for other in 0..<k {
-                                            let v = theirs[other]
-                                            guard v != NeighborLists.emptyID else { break }
-                                            if stamp[Int(v)] == me { continue }
-                                            stamp[Int(v)] = me
-                                            count += 1
-                                            let score = metric.exactScore(x, vectors.row(Int(v)), dimension: d)
-                                            if score <= lists.bounds[row] { lists.insert(row: row, score: score, id: v) }
-                                        }
-                                    }
-                                }
-                            }
-                            scoredCounts[worker.index] += count
-                        }
-                    }
-                }
-            }
-        }
-        progress.finish()
-        return scored.reduce(0, +)
     }
 }

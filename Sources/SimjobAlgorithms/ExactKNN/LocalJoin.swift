@@ -114,7 +114,7 @@ final class LocalJoin {
         let bucketCount = (n + bucketRows - 1) / bucketRows
         let workerCount = max(1, threads)
         let buckets = (0..<workerCount).map { _ in Buckets(count: bucketCount) }
-        let scratch = (0..<workerCount).map { _ in (FloatMatrix(rows: setLimit, columns: m), FloatMatrix(rows: setLimit, columns: setLimit)) }
+        let scratch = (0..<workerCount).map { _ in (FloatMatrix(rows: setLimit, columns: m), FloatMatrix(rows: setLimit, columns: (setLimit + 15) / 16 * 16)) }
         var inserted = 0, scored = 0
         let itemRows = 256
         let stamps = UnsafeMutablePointer<Int32>.allocate(capacity: workerCount * 2 * n)
@@ -138,7 +138,13 @@ final class LocalJoin {
                             let bucket = buckets[worker.index]
                             var set = [Int32](repeating: 0, count: setLimit)
                             var old = [Int32](repeating: 0, count: setLimit)
-                            var setNorms = [Float](repeating: 0, count: setLimit)
+                            let setNorms = UnsafeMutablePointer<Float>.allocate(capacity: setLimit + 16)
+                            let setBounds = UnsafeMutablePointer<Float>.allocate(capacity: setLimit + 16)
+                            defer { setNorms.deallocate(); setBounds.deallocate() }
+                            let normWeight = SIMD16<Float>(repeating: metric.normWeight), constant = SIMD16<Float>(repeating: metric.constant)
+                            let dotFactor = SIMD16<Float>(repeating: metric.dotFactor)
+                            let laneIndex = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                            let laneBits = SIMD16<Int32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
                             var pairs = 0
                             // Per worker stamps: `member[id] == tag` once id is in u's set,
                             // `previous[id] == tag` when it was in u's set last round.
@@ -189,21 +195,47 @@ final class LocalJoin {
                                     setNorms[index] = norms[Int(set[index])]
                                 }
                                 // New members against every member: old pairs were offered before.
+                                // Rows of the Gram matrix are padded to 16 columns; padding lanes
+                                // get an infinite norm and bound, so they never pass.
+                                let stride = (size + 15) / 16 * 16
+                                for index in 0..<size { setBounds[index] = lists.bounds[Int(set[index])] }
+                                for index in size..<stride {
+                                    setNorms[index] = .infinity
+                                    setBounds[index] = -.infinity
+                                }
                                 BLAS.gemmABt(m: newCount, n: size, k: m, a: gathered.pointer, lda: m, b: gathered.pointer, ldb: m,
-                                             c: gram.pointer, ldc: size)
+                                             c: gram.pointer, ldc: stride)
+                                let normBytes = UnsafeRawPointer(setNorms), boundBytes = UnsafeRawPointer(setBounds)
                                 for i in 0..<newCount {
                                     let v = set[i]
-                                    let boundV = lists.bounds[Int(v)]
-                                    for j in (i + 1)..<size {
-                                        let w = set[j]
-                                        let score = (metric.normWeight * (setNorms[i] + setNorms[j]) + metric.constant)
-                                            .addingProduct(metric.dotFactor, gram.pointer[i * size + j])
-                                        if score < boundV {
-                                            bucket.runs[Int(v) / bucketRows].append(Proposal(target: v, candidate: w, score: score))
+                                    let row = gram.pointer + i * stride
+                                    for index in size..<stride { row[index] = 0 }
+                                    let rowBytes = UnsafeRawPointer(row)
+                                    let boundV = SIMD16<Float>(repeating: setBounds[i])
+                                    let normV = SIMD16<Float>(repeating: setNorms[i])
+                                    var chunk = (i + 1) / 16 * 16
+                                    while chunk < stride {
+                                        var score = normWeight * (normV + normBytes.loadUnaligned(fromByteOffset: chunk * 4, as: SIMD16<Float>.self)) + constant
+                                        score.addProduct(dotFactor, rowBytes.loadUnaligned(fromByteOffset: chunk * 4, as: SIMD16<Float>.self))
+                                        let later = laneIndex .> SIMD16<Int32>(repeating: Int32(i - chunk))
+                                        let forV = (score .< boundV) .& later
+                                        let forW = (score .< boundBytes.loadUnaligned(fromByteOffset: chunk * 4, as: SIMD16<Float>.self)) .& later
+                                        if any(forV .| forW) {
+                                            var bitsV = (unsafeBitCast(forV, to: SIMD16<Int32>.self) & laneBits).wrappedSum()
+                                            while bitsV != 0 {
+                                                let lane = Int(bitsV.trailingZeroBitCount)
+                                                bitsV &= bitsV - 1
+                                                bucket.runs[Int(v) / bucketRows].append(Proposal(target: v, candidate: set[chunk + lane], score: score[lane]))
+                                            }
+                                            var bitsW = (unsafeBitCast(forW, to: SIMD16<Int32>.self) & laneBits).wrappedSum()
+                                            while bitsW != 0 {
+                                                let lane = Int(bitsW.trailingZeroBitCount)
+                                                bitsW &= bitsW - 1
+                                                let w = set[chunk + lane]
+                                                bucket.runs[Int(w) / bucketRows].append(Proposal(target: w, candidate: v, score: score[lane]))
+                                            }
                                         }
-                                        if score < lists.bounds[Int(w)] {
-                                            bucket.runs[Int(w) / bucketRows].append(Proposal(target: w, candidate: v, score: score))
-                                        }
+                                        chunk += 16
                                     }
                                     pairs += size - i - 1
                                 }
