@@ -31,6 +31,9 @@ final class LocalJoin {
     /// members that were both in the set then has been offered already and is skipped, as
     /// NN-descent joins only pairs with a new member.
     var previousForward: [Int32]? = nil
+    /// When set (the lists' own space, full dimension), a proposal that passes a list's bound
+    /// is re-scored exactly from these vectors before it is inserted, so lists hold exact scores.
+    var exactVectors: FloatMatrix? = nil
     var previousReverse: [Int32]? = nil
 
     init(expand: Int, reverse: Int, threads: Int) {
@@ -250,6 +253,7 @@ final class LocalJoin {
             let insertedCounts = UnsafeMutablePointer<Int>.allocate(capacity: bucketCount)
             insertedCounts.initialize(repeating: 0, count: bucketCount)
             defer { insertedCounts.deallocate() }
+            let exact = exactVectors
             try BlockedJoin.run(items: bucketCount, threads: workerCount, block: 1) { bucketIndex, _ in
                 var count = 0
                 for worker in buckets {
@@ -257,8 +261,11 @@ final class LocalJoin {
                     for index in 0..<run.count {
                         let proposal = run.base[index]
                         let row = Int(proposal.target)
-                        if proposal.score > lists.bounds[row] || lists.contains(row: row, id: proposal.candidate) { continue }
-                        lists.insert(row: row, score: proposal.score, id: proposal.candidate)
+                        // The margin covers the expansion's rounding when scores are re-done exactly.
+                        let allowance = exact == nil ? 0 : TileScan.roundingMargin * (norms[row] + norms[Int(proposal.candidate)])
+                        if proposal.score - allowance > lists.bounds[row] || lists.contains(row: row, id: proposal.candidate) { continue }
+                        let score = exact.map { metric.exactScore($0.row(row), $0.row(Int(proposal.candidate)), dimension: $0.columns) } ?? proposal.score
+                        lists.insert(row: row, score: score, id: proposal.candidate)
                         count += 1
                     }
                     worker.runs[bucketIndex].count = 0
