@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+@testable import SimjobAlgorithms
+@testable import SimjobOperations
+import SimjobKernels
+
+/// Seeded data whose variance decays along the axes (scale 1 / (1 + j / 8) on axis j), as a
+/// mixture of `clusters` centres: principal components exist and are known (the axes).
+func decayingMixture(rows: Int, dimension: Int, clusters: Int, seed: UInt64) -> FloatMatrix {
+    var rng = SeededGenerator(seed: seed)
+    let centres = FloatMatrix(rows: clusters, columns: dimension)
+    rng.fillGaussian(centres.pointer, count: clusters * dimension)
+    let data = FloatMatrix(rows: rows, columns: dimension)
+    rng.fillGaussian(data.pointer, count: rows * dimension)
+    for row in 0..<rows {
+        let centre = centres.row(row % clusters)
+        for j in 0..<dimension {
+            let scale = 1 / (1 + Float(j) / 8)
+            data.row(row)[j] = scale * (2 * centre[j] + data.row(row)[j])
+        }
+    }
+    return data
+}
+
+@Suite("Approximate graph in a reduced space")
+struct ReducedGraphTests {
+    @Test("principal components: orthonormal, largest first, along the axes of decaying variance", arguments: [true, false])
+    func projection(centered: Bool) throws {
+        let data = decayingMixture(rows: 3000, dimension: 40, clusters: 1, seed: 61)
+        if !centered {
+            // The second moment sees the mean as a direction of its own: take it out, so that
+            // both estimates have the same answer.
+            for j in 0..<40 {
+                let mean = (0..<3000).reduce(Float(0)) { $0 + data.row($1)[j] } / 3000
+                for row in 0..<3000 { data.row(row)[j] -= mean }
+            }
+        }
+        var config = Projection.Config()
+        config.dimension = 8
+        config.centered = centered
+        config.threads = 2
+        let projection = try Projection(data, config: config)
+        #expect(projection.outputDimension == 8 && projection.inputDimension == 40)
+        let basis = projection.basis
+        for a in 0..<8 {
+            for b in 0..<8 {
+                let dot = VectorKernels.dot(basis.row(a), basis.row(b), count: 40)
+                #expect(abs(dot - (a == b ? 1 : 0)) <= 1e-4, "basis rows \(a), \(b): \(dot)")
+            }
+        }
+        // Axis 0 has the largest variance (scale 1 against 0.89 for axis 1): the first direction.
+        #expect(abs(basis.row(0)[0]) > 0.9, "first direction \(Array(UnsafeBufferPointer(start: basis.row(0), count: 4)))")
+        // Variance held: sum of the eight largest scales squared over all, about 0.40 here.
+        let scales = (0..<40).map { pow(1 / (1 + Double($0) / 8), 2) }
+        let expected = scales.prefix(8).reduce(0, +) / scales.reduce(0, +)
+        #expect(abs(projection.captured - expected) <= 0.05, "captured \(projection.captured), expected about \(expected)")
+        let reduced = try projection.apply(data, threads: 2)
+        #expect(reduced.rows == 3000 && reduced.columns == 8)
+        let x = data.row(17), y = reduced.row(17)
+        for c in 0..<8 {
+            #expect(abs(y[c] - VectorKernels.dot(x, basis.row(c), count: 40)) <= 1e-4 * max(1, abs(y[c])))
+        }
+    }
+
+    @Test("the candidate scan keeps each row's best by the expansion's scores, skipping self and held ids")
+    func candidateScan() {
+        var rng = SeededGenerator(seed: 62)
+        let rows = 5, columns = 75, width = 12
+        let dots = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
+        defer { dots.deallocate() }
+        rng.fillGaussian(dots, count: rows * columns)
+        let rowNorms = [Float](repeating: 1, count: rows), columnNorms = (0..<columns).map { Float($0 % 7) * 0.01 + 1 }
+        let lists = NeighborLists(rows: 100, k: width)
+        defer { lists.deallocate() }
+        let rowIDs: [Int32] = [3, 50, 51, 52, 99]
+        // Row 50 already holds id 60 (column 10): with skippingHeld it must not appear twice.
+        lists.insert(row: 50, score: -100, id: 60)
+        CandidateScan.scan(dots: dots, ldc: columns, rowCount: rows, columnCount: columns, rowIDs: rowIDs, columnStart: 50,
+                           rowNorms: rowNorms, columnNorms: columnNorms, metric: .euclidean, lists: lists, skippingHeld: true)
+        for (r, row) in rowIDs.enumerated() {
+            var expected: [(Float, Int32)] = (0..<columns).compactMap { c in
+                let id = Int32(50 + c)
+                if id == row || (row == 50 && id == 60) { return nil }
+                return (rowNorms[r] + columnNorms[c] - 2 * dots[r * columns + c], id)
+            }
+            if row == 50 { expected.append((-100, 60)) }
+            expected.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            let got = (0..<width).map { lists.ids[Int(row) * width + $0] }
+            #expect(got == expected.prefix(width).map { $0.1 }, "row \(row)")
+            #expect(Set(got).count == width && !got.contains(row))
+        }
+    }
+
+    func graph(_ data: FloatMatrix, k: Int = 10, threads: Int, configure: (inout ApproxKNNConfig) -> Void = { _ in }) throws -> (NeighborTable, ApproxKNNStats) {
+        var config = ApproxKNNConfig(k: k)
+        config.threads = threads
+        config.recallSample = 300
+        configure(&config)
+        var engine = ApproxKNNGraph(config: config)
+        engine.progressStyle = .silent
+        return try engine.graph(data, metric: .euclidean)
+    }
+
+    @Test("a reduced-space graph: automatic dimension, exact distances, high recall, the same at any thread count")
+    func reducedGraph() throws {
+        let data = decayingMixture(rows: 4000, dimension: 256, clusters: 40, seed: 63)
+        let (one, stats) = try graph(data, threads: 1)
+        let (two, _) = try graph(data, threads: 2)
+        #expect(stats.dimension == 96 && stats.candidates == 30, "dimension \(stats.dimension), candidates \(stats.candidates)")
+        #expect(one.idArray == two.idArray && one.distanceArray == two.distanceArray)
+        var engine = ExactKNN(config: ExactKNNConfig(k: 10, threads: 2))
+        engine.progressStyle = .silent
+        let reference = try engine.graph(data, metric: .euclidean).0
+        var hits = 0
+        for row in 0..<data.rows {
+            let ids = one.ids(ofRow: row), distances = one.distances(ofRow: row)
+            #expect(Set(ids).count == 10 && !ids.contains(Int32(row)))
+            for (id, distance) in zip(ids, distances) {
+                // Reported distances are exact (plain L2 from the full vectors), sorted.
+                let exact = VectorKernels.squaredDistance(data.row(row), data.row(Int(id)), count: 256).squareRoot()
+                #expect(abs(distance - exact) <= 1e-4 * max(1, exact))
+            }
+            #expect(zip(distances, distances.dropFirst()).allSatisfy { $0 <= $1 })
+            hits += Set(ids).intersection(reference.ids(ofRow: row)).count
+        }
+        let recall = Double(hits) / Double(data.rows * 10)
+        #expect(recall >= 0.9, "recall \(recall)")
+        let sampled = try #require(stats.sampledRecall)
+        #expect(abs(sampled.recall - recall) <= 0.03, "sampled \(sampled.recall), whole \(recall)")
+        // The full vectors (dimension at the input's) are the unreduced path.
+        let (_, full) = try graph(data, threads: 2) { $0.dimension = 256 }
+        #expect(full.dimension == 256 && full.candidates == 10)
+    }
+
+    @Test("local join rounds raise recall and keep lists clean; a recall target is met in the reduced space")
+    func joinRounds() throws {
+        let data = decayingMixture(rows: 3000, dimension: 200, clusters: 60, seed: 64)
+        let (_, noneStats) = try graph(data, threads: 2) { $0.rounds = 0; $0.partitions = 30 }
+        let (three, stats) = try graph(data, threads: 2) { $0.rounds = 3; $0.partitions = 30 }
+        let before = try #require(noneStats.sampledRecall)
+        let after = try #require(stats.sampledRecall)
+        #expect(after.recall > before.recall + 0.01, "recall \(before.recall) -> \(after.recall)")
+        #expect(stats.rounds == 3)
+        for row in 0..<data.rows {
+            let ids = three.ids(ofRow: row)
+            #expect(Set(ids).count == ids.count && !ids.contains(Int32(row)) && !ids.contains(-1))
+        }
+        let (_, targeted) = try graph(data, threads: 2) { $0.recall = 0.97; $0.recallSample = 400; $0.partitions = 30 }
+        let measured = try #require(targeted.sampledRecall)
+        #expect(measured.low >= 0.97 && targeted.candidates == 40, "\(measured), \(targeted.candidates) candidates")
+    }
+}
