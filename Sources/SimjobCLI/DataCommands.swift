@@ -19,6 +19,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("metric", in: "generate"))) var metric = SyntheticConfig().metric
     @Option(help: ArgumentHelp(ParameterHelp.help("clusters"))) var clusters = SyntheticConfig().clusters
     @Option(help: ArgumentHelp(ParameterHelp.help("latent_dim"))) var latentDim = SyntheticConfig().latentDim
+    @Option(help: ArgumentHelp(ParameterHelp.help("anisotropy"))) var anisotropy = SyntheticConfig().anisotropy
     @Option(help: ArgumentHelp(ParameterHelp.help("duplicates"))) var duplicates = SyntheticConfig().duplicates
     @Option(name: .customLong("k"), help: ArgumentHelp(ParameterHelp.help("k", in: "generate"))) var groundTruthK = SyntheticConfig().groundTruthK
     @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = SyntheticConfig().seed
@@ -34,6 +35,7 @@ struct GenerateCommand: ParsableCommand {
         config.clusters = clusters
         config.duplicates = duplicates
         config.latentDim = latentDim
+        config.anisotropy = anisotropy
         config.groundTruthK = groundTruthK
         config.seed = seed
         let summary = try Generate.run(config, output: output, threads: common.threads, progressStyle: common.progressStyle)

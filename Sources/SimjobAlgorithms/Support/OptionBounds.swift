@@ -27,6 +27,7 @@ public enum OptionBounds {
         "dim": Bound(range: 1...65_536, integer: true),
         "clusters": Bound(range: 1...16_777_216, integer: true),
         "latent-dim": Bound(range: 0...65_536, integer: true),
+        "anisotropy": Bound(range: 0...8, integer: false),
         "duplicates": Bound(range: 0...0.5, integer: false),
         "seed": Bound(range: 0...Double(UInt64.max), integer: true),
         "nlist": Bound(range: 1...16_777_216, integer: true),

@@ -11,6 +11,7 @@ public enum ParameterHelp {
         "generate.metric": "Distance recorded in the file: euclidean, angular or ip.",
         "clusters": "Gaussian clusters in the mixture.",
         "latent_dim": "Clusters vary mostly within random subspaces of this dimension, like real embeddings (0: isotropic).",
+        "anisotropy": "Anisotropic clusters in the full dimension: the l-th of each cluster's random directions has deviation (1 + l)^(-A/2) (0: isotropic; the hard case: --clusters 1000 --anisotropy 1).",
         "duplicates": "Fraction of train rows planted as near-duplicates (recorded in dup_group).",
         "generate.k": "Ground-truth neighbours per query (0: none).",
         "seed": "Random seed.",

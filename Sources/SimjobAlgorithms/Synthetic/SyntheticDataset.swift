@@ -18,6 +18,13 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
     /// (plus isotropic noise of a tenth of its spread), as real embeddings have a low intrinsic
     /// dimension; 0 gives isotropic Gaussian clusters. Default 0.
     public var latentDim: Int = 0
+    /// When above 0, each cluster is an anisotropic Gaussian in the full dimension: its own
+    /// random directions, the l-th with standard deviation proportional to
+    /// `(1 + l)^(-anisotropy / 2)` (scaled to unit variance per coordinate on average). With
+    /// about 1,000 clusters this is the hard synthetic case: no low-dimensional shortcut for
+    /// cell-based methods, neighbours spread over overlapping components. Excludes
+    /// `latent_dim`. Default 0.
+    public var anisotropy: Double = 0
     /// Fraction of `train` rows that are planted near-duplicates of another row (0 to 0.5),
     /// recorded in `dup_group`. Default 0.
     public var duplicates: Double = 0
@@ -30,7 +37,7 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
     public init() {}
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case n, queries, dim, metric, clusters, latentDim = "latent_dim", duplicates, groundTruthK = "k", seed
+        case n, queries, dim, metric, clusters, latentDim = "latent_dim", anisotropy, duplicates, groundTruthK = "k", seed
     }
 }
 
@@ -48,6 +55,10 @@ public struct SyntheticDataset: Sendable {
     let spreads: [Float]
     /// Per cluster, `latentDim x dim` Gaussian directions (empty when isotropic).
     let bases: [Float]
+    /// Standard deviation along each of a cluster's directions (anisotropic clusters only).
+    let directionScales: [Float]
+    /// Directions per cluster: `latentDim`, or the dimension for anisotropic clusters.
+    var directions: Int { config.anisotropy > 0 ? config.dim : config.latentDim }
     let cumulativeWeights: [Double]
     /// For each train row, the row it duplicates, or -1.
     public let sourceOf: [Int32]
@@ -66,6 +77,10 @@ public struct SyntheticDataset: Sendable {
         guard config.latentDim >= 0, config.latentDim <= config.dim else {
             throw SimjobError("generate: --latent-dim must be between 0 and the dimension \(config.dim)")
         }
+        guard config.anisotropy >= 0, config.anisotropy.isFinite else { throw SimjobError("generate: --anisotropy must be at least 0") }
+        guard config.anisotropy == 0 || config.latentDim == 0 else {
+            throw SimjobError("generate: --anisotropy and --latent-dim exclude each other (anisotropic clusters span the full dimension)")
+        }
         guard config.groundTruthK >= 0 else { throw SimjobError("generate: --k must not be negative") }
         guard (0...0.5).contains(config.duplicates) else {
             throw SimjobError("generate: --duplicates must be a fraction between 0 and 0.5 (got \(config.duplicates))")
@@ -76,9 +91,17 @@ public struct SyntheticDataset: Sendable {
         centers.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
         self.centers = centers
         spreads = (0..<config.clusters).map { _ in 0.15 * Float(pow(4.0, Double(rng.nextUnitFloat()))) }
-        var bases = [Float](repeating: 0, count: config.clusters * config.latentDim * config.dim)
+        let directionCount = config.anisotropy > 0 ? config.dim : config.latentDim
+        var bases = [Float](repeating: 0, count: config.clusters * directionCount * config.dim)
         bases.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
         self.bases = bases
+        if config.anisotropy > 0 {
+            let raw = (0..<config.dim).map { pow(1 + Double($0), -config.anisotropy / 2) }
+            let norm = (raw.reduce(0) { $0 + $1 * $1 } / Double(config.dim)).squareRoot()
+            directionScales = raw.map { Float($0 / norm) }
+        } else {
+            directionScales = []
+        }
         let weights = (0..<config.clusters).map { _ in 0.5 + Double(rng.nextUnitFloat()) }
         let total = weights.reduce(0, +)
         var running = 0.0
@@ -162,7 +185,7 @@ public struct SyntheticDataset: Sendable {
         rng.fillGaussian(out, count: config.dim)
         let spread = spreads[cluster]
         let center = cluster * config.dim
-        let latent = config.latentDim
+        let latent = directions
         if latent > 0 {
             // x = c + spread * (z B / sqrt(latent) + 0.1 e): unit variance per coordinate
             // from the subspace, a tenth of it from the noise.
@@ -172,7 +195,7 @@ public struct SyntheticDataset: Sendable {
             for j in 0..<config.dim { out[j] *= 0.1 }
             let basis = cluster * latent * config.dim
             for l in 0..<latent {
-                let weight = z[l] * scale
+                let weight = z[l] * scale * (directionScales.isEmpty ? 1 : directionScales[l])
                 let direction = basis + l * config.dim
                 for j in 0..<config.dim { out[j] += weight * bases[direction + j] }
             }

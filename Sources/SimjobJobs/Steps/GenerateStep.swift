@@ -28,6 +28,7 @@ enum GenerateStep: StepDefinition {
         planning.check(config.n >= 1, "n", "must be at least 1")
         planning.check(config.dim >= 1, "dim", "must be at least 1")
         planning.check(config.latentDim >= 0 && config.latentDim <= config.dim, "latent_dim", "must be between 0 and dim = \(config.dim)")
+        planning.check(config.anisotropy == 0 || config.latentDim == 0, "anisotropy", "excludes latent_dim (anisotropic clusters span the full dimension)")
         planning.check((0...0.5).contains(config.duplicates), "duplicates", "must be a fraction between 0 and 0.5")
         planning.info.datasets = ["train": [config.n, config.dim], "test": [config.queries, config.dim]]
         if config.groundTruthK > 0 && config.queries > 0 {
