@@ -140,7 +140,7 @@ public struct ApproxKNNGraph {
             logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
         }
 
-        var cellConfig = CellPartition.Config(cells: partitions, width: config.recall != nil ? 64 : config.nprobe)
+        var cellConfig = CellPartition.Config(cells: partitions, width: config.recall != nil ? Self.maximumTargetProbes : config.nprobe)
         cellConfig.iterations = config.iterations
         cellConfig.seed = config.seed
         cellConfig.threads = config.threads
@@ -233,6 +233,8 @@ public struct ApproxKNNGraph {
 
     /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
     static let reductionFrom = 192
+    /// Cells a recall target may widen the search to (each row's nearest are ranked up front).
+    static let maximumTargetProbes = 16
     /// Join rounds a recall target may run before the search widens instead.
     static let maximumRounds = 12
     /// The reduced dimension chosen automatically (at most a third of the input's): on the real

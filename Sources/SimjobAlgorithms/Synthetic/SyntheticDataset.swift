@@ -22,7 +22,8 @@ public struct SyntheticConfig: Codable, Sendable, Equatable {
     /// random directions, the l-th with standard deviation proportional to
     /// `(1 + l)^(-anisotropy / 2)` (scaled to unit variance per coordinate on average). With
     /// about 1,000 clusters this is the hard synthetic case: no low-dimensional shortcut for
-    /// cell-based methods, neighbours spread over overlapping components. Excludes
+    /// cell-based methods, neighbours spread over overlapping components (centres are drawn 0.3
+    /// times as far apart as for isotropic clusters). Excludes
     /// `latent_dim`. Default 0.
     public var anisotropy: Double = 0
     /// Fraction of `train` rows that are planted near-duplicates of another row (0 to 0.5),
@@ -66,6 +67,9 @@ public struct SyntheticDataset: Sendable {
     public let duplicateGroup: [Int32]
     public let groupCount: Int
 
+    /// Scale of the centres of anisotropic components (isotropic ones: 1).
+    static let anisotropicCentreScale: Float = 0.3
+
     /// Relative noise of a planted near-duplicate (to its cluster's spread).
     public static let duplicateNoise: Float = 0.01
 
@@ -89,6 +93,10 @@ public struct SyntheticDataset: Sendable {
         var rng = SeededGenerator(seed: config.seed, stream: .max)
         var centers = [Float](repeating: 0, count: config.clusters * config.dim)
         centers.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
+        if config.anisotropy > 0 {
+            // Anisotropic components overlap: centres 0.3 times as far apart as isotropic ones.
+            for index in centers.indices { centers[index] *= Self.anisotropicCentreScale }
+        }
         self.centers = centers
         spreads = (0..<config.clusters).map { _ in 0.15 * Float(pow(4.0, Double(rng.nextUnitFloat()))) }
         let directionCount = config.anisotropy > 0 ? config.dim : config.latentDim
