@@ -150,3 +150,58 @@ struct ReducedGraphTests {
         #expect(measured.low >= 0.97 && targeted.candidates == 40, "\(measured), \(targeted.candidates) candidates")
     }
 }
+
+@Suite("Approximate graph: layout in place, hard synthetic sets")
+struct GraphLayoutTests {
+    @Test("laying rows out in the caller's matrix gives the same graph as a copy, reduced or not", arguments: [64, 256])
+    func inPlace(dimension: Int) throws {
+        let data = decayingMixture(rows: 2500, dimension: dimension, clusters: 25, seed: 65)
+        let copy = FloatMatrix(rows: data.rows, columns: dimension)
+        copy.pointer.update(from: data.pointer, count: data.rows * dimension)
+        var config = ApproxKNNConfig(k: 8)
+        config.threads = 2
+        config.recallSample = 200
+        var engine = ApproxKNNGraph(config: config)
+        engine.progressStyle = .silent
+        let (kept, keptStats) = try engine.graph(data, metric: .euclidean)
+        let (moved, movedStats) = try engine.graph(copy, metric: .euclidean, reorderingInPlace: true)
+        #expect(kept.idArray == moved.idArray && kept.distanceArray == moved.distanceArray)
+        #expect(keptStats.sampledRecall == movedStats.sampledRecall)
+        // Without reordering the caller's rows are untouched; with it, they are a permutation.
+        let original = decayingMixture(rows: 2500, dimension: dimension, clusters: 25, seed: 65)
+        #expect(data.array == original.array)
+        if dimension < ApproxKNNGraph.reductionFrom {
+            #expect(copy.array != original.array)
+            let sums = { (m: FloatMatrix) in (0..<m.rows).map { VectorKernels.dot(m.row($0), m.row($0), count: dimension) }.sorted() }
+            #expect(sums(copy) == sums(original))
+        }
+    }
+
+    @Test("generate --anisotropy: the same file at any thread count, harder than a latent mixture, and refused with --latent-dim")
+    func anisotropic() throws {
+        let folder = TemporaryFolder()
+        let one = folder.file("one.hdf5"), two = folder.file("two.hdf5"), latent = folder.file("latent.hdf5")
+        #expect(try simjob("generate", one, "--n", "4000", "--queries", "5", "--dim", "32", "--clusters", "100", "--anisotropy", "1", "--k", "0", "--threads", "1", "--quiet").status == 0)
+        #expect(try simjob("generate", two, "--n", "4000", "--queries", "5", "--dim", "32", "--clusters", "100", "--anisotropy", "1", "--k", "0", "--threads", "2", "--quiet").status == 0)
+        let same = try python("""
+            import sys, h5py, numpy as np
+            a, b = h5py.File(sys.argv[1], "r")["train"][:], h5py.File(sys.argv[2], "r")["train"][:]
+            print(np.array_equal(a, b), a.shape)
+            """, one, two)
+        #expect(same == "True (4000, 32)")
+        // Two cells per row and no join rounds: the anisotropic set keeps fewer true neighbours.
+        #expect(try simjob("generate", latent, "--n", "4000", "--queries", "5", "--dim", "32", "--clusters", "100", "--latent-dim", "4", "--k", "0", "--quiet").status == 0)
+        func recall(_ file: String) throws -> Double {
+            let result = try simjob("knn-graph", file, "--k", "10", "--method", "approx", "--nprobe", "2", "--rounds", "0", "--output", folder.file("g.hdf5"), "--quiet")
+            let text = result.stdout
+            let value = text.range(of: "sampled recall ").map { text[$0.upperBound...].prefix(6) } ?? ""
+            return Double(value) ?? -1
+        }
+        let hard = try recall(one), easy = try recall(latent)
+        #expect(hard >= 0 && easy >= 0 && hard + 0.05 < easy, "anisotropic \(hard), latent \(easy)")
+        let both = try simjob("generate", folder.file("x.hdf5"), "--n", "10", "--anisotropy", "1", "--latent-dim", "4")
+        #expect(both.status != 0 && both.stderr.contains("--anisotropy and --latent-dim exclude each other"), "\(both.stderr)")
+        let negative = try simjob("generate", folder.file("x.hdf5"), "--n", "10", "--anisotropy", "-1")
+        #expect(negative.status == 64, "\(negative.stderr)")
+    }
+}

@@ -20,8 +20,10 @@ public final class CellLayout: @unchecked Sendable {
     /// Their squared norms.
     public let norms: [Float]
 
-    /// Lays out `vectors` (one row per row of `cells`) by the partition's cells.
-    public init(_ vectors: FloatMatrix, cells: CellPartition) {
+    /// Lays out `vectors` (one row per row of `cells`) by the partition's cells: into a copy,
+    /// or with `inPlace` by reordering `vectors` itself (no second copy of the set; the caller
+    /// must then read row `r` at `positions[r]`).
+    public init(_ vectors: FloatMatrix, cells: CellPartition, inPlace: Bool = false) {
         let n = vectors.rows, d = vectors.columns
         rows = cells.members.flatMap { $0 }
         var positions = [Int32](repeating: 0, count: n)
@@ -30,7 +32,7 @@ public final class CellLayout: @unchecked Sendable {
         var starts = [0]
         for members in cells.members { starts.append(starts.last! + members.count) }
         self.starts = starts
-        let laid = Self.permute(vectors, rows: rows)
+        let laid = inPlace ? Self.permuteInPlace(vectors, rows: rows) : Self.permute(vectors, rows: rows)
         self.vectors = laid
         var norms = [Float](repeating: 0, count: n)
         norms.withUnsafeMutableBufferPointer { VectorKernels.squaredNorms(laid.pointer, rows: n, dimension: d, into: $0.baseAddress!) }
@@ -39,6 +41,32 @@ public final class CellLayout: @unchecked Sendable {
 
     /// `vectors` (one row per row of the set, any dimension) in position order.
     public func permuted(_ vectors: FloatMatrix) -> FloatMatrix { Self.permute(vectors, rows: rows) }
+
+    /// Reorders `vectors` so that position `p` holds the old row `order[p]`, following the
+    /// permutation's cycles with one spare row.
+    static func permuteInPlace(_ vectors: FloatMatrix, rows order: [Int32]) -> FloatMatrix {
+        let n = vectors.rows, d = vectors.columns
+        var done = [Bool](repeating: false, count: n)
+        let spare = UnsafeMutablePointer<Float>.allocate(capacity: max(d, 1))
+        defer { spare.deallocate() }
+        for start in 0..<n where !done[start] {
+            done[start] = true
+            guard Int(order[start]) != start else { continue }
+            spare.update(from: vectors.row(start), count: d)
+            var position = start
+            while true {
+                let source = Int(order[position])
+                if source == start {
+                    vectors.row(position).update(from: spare, count: d)
+                    break
+                }
+                vectors.row(position).update(from: vectors.row(source), count: d)
+                done[source] = true
+                position = source
+            }
+        }
+        return vectors
+    }
 
     static func permute(_ vectors: FloatMatrix, rows order: [Int32]) -> FloatMatrix {
         let n = vectors.rows, d = vectors.columns

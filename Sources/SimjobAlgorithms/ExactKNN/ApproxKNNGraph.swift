@@ -11,7 +11,8 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     public var k: Int = 10
     /// Distance; nil takes the input file's `distance` attribute.
     public var metric: Metric? = nil
-    /// k-means cells the set is split into; 0 picks n / 1000 (at least 1). Default 0.
+    /// k-means cells the set is split into; 0 picks n / 1000 up to a million rows, sqrt(n) above
+    /// (at least 1). Default 0.
     public var partitions: Int = 0
     /// Cells each row searches: its own and the nearest others. More cells, higher recall;
     /// `nprobe = partitions` is exact. Ignored when `recall` is set. Default 2.
@@ -110,7 +111,11 @@ public struct ApproxKNNGraph {
     /// refinement rounds. With a recall target, a sample of rows with exact neighbours guides
     /// them: nprobe starts where the cells alone are estimated to give the target less 0.05,
     /// rounds follow while they gain, and nprobe doubles when they stop gaining.
-    public func graph(_ vectors: FloatMatrix, metric: Metric) throws -> (NeighborTable, ApproxKNNStats) {
+    ///
+    /// With `reorderingInPlace`, a graph built in the full space lays the rows out by cell in
+    /// `vectors` itself rather than in a copy (half the memory); `vectors` is then left in that
+    /// order, for callers that have no further use for it.
+    public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false) throws -> (NeighborTable, ApproxKNNStats) {
         let started = ProgressDisplay.now()
         let n = vectors.rows
         guard config.k >= 1, config.k <= n - 1 else {
@@ -118,7 +123,7 @@ public struct ApproxKNNGraph {
         }
         guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1") }
         if let target = config.recall, !(target > 0 && target <= 1) { throw SimjobError("recall must be in (0, 1] (got \(target))") }
-        let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 1000, n))
+        let partitions = max(1, min(config.partitions > 0 ? config.partitions : Self.automaticPartitions(rows: n), n))
 
         // Candidates are ranked in the reduced space (when there is one) and re-scored exactly.
         var clock = ProgressDisplay.now()
@@ -146,16 +151,23 @@ public struct ApproxKNNGraph {
         cellConfig.threads = config.threads
         cellConfig.label = "graph partitions"
         let cells = try CellPartition(space, config: cellConfig, logger: logger)
-        let layout = CellLayout(space, cells: cells)
         stage("cells")
+        // The sample's exact neighbours come first: they read the rows in their own order.
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
         stage("sample")
+        let inPlace = reorderingInPlace || projection != nil
+        let layout = CellLayout(space, cells: cells, inPlace: inPlace)
+        // Row `r` of the full vectors, wherever the layout left it.
+        let fullInPlace = inPlace && projection == nil
+        let fullRow: (Int) -> UnsafeMutablePointer<Float> = { row in
+            fullInPlace ? vectors.row(Int(layout.positions[row])) : vectors.row(row)
+        }
         // Lists are kept by position (see CellLayout), candidates as positions.
         let lists = NeighborLists(rows: n, k: width)
         defer { lists.deallocate() }
         let measure: () -> SampledRecall.Measure = {
-            sample!.measure(vectors: vectors, metric: metric) { row in
+            sample!.measure(row: fullRow, dimension: vectors.columns, metric: metric) { row in
                 let position = Int(layout.positions[row])
                 return (0..<width).map { lists.ids[position * width + $0] }.filter { $0 != NeighborLists.emptyID }.map { layout.rows[Int($0)] }
             }
@@ -188,15 +200,21 @@ public struct ApproxKNNGraph {
             scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil)
             stage("search")
             var measured = measure()
-            var gain = 1.0, inserted = n
+            var gain = 1.0, inserted = n, roundsAtThisWidth = 0
             while measured.low < target {
-                if gain >= 0.002 && inserted > 0 && stats.rounds < Self.maximumRounds {
+                // Rounds while they gain, at most `roundsPerWidth` at one search width: on hard
+                // data every round gains a little, and a wider search then costs less per gain.
+                if gain >= 0.004 && inserted > 0 && roundsAtThisWidth < Self.roundsPerWidth && stats.rounds < Self.maximumRounds {
                     inserted = try joinRound()
+                    roundsAtThisWidth += 1
                 } else if nprobe < cells.width {
-                    let wider = min(nprobe + max(1, nprobe / 2), cells.width)
+                    let wider = min(nprobe < 4 ? nprobe * 2 : nprobe + nprobe / 2, cells.width)
                     scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists, exact: projection == nil)
                     nprobe = wider
                     inserted = n
+                    roundsAtThisWidth = 0
+                } else if inserted > 0 && stats.rounds < Self.maximumRounds {
+                    inserted = try joinRound()
                 } else {
                     break
                 }
@@ -233,10 +251,17 @@ public struct ApproxKNNGraph {
 
     /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
     static let reductionFrom = 192
+    /// Cells by default: n / 1000 up to a million rows, then sqrt(n), so that the partition's
+    /// cost (rows x cells) and the search's (rows x nprobe x n / cells) grow alike.
+    static func automaticPartitions(rows n: Int) -> Int {
+        max(1, min(n / 1000, Int(Double(n).squareRoot())))
+    }
+
     /// Cells a recall target may widen the search to (each row's nearest are ranked up front).
     static let maximumTargetProbes = 16
-    /// Join rounds a recall target may run before the search widens instead.
+    /// Join rounds a recall target may run in all, and at one search width before it widens.
     static let maximumRounds = 12
+    static let roundsPerWidth = 4
     /// The reduced dimension chosen automatically (at most a third of the input's): on the real
     /// sets measured (Fashion-MNIST, 784-d; MiniLM sentence embeddings, 384-d) 128 principal
     /// components kept about 98 % of the true 10 nearest neighbours among each row's 30-40

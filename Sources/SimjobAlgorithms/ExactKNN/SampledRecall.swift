@@ -67,15 +67,14 @@ public struct SampledRecall: Sendable {
     }
 
     /// The recall of the best k of each sampled row's candidates (original row ids, given by
-    /// `candidates(row)`) once they are scored exactly from `vectors` (normalised already for
-    /// angular): what re-scoring will make of the lists.
-    public func measure(vectors: FloatMatrix, metric: Metric, candidates: (Int) -> [Int32]) -> Measure {
-        let d = vectors.columns
+    /// `candidates(row)`) once they are scored exactly from the full vectors (`vector(row)`,
+    /// normalised already for angular): what re-scoring will make of the lists.
+    public func measure(row vector: (Int) -> UnsafeMutablePointer<Float>, dimension d: Int, metric: Metric, candidates: (Int) -> [Int32]) -> Measure {
         var perRow = [Double]()
         perRow.reserveCapacity(rows.count)
         for (s, row) in rows.enumerated() {
             let bound = kthScore[s] + 1e-5 * max(abs(kthScore[s]), 1e-3)
-            let scores = candidates(row).map { metric.exactScore(vectors.row(row), vectors.row(Int($0)), dimension: d) }.sorted()
+            let scores = candidates(row).map { metric.exactScore(vector(row), vector(Int($0)), dimension: d) }.sorted()
             let hits = scores.prefix(k).filter { $0 <= bound }.count
             perRow.append(Double(hits) / Double(k))
         }

@@ -24,7 +24,7 @@ public enum ParameterHelp {
         "block": "Rows and columns per tile (one block x block sgemm each).",
         "symmetric": "Compute each pair once in self-joins (--no-symmetry computes (i, j) and (j, i) separately, for comparison).",
         // the approximate graph
-        "knn_graph.partitions": "approx: k-means cells (0: n / 1000).",
+        "knn_graph.partitions": "approx: k-means cells (0: n / 1000, sqrt(n) above a million rows).",
         "knn_graph.nprobe": "approx: cells each row searches (more: higher recall).",
         "knn_graph.rounds": "approx: rounds of NN-descent local join after the cell search.",
         "knn_graph.recall": "approx: target sampled recall (0-1); picks nprobe and rounds itself.",

@@ -70,7 +70,7 @@ public enum ExactOperations {
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
         graph.progressStyle = progressStyle
-        let (table, stats) = try graph.graph(vectors, metric: metric)
+        let (table, stats) = try graph.graph(vectors, metric: metric, reorderingInPlace: true)
         var extra: [(String, AttributeValue)] = [
             ("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe))), ("rounds", .int(Int64(stats.rounds))),
         ]
