@@ -205,3 +205,74 @@ struct GraphLayoutTests {
         #expect(negative.status == 64, "\(negative.stderr)")
     }
 }
+
+@Suite("Approximate graph: edge cases of the reduced space")
+struct ReducedGraphEdgeTests {
+    func run(_ data: FloatMatrix, k: Int, metric: Metric = .euclidean, configure: (inout ApproxKNNConfig) -> Void = { _ in }) throws -> (NeighborTable, ApproxKNNStats) {
+        var config = ApproxKNNConfig(k: k)
+        config.threads = 2
+        config.recallSample = 0
+        configure(&config)
+        var engine = ApproxKNNGraph(config: config)
+        engine.progressStyle = .silent
+        return try engine.graph(data, metric: metric)
+    }
+
+    func exact(_ data: FloatMatrix, k: Int, metric: Metric = .euclidean) throws -> NeighborTable {
+        var engine = ExactKNN(config: ExactKNNConfig(k: k, threads: 2))
+        engine.progressStyle = .silent
+        return try engine.graph(data, metric: metric).0
+    }
+
+    @Test("tiny sets in many dimensions (fewer rows than reduced dimensions), k = n - 1 included, are exact", arguments: [(12, 5), (12, 11), (40, 39), (3, 2)])
+    func tiny(rows: Int, k: Int) throws {
+        let data = decayingMixture(rows: rows, dimension: 200, clusters: 3, seed: 66)
+        let (table, stats) = try run(data, k: k)
+        #expect(stats.dimension == 80 && stats.partitions == 1)
+        let reference = try exact(data, k: k)
+        #expect(table.idArray == reference.idArray)
+        for (got, expected) in zip(table.distanceArray, reference.distanceArray) { #expect(abs(got - expected) <= 1e-4 * max(1, expected)) }
+    }
+
+    @Test("options at their limits: fewer candidates than k, joins wider than the lists, a dimension above the input's")
+    func limits() throws {
+        let data = decayingMixture(rows: 600, dimension: 192, clusters: 6, seed: 67)
+        let (_, narrow) = try run(data, k: 8) { $0.candidates = 3 }
+        #expect(narrow.candidates == 8 && narrow.dimension == 64)
+        let (wide, wideStats) = try run(data, k: 8) { $0.expand = 500; $0.candidates = 20; $0.rounds = 3 }
+        #expect(wideStats.rounds == 3 && wideStats.candidates == 20)
+        for row in 0..<data.rows { #expect(!wide.ids(ofRow: row).contains(Int32(row)) && Set(wide.ids(ofRow: row)).count == 8) }
+        let (_, full) = try run(data, k: 8) { $0.dimension = 10_000 }
+        #expect(full.dimension == 192 && full.candidates == 8)
+        let (_, below) = try run(decayingMixture(rows: 300, dimension: 191, clusters: 3, seed: 68), k: 8)
+        #expect(below.dimension == 191)
+    }
+
+    @Test("angular sets with zero vectors: reduced ranking, exact distances (a zero vector is at distance 1)")
+    func zeroVectors() throws {
+        let data = decayingMixture(rows: 500, dimension: 256, clusters: 5, seed: 69)
+        for row in [0, 7, 8] { data.row(row).initialize(repeating: 0, count: 256) }
+        VectorKernels.normalizeRows(data.pointer, rows: data.rows, dimension: 256)
+        let (table, stats) = try run(data, k: 6, metric: .angular)
+        #expect(stats.dimension == 96)
+        for row in 0..<data.rows {
+            for (id, distance) in zip(table.ids(ofRow: row), table.distances(ofRow: row)) {
+                #expect(id >= 0 && distance >= -1e-5 && distance <= 2 + 1e-5)
+                if [0, 7, 8].contains(row) || [0, 7, 8].contains(Int(id)) { #expect(distance == 1, "row \(row), id \(id): \(distance)") }
+            }
+        }
+    }
+
+    @Test("the new options are bounded on the command line")
+    func bounds() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        #expect(try simjob("generate", data, "--n", "300", "--queries", "1", "--dim", "8", "--k", "0", "--quiet").status == 0)
+        for (option, value) in [("--dimension", "-1"), ("--candidates", "100001"), ("--expand", "-3")] {
+            let result = try simjob("knn-graph", data, "--k", "5", "--method", "approx", option, value, "--output", folder.file("g.hdf5"))
+            #expect(result.status == 64 && result.stderr.contains(option), "\(option) \(value): \(result.stderr)")
+        }
+        let exactWithApproxOption = try simjob("knn-graph", data, "--k", "5", "--candidates", "20", "--output", folder.file("g.hdf5"))
+        #expect(exactWithApproxOption.status == 64 && exactWithApproxOption.stderr.contains("--candidates applies to --method approx only"))
+    }
+}
