@@ -36,6 +36,14 @@ final class LocalJoin {
     var exactVectors: FloatMatrix? = nil
     var previousReverse: [Int32]? = nil
 
+    /// Joins wider sets from the next round on; every member then counts as new once.
+    func widen(to size: Int) {
+        expand = size
+        reverse = size
+        previousForward = nil
+        previousReverse = nil
+    }
+
     init(expand: Int, reverse: Int, threads: Int) {
         self.expand = expand
         self.reverse = reverse
