@@ -66,7 +66,7 @@ struct ExactOptions: ParsableArguments {
 
     /// The options given that only the exact engine uses (an error with another method).
     var exactOnlyGiven: [String] {
-        (memoryLimit != nil ? ["--memory-limit"] : []) + (block != nil ? ["--block"] : []) + (noSymmetry ? ["--no-symmetry"] : [])
+        (block != nil ? ["--block"] : []) + (noSymmetry ? ["--no-symmetry"] : [])
     }
 
     func validate() throws {
@@ -159,6 +159,7 @@ struct KNNGraphCommand: ParsableCommand {
             config.dimension = dimension ?? config.dimension
             config.candidates = candidates ?? config.candidates
             config.expand = expand ?? config.expand
+            config.memoryLimit = exact.memoryLimit
             config.threads = common.threads
             let stats = try ExactOperations.approxKNNGraph(
                 input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)

@@ -272,6 +272,14 @@ struct ReducedGraphEdgeTests {
             let result = try simjob("knn-graph", data, "--k", "5", "--method", "approx", option, value, "--output", folder.file("g.hdf5"))
             #expect(result.status == 64 && result.stderr.contains(option), "\(option) \(value): \(result.stderr)")
         }
+        // A memory limit below the graph's estimate is refused before anything is read or written.
+        let tight = try simjob("knn-graph", data, "--k", "5", "--method", "approx", "--memory-limit", "20K", "--output", folder.file("g.hdf5"))
+        #expect(tight.status == 1 && tight.stderr.contains("above the memory limit") && tight.stderr.contains("data.hdf5"), "\(tight.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("g.hdf5")))
+        let roomy = try simjob("knn-graph", data, "--k", "5", "--method", "approx", "--memory-limit", "1G", "--output", folder.file("g.hdf5"), "--quiet")
+        #expect(roomy.status == 0, "\(roomy.stderr)")
+        let estimate = ApproxKNNGraph.estimatedBytes(rows: 10_000_000, dimension: 128, config: ApproxKNNConfig(k: 10))
+        #expect(estimate > 8 << 30 && estimate < 12 << 30, "10M x 128 estimated at \(estimate) bytes (measured peak 8.25 GiB)")
         let exactWithApproxOption = try simjob("knn-graph", data, "--k", "5", "--candidates", "20", "--output", folder.file("g.hdf5"))
         #expect(exactWithApproxOption.status == 64 && exactWithApproxOption.stderr.contains("--candidates applies to --method approx only"))
     }
