@@ -138,13 +138,4 @@ public enum VectorKernels {
         for lane in 1..<16 where x[lane] < result { result = x[lane] }
         return result
     }
-
-    /// Largest of 16 lanes by halving.
-    @inlinable
-    public static func horizontalMax(_ x: SIMD16<Float>) -> Float {
-        let eight = pointwiseMax(x.lowHalf, x.highHalf)
-        let four = pointwiseMax(eight.lowHalf, eight.highHalf)
-        let two = pointwiseMax(four.lowHalf, four.highHalf)
-        return Swift.max(two[0], two[1])
-    }
 }

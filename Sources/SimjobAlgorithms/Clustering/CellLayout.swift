@@ -39,9 +39,6 @@ public final class CellLayout: @unchecked Sendable {
         self.norms = norms
     }
 
-    /// `vectors` (one row per row of the set, any dimension) in position order.
-    public func permuted(_ vectors: FloatMatrix) -> FloatMatrix { Self.permute(vectors, rows: rows) }
-
     /// Reorders `vectors` so that position `p` holds the old row `order[p]`, following the
     /// permutation's cycles with one spare row.
     static func permuteInPlace(_ vectors: FloatMatrix, rows order: [Int32]) -> FloatMatrix {

@@ -81,21 +81,6 @@ public struct SampledRecall: Sendable {
         return Self.summarize(perRow)
     }
 
-    /// The recall that probing each row's `nprobe` nearest cells alone would give on the
-    /// sample: a true neighbour is found when its home cell is among them.
-    public func estimate(_ cells: CellPartition, nprobe: Int) -> Double {
-        var hits = 0, total = 0
-        for (s, row) in rows.enumerated() {
-            for slot in 0..<k {
-                let id = truth[s * k + slot]
-                guard id >= 0 else { continue }
-                total += 1
-                if let rank = cells.rank(of: cells.home(of: Int(id)), forRow: row), rank < nprobe { hits += 1 }
-            }
-        }
-        return total == 0 ? 1 : Double(hits) / Double(total)
-    }
-
     static func summarize(_ perRow: [Double]) -> Measure {
         guard !perRow.isEmpty else { return Measure(recall: 1, low: 1, high: 1, rows: 0) }
         let count = Double(perRow.count)
