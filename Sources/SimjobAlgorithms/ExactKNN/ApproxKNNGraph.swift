@@ -201,7 +201,7 @@ public struct ApproxKNNGraph {
             logger?.info("approximate graph: local join \(stats.rounds): \(pairs) pairs, \(inserted) list entries changed")
             return inserted
         }
-        if let target = config.recall, let sample {
+        if let target = config.recall, sample != nil {
             // Two cells to start (with one, every list stays inside its cell and joins find
             // nothing new); then join rounds while they gain, a wider search when they stop.
             var nprobe = min(2, cells.width)
