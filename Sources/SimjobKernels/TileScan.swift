@@ -74,10 +74,11 @@ public enum TileScan {
     }
 
     /// Scans a tile whose rows and columns were gathered from anywhere in a set: row r stands
-    /// for id `rowIDs[r]` (its list row) and column c for id `columnIDs[c]`; a column whose id
-    /// equals the row's is skipped (a row is not its own neighbour).
+    /// for id `rowIDs[r]` (its list row) and column c for id `columnIDs[c]`, or for
+    /// `tile.columnStart + c` when the columns are consecutive (`columnIDs` nil); a column whose
+    /// id equals the row's is skipped (a row is not its own neighbour).
     public static func scanGathered(
-        _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>, lists: NeighborLists
+        _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>?, lists: NeighborLists
     ) {
         scanRows(tile, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
     }

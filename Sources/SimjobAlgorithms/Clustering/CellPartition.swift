@@ -63,25 +63,4 @@ public struct CellPartition {
         for row in 0..<rows { members[Int(nearest[row * width])].append(Int32(row)) }
         self.members = members
     }
-
-    /// The cell a row belongs to (its nearest).
-    public func home(of row: Int) -> Int32 { nearest[row * width] }
-
-    /// For each cell, the rows that have it at one of the ranks `slots` among their nearest
-    /// cells (`0..<nprobe`: the rows probing it), ascending.
-    public func probers(slots: Range<Int>) -> [[Int32]] {
-        let slots = slots.clamped(to: 0..<width)
-        var probers = [[Int32]](repeating: [], count: cells)
-        for row in 0..<(nearest.count / width) {
-            for slot in slots { probers[Int(nearest[row * width + slot])].append(Int32(row)) }
-        }
-        return probers
-    }
-
-    /// The rank of `cell` among row `row`'s nearest cells, or nil beyond `width`.
-    public func rank(of cell: Int32, forRow row: Int) -> Int? {
-        let first = row * width
-        for slot in 0..<width where nearest[first + slot] == cell { return slot }
-        return nil
-    }
 }

@@ -95,11 +95,13 @@ public struct ApproxKNNStats: Sendable {
 
 /// An approximate all-pairs k-NN graph by inverted-file search of the set against itself.
 ///
-/// A k-means splits the rows into cells. Every row searches the `nprobe` cells whose centroids
-/// are nearest to it (its own among them), exactly: per cell, one sgemm of the rows probing it
-/// against the cell's members, through the same fused scan as the exact engine, so distances
-/// are exact and ties broken by id. A neighbour is missed only when it lies in a cell the row
-/// did not probe. Work per row is about `nprobe x n / partitions` pairs instead of n.
+/// From 192 dimensions up, candidates are ranked in the leading principal components
+/// (`Projection`). A k-means splits the rows into cells, laid out cell by cell (`CellLayout`);
+/// every row searches the `nprobe` cells whose centroids are nearest to it (its own among them)
+/// by sgemm tiles, then rounds of NN-descent's local join (`LocalJoin`) refine the lists. Each
+/// row's candidates are re-scored exactly from the full vectors at the end, so distances are
+/// exact and ties broken by id. Work per row is about `nprobe x n / partitions` pairs for the
+/// search plus the joins, instead of n.
 public struct ApproxKNNGraph {
     public let config: ApproxKNNConfig
     public var logger: Logger?
@@ -111,10 +113,10 @@ public struct ApproxKNNGraph {
 
     /// The graph of `vectors` (normalised already for angular).
     ///
-    /// Three steps: the cell partition; each row's exact search of its `nprobe` nearest cells;
-    /// refinement rounds. With a recall target, a sample of rows with exact neighbours guides
-    /// them: nprobe starts where the cells alone are estimated to give the target less 0.05,
-    /// rounds follow while they gain, and nprobe doubles when they stop gaining.
+    /// Steps: the projection (when reduced); the cell partition and layout; each row's search of
+    /// its `nprobe` nearest cells; join rounds; exact re-scoring. With a recall target, a sample
+    /// of rows with exact neighbours guides them: the search starts at nprobe 2, join rounds
+    /// follow while they gain (at most `roundsPerWidth` at one width), then the search widens.
     ///
     /// With `reorderingInPlace`, a graph built in the full space lays the rows out by cell in
     /// `vectors` itself rather than in a copy (half the memory); `vectors` is then left in that
@@ -143,8 +145,7 @@ public struct ApproxKNNGraph {
         let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
         // Without a reduction the lists hold k (their scores are the expansion's, so they are
         // re-scored exactly at the end all the same).
-        let automaticWidth = (config.recall != nil ? 4 : 3) * config.k
-        let width = min(n - 1, projection == nil ? config.k : max(config.k, config.candidates > 0 ? config.candidates : automaticWidth))
+        let width = min(n - 1, Self.listWidth(reduced: projection != nil, config: config))
         if let projection {
             logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
         }
@@ -189,8 +190,7 @@ public struct ApproxKNNGraph {
         // rounds then reach a high recall on text embeddings (MiniLM: 0.959 in 5 rounds, where
         // 2 x k took 9 rounds and a wider search), while sets whose search alone comes close
         // (Fashion-MNIST: 0.93) keep the cheaper rounds.
-        let expand = config.expand > 0 ? config.expand : min(width, 2 * config.k)
-        let widerExpand = config.expand > 0 ? config.expand : min(width, 3 * config.k)
+        let (expand, widerExpand) = Self.joinSizes(width: width, config: config)
         let join = LocalJoin(expand: expand, reverse: expand, threads: threadCount)
         // In the full space, proposals are re-scored exactly before they enter a list.
         if projection == nil { join.exactVectors = layout.vectors }
@@ -265,10 +265,10 @@ public struct ApproxKNNGraph {
     /// forward, reverse and previous sets and its per-worker stamps, the cells' rankings. (At
     /// 10M x 128 with the defaults it estimates 10.6 GB; the measured peak was 8.25 GiB.)
     public static func estimatedBytes(rows n: Int, dimension d: Int, config: ApproxKNNConfig) -> Int {
-        let reduced = config.dimension >= d || (config.dimension == 0 && d < reductionFrom) ? 0
-            : (config.dimension > 0 ? config.dimension : min(reducedDimension, (d / 3 + 15) / 16 * 16))
-        let width = reduced == 0 ? config.k : max(config.k, config.candidates > 0 ? config.candidates : (config.recall != nil ? 4 : 3) * config.k)
-        let expand = min(width, config.expand > 0 ? config.expand : (config.recall != nil ? 3 : 2) * config.k)
+        let reduced = reducedDimension(input: d, config: config) ?? 0
+        let width = listWidth(reduced: reduced > 0, config: config)
+        let (first, wider) = joinSizes(width: width, config: config)
+        let expand = config.recall != nil ? wider : first
         let probes = config.recall != nil ? maximumTargetProbes : config.nprobe
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let perRow = 4 * d + 4 * reduced + 8 * width + 8 * config.k + 16 * expand + 8 * probes + 40 + 8 * threads
@@ -290,15 +290,36 @@ public struct ApproxKNNGraph {
     /// sets measured (Fashion-MNIST, 784-d; MiniLM sentence embeddings, 384-d) 128 principal
     /// components kept about 98 % of the true 10 nearest neighbours among each row's 30-40
     /// best-ranked candidates, where 64 kept 79-97 %.
-    static let reducedDimension = 128
+    static let automaticReducedDimension = 128
 
-    /// The principal-component projection candidates are ranked in, or nil for the full vectors
-    /// (a dimension asked at or above the input's, or an automatic one above half of it).
+    /// The dimension candidates are ranked in for an input of `d` dimensions, or nil for the
+    /// full vectors (a dimension asked at or above the input's, or an automatic one below
+    /// `reductionFrom`).
+    static func reducedDimension(input d: Int, config: ApproxKNNConfig) -> Int? {
+        if config.dimension >= d || (config.dimension == 0 && d < reductionFrom) { return nil }
+        return config.dimension > 0 ? config.dimension : min(automaticReducedDimension, (d / 3 + 15) / 16 * 16)
+    }
+
+    /// Candidates kept per row (before the cap at n - 1): k in the full space; in a reduced one
+    /// `candidates`, or 3 x k (4 x k with a recall target), at least k.
+    static func listWidth(reduced: Bool, config: ApproxKNNConfig) -> Int {
+        guard reduced else { return config.k }
+        return max(config.k, config.candidates > 0 ? config.candidates : (config.recall != nil ? 4 : 3) * config.k)
+    }
+
+    /// Join set sizes (forward entries, and as many reverse neighbours): the first rounds', and
+    /// the wider one a recall target may switch to; `expand` when given, else 2 x k and 3 x k,
+    /// at most the list width.
+    static func joinSizes(width: Int, config: ApproxKNNConfig) -> (first: Int, wider: Int) {
+        if config.expand > 0 { return (config.expand, config.expand) }
+        return (min(width, 2 * config.k), min(width, 3 * config.k))
+    }
+
+    /// The principal-component projection candidates are ranked in, or nil for the full vectors.
     func chooseProjection(_ vectors: FloatMatrix, metric: Metric) throws -> Projection? {
-        let d = vectors.columns
-        if config.dimension >= d || (config.dimension == 0 && d < Self.reductionFrom) { return nil }
+        guard let dimension = Self.reducedDimension(input: vectors.columns, config: config) else { return nil }
         var projectionConfig = Projection.Config()
-        projectionConfig.dimension = config.dimension > 0 ? config.dimension : min(Self.reducedDimension, (d / 3 + 15) / 16 * 16)
+        projectionConfig.dimension = dimension
         projectionConfig.centered = metric != .ip
         projectionConfig.seed = config.seed
         projectionConfig.threads = config.threads
@@ -357,7 +378,6 @@ public struct ApproxKNNGraph {
                 lists.deallocate()
             }
         }
-        let columnIDs = exact ? (0..<layout.vectors.rows).map { Int32($0) } : []
         let m = layout.vectors.columns, width = cells.width, block = ExactKNNConfig.defaultBlock
         let cellCount = layout.cellCount
         let order = (0..<cellCount).sorted { layout.cell($0).count > layout.cell($1).count }
@@ -428,10 +448,7 @@ public struct ApproxKNNGraph {
                                                                      columnStart: columnStart, columnCount: columnCount, rowVectors: a,
                                                                      columnVectors: layout.vectors.row(columnStart), dimension: m,
                                                                      rowNorms: aNorms, columnNorms: norms + columnStart)
-                                            columnIDs.withUnsafeBufferPointer {
-                                                TileScan.scanGathered(tile, metric: metric, rowIDs: idBuffer.baseAddress!,
-                                                                      columnIDs: $0.baseAddress! + columnStart, lists: lists)
-                                            }
+                                            TileScan.scanGathered(tile, metric: metric, rowIDs: idBuffer.baseAddress!, columnIDs: nil, lists: lists)
                                         } else {
                                             CandidateScan.scan(dots: worker.scratch, ldc: columnCount, rowCount: count, columnCount: columnCount,
                                                                rowIDs: idBuffer.baseAddress!, columnStart: columnStart,

@@ -32,7 +32,7 @@ public struct ExactKNN {
     }
 
     var memoryLimit: Int {
-        config.memoryLimit?.bytes ?? ProcessMemory.physicalBytes / 2
+        ProcessMemory.limit(config.memoryLimit)
     }
 
     // MARK: entry points

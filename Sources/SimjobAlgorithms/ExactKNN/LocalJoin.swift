@@ -31,10 +31,10 @@ final class LocalJoin {
     /// members that were both in the set then has been offered already and is skipped, as
     /// NN-descent joins only pairs with a new member.
     var previousForward: [Int32]? = nil
+    var previousReverse: [Int32]? = nil
     /// When set (the lists' own space, full dimension), a proposal that passes a list's bound
     /// is re-scored exactly from these vectors before it is inserted, so lists hold exact scores.
     var exactVectors: FloatMatrix? = nil
-    var previousReverse: [Int32]? = nil
 
     /// Joins wider sets from the next round on; every member then counts as new once.
     func widen(to size: Int) {
@@ -97,7 +97,7 @@ final class LocalJoin {
     }
 
     /// One round over every row of `vectors` (the space the lists' scores are in; squared
-    /// norms `norms`). Returns the number of list entries that changed.
+    /// norms `norms`). Returns the list entries that changed and the pairs scored.
     func round(_ vectors: FloatMatrix, norms: [Float], metric: Metric, lists: NeighborLists) throws -> (inserted: Int, scored: Int) {
         let n = vectors.rows, m = vectors.columns, width = lists.k, expand = min(self.expand, width)
         // Forward sets as they are before the round; reverse sets from them.
@@ -283,8 +283,7 @@ final class LocalJoin {
             inserted += (0..<bucketCount).reduce(0) { $0 + insertedCounts[$1] }
         }
         previousForward = forward
-        previousReverse = reverse > 0 ? reverseIDs : nil
-        if reverse == 0 { previousReverse = [Int32](repeating: NeighborLists.emptyID, count: 0) }
+        previousReverse = reverseIDs
         return (inserted, scored)
     }
 }

@@ -107,7 +107,7 @@ public final class IVFPQIndex: @unchecked Sendable {
         }
         // A set that fits in memory is read once; the sample and the encoding both use it.
         let readStarted = ProgressDisplay.now()
-        let resident: FloatMatrix? = source.floatBytes <= (config.memoryLimit?.bytes ?? ProcessMemory.physicalBytes / 2)
+        let resident: FloatMatrix? = source.floatBytes <= ProcessMemory.limit(config.memoryLimit)
             ? try source.readMatrix(0..<n, metric: metric) : nil
         stats.readSeconds = ProgressDisplay.now() - readStarted
         let sample: FloatMatrix

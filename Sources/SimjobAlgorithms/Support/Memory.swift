@@ -27,6 +27,9 @@ public enum ProcessMemory {
 
     /// Total physical memory, in bytes.
     public static var physicalBytes: Int { Int(ProcessInfo.processInfo.physicalMemory) }
+
+    /// A `--memory-limit` in bytes: the one given, else half of RAM.
+    public static func limit(_ given: ByteCount?) -> Int { given?.bytes ?? physicalBytes / 2 }
 }
 
 /// Human-readable byte counts ("1.5 GiB").
@@ -73,14 +76,6 @@ public struct ByteCount: Codable, Sendable, Hashable {
 }
 
 /// Parses sizes such as `512M`, `2G`, `1.5GiB`, `1000000` (bytes).
-/// A byte count for messages: `3.2 GiB`, `14.5 MiB`, `78 KiB`.
-public func describeBytes(_ bytes: Int) -> String {
-    let value = Double(bytes)
-    if value >= 1_073_741_824 { return String(format: "%.1f GiB", value / 1_073_741_824) }
-    if value >= 1_048_576 { return String(format: "%.1f MiB", value / 1_048_576) }
-    return String(format: "%.0f KiB", value / 1024)
-}
-
 public func parseByteCount(_ text: String) -> Int? {
     let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
     let suffixes: [(String, Double)] = [

@@ -59,7 +59,8 @@ public struct SyntheticDataset: Sendable {
     /// Standard deviation along each of a cluster's directions (anisotropic clusters only).
     let directionScales: [Float]
     /// Directions per cluster: `latentDim`, or the dimension for anisotropic clusters.
-    var directions: Int { config.anisotropy > 0 ? config.dim : config.latentDim }
+    var directions: Int { Self.directions(config) }
+    static func directions(_ config: SyntheticConfig) -> Int { config.anisotropy > 0 ? config.dim : config.latentDim }
     let cumulativeWeights: [Double]
     /// For each train row, the row it duplicates, or -1.
     public let sourceOf: [Int32]
@@ -99,8 +100,7 @@ public struct SyntheticDataset: Sendable {
         }
         self.centers = centers
         spreads = (0..<config.clusters).map { _ in 0.15 * Float(pow(4.0, Double(rng.nextUnitFloat()))) }
-        let directionCount = config.anisotropy > 0 ? config.dim : config.latentDim
-        var bases = [Float](repeating: 0, count: config.clusters * directionCount * config.dim)
+        var bases = [Float](repeating: 0, count: config.clusters * Self.directions(config) * config.dim)
         bases.withUnsafeMutableBufferPointer { rng.fillGaussian($0.baseAddress!, count: $0.count) }
         self.bases = bases
         if config.anisotropy > 0 {

@@ -64,10 +64,10 @@ public enum ExactOperations {
         let started = ProgressDisplay.now()
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        let limit = config.memoryLimit?.bytes ?? ProcessMemory.physicalBytes / 2
+        let limit = ProcessMemory.limit(config.memoryLimit)
         let needed = ApproxKNNGraph.estimatedBytes(rows: source.rows, dimension: source.dimension, config: config)
         if needed > limit {
-            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(describeBytes(needed)), above the memory limit of \(describeBytes(limit)) (--memory-limit; default half of RAM); it does not stream yet: raise the limit, or use --method exact, which does")
+            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(needed)), above the memory limit of \(formatBytes(limit)) (--memory-limit; default half of RAM); it does not stream yet: raise the limit, or use --method exact, which does")
         }
         let out = try AtomicOutputFile(output)
         let vectors = try source.readMatrix(0..<source.rows, metric: metric)
