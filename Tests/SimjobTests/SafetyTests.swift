@@ -85,6 +85,7 @@ struct SafetyTests {
         ]
         for (output, fragment) in cases {
             try expectRefused(["knn-graph", data, "--k", "5", "--output", output], mentions: [output, fragment])
+            try expectRefused(["knn-graph", data, "--k", "5", "--method", "approx", "--dimension", "8", "--output", output], mentions: [output, fragment])
             try expectRefused(["generate", output, "--n", "10", "--queries", "1", "--dim", "4"], mentions: [fragment])
         }
         var info = stat()
@@ -121,6 +122,8 @@ struct SafetyTests {
         let before = fileDigest(output)
         let commands: [[String]] = [
             ["knn-graph", data, "--k", "10", "--output", output],
+            // The approximate graph in a reduced space (projection, layout in place, joins).
+            ["knn-graph", data, "--k", "10", "--method", "approx", "--dimension", "16", "--output", output],
             ["generate", output, "--n", "20000", "--queries", "10", "--dim", "32", "--k", "0"],
             ["train", data, "--nlist", "8", "--m", "16", "--output", output],
         ]
@@ -194,6 +197,30 @@ struct SafetyTests {
         #expect(result.stderr.contains("cancelled"), "\(result.stderr)")
         #expect(partials(folder.path).isEmpty, "temporary files left: \(partials(folder.path))")
         #expect(FileManager.default.contents(atPath: output) == Data("previous".utf8), "the previous output changed")
+    }
+
+    @Test("the approximate graph in a reduced space: a stop mid-run leaves nothing and keeps the previous output; a finished run leaves the input as it was")
+    func approximateGraphStopped() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 30000, dim: 64)
+        let input = fileDigest(data)
+        let output = folder.file("graph.hdf5")
+        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
+        let run = try BackgroundSimjob(["knn-graph", data, "--k", "10", "--method", "approx", "--dimension", "32", "--nprobe", "8", "--rounds", "12",
+                                        "--threads", "1", "--output", output, "--quiet"])
+        let started = waitFor(timeout: 60) { !partials(folder.path).isEmpty }
+        #expect(started, "the command never created its temporary output")
+        #expect(run.process.isRunning, "the command finished before the signal")
+        kill(run.process.processIdentifier, SIGINT)
+        let result = run.finish()
+        #expect(result.status == 128 + SIGINT, "exit \(result.status): \(result.stderr)")
+        #expect(partials(folder.path).isEmpty, "temporary files left: \(partials(folder.path))")
+        #expect(FileManager.default.contents(atPath: output) == Data("previous".utf8), "the previous output changed")
+        // Rows are laid out by cell in memory only: the input file is untouched.
+        let finished = try simjob("knn-graph", data, "--k", "10", "--method", "approx", "--dimension", "32", "--output", output, "--quiet")
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(fileDigest(data) == input, "the input changed")
     }
 
     @Test("an altered index is refused on load, naming the dataset and the first bad entry")
