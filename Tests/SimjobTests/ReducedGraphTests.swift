@@ -177,6 +177,45 @@ struct GraphLayoutTests {
         }
     }
 
+    @Test("a set above the memory limit spills its vectors beside the output: the same graph, nothing left behind", arguments: [32, 256])
+    func spilled(dimension: Int) throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        #expect(try simjob("generate", data, "--n", "3000", "--queries", "1", "--dim", "\(dimension)", "--k", "0", "--quiet").status == 0)
+        let options = ["--k", "8", "--method", "approx", "--threads", "2", "--quiet"] + (dimension > 64 ? ["--dimension", "48"] : [])
+        var config = ApproxKNNConfig(k: 8)
+        config.threads = 2
+        if dimension > 64 { config.dimension = 48 }
+        let plan = ApproxKNNGraph.memoryPlan(rows: 3000, dimension: dimension, config: config)
+        // Room for everything but the vectors.
+        let limit = "\(plan.state + plan.vectors / 2)"
+        let inMemory = try simjob(["knn-graph", data, "--output", folder.file("memory.hdf5")] + options)
+        #expect(inMemory.status == 0, "\(inMemory.stderr)")
+        let outputs = folder.file("out")
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let spilled = try simjob(["knn-graph", data, "--output", outputs + "/spilled.hdf5", "--memory-limit", limit] + options)
+        #expect(spilled.status == 0 && spilled.stdout.contains("spilled to disk"), "\(spilled.stdout) \(spilled.stderr)")
+        let report = try python("""
+            import sys, h5py, numpy as np
+            a = h5py.File(sys.argv[1], "r")["knn_graph"]; b = h5py.File(sys.argv[2], "r")["knn_graph"]
+            same = np.array_equal(a["neighbors"][:], b["neighbors"][:]) and np.array_equal(a["distances"][:], b["distances"][:])
+            print(same, "spilled_bytes" in a.attrs, int(b.attrs["spilled_bytes"]))
+            """, folder.file("memory.hdf5"), outputs + "/spilled.hdf5")
+        #expect(report == "True False \(3000 * dimension * 4)")
+        // The spill files were unlinked as soon as made: only the output is there.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outputs) == ["spilled.hdf5"])
+        // No room for the spill file (a file-size limit stands in for a full disk): one line
+        // naming the folder, no output, nothing left.
+        try FileManager.default.removeItem(atPath: outputs + "/spilled.hdf5")
+        let full = try runProgram("/bin/sh", ["-c", "ulimit -f 256; exec \"$0\" \"$@\"", simjobPath, "knn-graph", data, "--output", outputs + "/spilled.hdf5",
+                                               "--memory-limit", limit] + options)
+        #expect(full.status == 1 && full.stderr.contains("no room for a spill file") && full.stderr.contains(outputs), "\(full.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outputs).isEmpty)
+        // State alone above the limit: refused before anything is read.
+        let tight = try simjob(["knn-graph", data, "--output", outputs + "/spilled.hdf5", "--memory-limit", "\(plan.state / 2)"] + options)
+        #expect(tight.status == 1 && tight.stderr.contains("besides the vectors"), "\(tight.stderr)")
+    }
+
     @Test("generate --anisotropy: the same file at any thread count, harder than a latent mixture, and refused with --latent-dim")
     func anisotropic() throws {
         let folder = TemporaryFolder()

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import SimjobKernels
 
@@ -23,20 +24,58 @@ public final class CellLayout: @unchecked Sendable {
     /// Lays out `vectors` (one row per row of `cells`) by the partition's cells: into a copy,
     /// or with `inPlace` by reordering `vectors` itself (no second copy of the set; the caller
     /// must then read row `r` at `positions[r]`).
-    public init(_ vectors: FloatMatrix, cells: CellPartition, inPlace: Bool = false) {
-        let n = vectors.rows, d = vectors.columns
-        rows = cells.members.flatMap { $0 }
+    public convenience init(_ vectors: FloatMatrix, cells: CellPartition, inPlace: Bool = false) {
+        let (rows, positions, starts) = Self.order(cells, rows: vectors.rows)
+        let laid = inPlace ? Self.permuteInPlace(vectors, rows: rows) : Self.permute(vectors, rows: rows)
+        self.init(rows: rows, positions: positions, starts: starts, vectors: laid)
+    }
+
+    /// Lays out `vectors` into a spill file in `directory` (see `FloatMatrix`), for sets above
+    /// the memory limit: `vectors` is read in row order and each row written to its position, so
+    /// the source streams through the page cache and writes land in runs, one per cell touched
+    /// by a block of rows (an in-place reordering would instead touch pages at random).
+    public convenience init(_ vectors: FloatMatrix, cells: CellPartition, spillingTo directory: String) throws {
+        let (rows, positions, starts) = Self.order(cells, rows: vectors.rows)
+        let laid = try Self.scatter(vectors, positions: positions, spillingTo: directory)
+        self.init(rows: rows, positions: positions, starts: starts, vectors: laid)
+    }
+
+    private init(rows: [Int32], positions: [Int32], starts: [Int], vectors laid: FloatMatrix) {
+        self.rows = rows
+        self.positions = positions
+        self.starts = starts
+        self.vectors = laid
+        let n = laid.rows
+        var norms = [Float](repeating: 0, count: n)
+        norms.withUnsafeMutableBufferPointer { VectorKernels.squaredNorms(laid.pointer, rows: n, dimension: laid.columns, into: $0.baseAddress!) }
+        self.norms = norms
+    }
+
+    /// Position -> row, row -> position and the cells' starts of a partition.
+    static func order(_ cells: CellPartition, rows n: Int) -> (rows: [Int32], positions: [Int32], starts: [Int]) {
+        let rows = cells.members.flatMap { $0 }
         var positions = [Int32](repeating: 0, count: n)
         for (position, row) in rows.enumerated() { positions[Int(row)] = Int32(position) }
-        self.positions = positions
         var starts = [0]
         for members in cells.members { starts.append(starts.last! + members.count) }
-        self.starts = starts
-        let laid = inPlace ? Self.permuteInPlace(vectors, rows: rows) : Self.permute(vectors, rows: rows)
-        self.vectors = laid
-        var norms = [Float](repeating: 0, count: n)
-        norms.withUnsafeMutableBufferPointer { VectorKernels.squaredNorms(laid.pointer, rows: n, dimension: d, into: $0.baseAddress!) }
-        self.norms = norms
+        return (rows, positions, starts)
+    }
+
+    /// A copy of `vectors` in a spill file in `directory`, row `r` at `positions[r]`; blocks of
+    /// source rows in parallel (their targets are disjoint).
+    public static func scatter(_ vectors: FloatMatrix, positions: [Int32], spillingTo directory: String) throws -> FloatMatrix {
+        let n = vectors.rows, d = vectors.columns
+        let laid = try FloatMatrix(rows: n, columns: d, spillingTo: directory)
+        let blocks = (n + 8191) / 8192
+        positions.withUnsafeBufferPointer { buffer in
+            let shared = UnsafeSendable(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: blocks) { block in
+                for row in (block * 8192)..<min((block + 1) * 8192, n) {
+                    laid.row(Int(shared.value[row])).update(from: vectors.row(row), count: d)
+                }
+            }
+        }
+        return laid
     }
 
     /// Reorders `vectors` so that position `p` holds the old row `order[p]`, following the

@@ -41,8 +41,9 @@ public struct ApproxKNNConfig: Codable, Sendable, Equatable {
     /// 2 x k (3 x k with a recall target; at most the candidates). Default 0.
     public var expand: Int = 0
     /// Memory the graph may take (vectors, lists, join state), e.g. `8G`; nil is half of RAM.
-    /// The approximate graph does not stream yet: a set whose estimate (`estimatedBytes`) is
-    /// above the limit is refused before it is read. Default nil.
+    /// When the estimate (`memoryPlan`) is above it, the full vectors go to a spill file beside
+    /// the output, laid out by cell (about twice their size on disk while it runs); a set whose
+    /// other state alone is above it is refused before it is read. Default nil.
     public var memoryLimit: ByteCount? = nil
     /// Iterations of the partitioning k-means. Default 10.
     public var iterations: Int = 10
@@ -79,6 +80,8 @@ public struct ApproxKNNStats: Sendable {
     public var stageSeconds: [(String, Double)] = []
     /// Recall measured on the sample at the end, if measured.
     public var sampledRecall: SampledRecall.Measure?
+    /// Bytes of vectors held in spill files rather than in memory (0: none).
+    public var spilledBytes = 0
 
     /// One line: rows, k, cells, nprobe, rounds, time, candidates, sampled recall.
     public var summary: String {
@@ -89,6 +92,7 @@ public struct ApproxKNNStats: Sendable {
             text += String(format: ", sampled recall %.4f [%.4f, %.4f] on %d rows", measured.recall, measured.low, measured.high, measured.rows)
         }
         if let target = recallTarget { text += String(format: " (target %.4g)", target) }
+        if spilledBytes > 0 { text += ", vectors spilled to disk (\(formatBytes(spilledBytes)))" }
         return text
     }
 }
@@ -121,7 +125,12 @@ public struct ApproxKNNGraph {
     /// With `reorderingInPlace`, a graph built in the full space lays the rows out by cell in
     /// `vectors` itself rather than in a copy (half the memory); `vectors` is then left in that
     /// order, for callers that have no further use for it.
-    public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false) throws -> (NeighborTable, ApproxKNNStats) {
+    ///
+    /// With `spillingTo` (a set above the memory limit, `vectors` then in a spill file
+    /// itself), the full vectors are laid out by cell into a spill file in that directory
+    /// (`CellLayout(_:cells:spillingTo:)`), read in row order and written cell run by cell run;
+    /// the search, joins and re-scoring then read them cell by cell. The graph is the same.
+    public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false, spillingTo spillDirectory: String? = nil) throws -> (NeighborTable, ApproxKNNStats) {
         let started = ProgressDisplay.now()
         let n = vectors.rows
         guard config.k >= 1, config.k <= n - 1 else {
@@ -161,12 +170,27 @@ public struct ApproxKNNGraph {
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
         stage("sample")
-        let inPlace = reorderingInPlace || projection != nil
-        let layout = CellLayout(space, cells: cells, inPlace: inPlace)
+        let layout = if let spillDirectory, projection == nil {
+            try CellLayout(space, cells: cells, spillingTo: spillDirectory)
+        } else {
+            CellLayout(space, cells: cells, inPlace: reorderingInPlace || projection != nil)
+        }
+        // The full vectors in position order: the layout's own in the full space; a spilled
+        // copy in a reduced one, so that re-scoring reads them cell by cell; else none.
+        let fullByPosition: FloatMatrix? = if projection == nil {
+            layout.vectors
+        } else if let spillDirectory {
+            try CellLayout.scatter(vectors, positions: layout.positions, spillingTo: spillDirectory)
+        } else {
+            nil
+        }
+        if spillDirectory != nil {
+            stage("spill")
+            logger?.info("approximate graph: vectors laid out by cell in a spill file in \(spillDirectory!) (\(formatBytes(vectors.byteCount)))")
+        }
         // Row `r` of the full vectors, wherever the layout left it.
-        let fullInPlace = inPlace && projection == nil
         let fullRow: (Int) -> UnsafeMutablePointer<Float> = { row in
-            fullInPlace ? vectors.row(Int(layout.positions[row])) : vectors.row(row)
+            fullByPosition?.row(Int(layout.positions[row])) ?? vectors.row(row)
         }
         // Lists are kept by position (see CellLayout), candidates as positions.
         let lists = NeighborLists(rows: n, k: width)
@@ -248,7 +272,8 @@ public struct ApproxKNNGraph {
             stats.sampledRecall = sample.map { _ in measure() }
         }
         stats.candidatesPerRow = Double(scored) / Double(n)
-        let final = try rerank(vectors, metric: metric, candidates: lists, layout: layout, k: config.k)
+        if spillDirectory != nil { stats.spilledBytes = vectors.byteCount }
+        let final = try rerank(vectors, byPosition: fullByPosition, metric: metric, candidates: lists, layout: layout, k: config.k)
         stage("re-scoring")
         stats.stageSeconds = stageSeconds
         logger?.info("approximate graph stages: \(stageSeconds.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))")
@@ -260,19 +285,27 @@ public struct ApproxKNNGraph {
 
     /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
     static let reductionFrom = 192
-    /// An upper estimate of the bytes the graph of `rows x dimension` takes at its peak: the
-    /// vectors (laid out in place), the reduced copy, the candidate and final lists, the join's
-    /// forward, reverse and previous sets and its per-worker stamps, the cells' rankings. (At
-    /// 10M x 128 with the defaults it estimates 10.6 GB; the measured peak was 8.25 GiB.)
-    public static func estimatedBytes(rows n: Int, dimension d: Int, config: ApproxKNNConfig) -> Int {
+    /// An upper estimate of the bytes the graph of `rows x dimension` takes at its peak, in two
+    /// parts. `vectors`: the full vectors (laid out in place; in a spill file when the total is
+    /// above the memory limit). `state`: the rest, which stays in memory: the reduced copy, the
+    /// candidate and final lists, the join's forward, reverse and previous sets and its
+    /// per-worker stamps, the cells' rankings. (At 10M x 128 with the defaults it estimates
+    /// 10.6 GB in all; the measured peak was 8.25 GiB.)
+    public static func memoryPlan(rows n: Int, dimension d: Int, config: ApproxKNNConfig) -> (vectors: Int, state: Int) {
         let reduced = reducedDimension(input: d, config: config) ?? 0
         let width = listWidth(reduced: reduced > 0, config: config)
         let (first, wider) = joinSizes(width: width, config: config)
         let expand = config.recall != nil ? wider : first
         let probes = config.recall != nil ? maximumTargetProbes : config.nprobe
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let perRow = 4 * d + 4 * reduced + 8 * width + 8 * config.k + 16 * expand + 8 * probes + 40 + 8 * threads
-        return n * perRow
+        let perRow = 4 * reduced + 8 * width + 8 * config.k + 16 * expand + 8 * probes + 40 + 8 * threads
+        return (n * 4 * d, n * perRow)
+    }
+
+    /// The whole estimate, `memoryPlan`'s two parts together.
+    public static func estimatedBytes(rows n: Int, dimension d: Int, config: ApproxKNNConfig) -> Int {
+        let plan = memoryPlan(rows: n, dimension: d, config: config)
+        return plan.vectors + plan.state
     }
 
     /// Cells by default: n / 1000 up to a million rows, then sqrt(n), so that the partition's
@@ -327,15 +360,15 @@ public struct ApproxKNNGraph {
     }
 
     /// Each row's best `k` of its `candidates` (lists by position, candidates as positions),
-    /// scored exactly from the full vectors, as lists by row. Rows are visited in position order
+    /// scored exactly from the full vectors (`laid` in position order when given, else
+    /// `vectors` in row order), as lists by row. Rows are visited in position order
     /// (cell by cell, so candidates stay in cache).
-    func rerank(_ vectors: FloatMatrix, metric: Metric, candidates: NeighborLists, layout: CellLayout, k: Int) throws -> NeighborLists {
+    func rerank(_ vectors: FloatMatrix, byPosition laid: FloatMatrix?, metric: Metric, candidates: NeighborLists, layout: CellLayout, k: Int) throws -> NeighborLists {
         let n = vectors.rows, d = vectors.columns, width = candidates.k
         let result = NeighborLists(rows: n, k: k)
-        // Without a reduction the layout holds the full vectors in position order: a cell's rows
-        // and their candidates, mostly in the same and nearby cells, are close in memory. (A
-        // permuted copy made only for this step cost more than it saved.)
-        let laid = layout.vectors.columns == d ? layout.vectors : nil
+        // With the full vectors in position order (`laid`), a cell's rows and their candidates,
+        // mostly in the same and nearby cells, are close in memory. (A permuted copy made in
+        // memory only for this step cost more than it saved.)
         let blockRows = 1024
         let blocks = (n + blockRows - 1) / blockRows
         try layout.rows.withUnsafeBufferPointer { rowBuffer in

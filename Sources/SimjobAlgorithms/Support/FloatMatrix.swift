@@ -1,4 +1,5 @@
 import Foundation
+import SimjobCore
 
 /// An owned, row-major `rows x columns` matrix of Float, 64-byte aligned for SIMD and BLAS.
 ///
@@ -11,10 +12,40 @@ public final class FloatMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Bytes mapped from a spill file (`init(rows:columns:spillingTo:)`), 0 for memory.
+    public let mappedBytes: Int
+
+    /// A matrix in a spill file in `directory` rather than in memory: the file is created,
+    /// unlinked at once (nothing is left behind, even if the process is killed) and its blocks
+    /// reserved with `posix_fallocate` (a full disk is an error here, never a SIGBUS later),
+    /// then mapped shared. The kernel writes its pages back and drops them under memory
+    /// pressure, so the process's own (anonymous) memory does not grow with it.
+    public init(rows: Int, columns: Int, spillingTo directory: String) throws {
+        self.rows = rows
+        self.columns = columns
+        let bytes = max(rows * columns, 1) * 4
+        var template = Array((directory + "/.simjob-spill-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw SimjobError("\(directory): cannot create a spill file (\(String(cString: strerror(errno))))")
+        }
+        defer { close(descriptor) }
+        _ = template.withUnsafeBufferPointer { unlink($0.baseAddress!) }
+        let reserved = posix_fallocate(descriptor, 0, off_t(bytes))
+        guard reserved == 0 else {
+            throw SimjobError("\(directory): no room for a spill file of \(formatBytes(bytes)) (\(String(cString: strerror(reserved))))")
+        }
+        guard let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), mapped != MAP_FAILED else {
+            throw SimjobError("\(directory): cannot map a spill file of \(formatBytes(bytes)) (\(String(cString: strerror(errno))))")
+        }
+        mappedBytes = bytes
+        pointer = mapped.bindMemory(to: Float.self, capacity: max(rows * columns, 1))
+    }
 
     public init(rows: Int, columns: Int) {
         self.rows = rows
         self.columns = columns
+        mappedBytes = 0
         let bytes = max(rows * columns, 1) * 4
         let hugePage = 2 << 20 // alignment only
         let raw: UnsafeMutableRawPointer
@@ -35,7 +66,9 @@ public final class FloatMatrix: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { free(pointer) }
+    deinit {
+        if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { free(pointer) }
+    }
 
     public func row(_ index: Int) -> UnsafeMutablePointer<Float> { pointer + index * columns }
 

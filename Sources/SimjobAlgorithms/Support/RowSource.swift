@@ -18,8 +18,9 @@ extension RowSource {
     public var floatBytes: Int { rows * dimension * 4 }
 
     /// Reads rows `range` into a new matrix, normalised to unit length for `angular`.
-    public func readMatrix(_ range: Range<Int>, metric: Metric? = nil) throws -> FloatMatrix {
-        let matrix = FloatMatrix(rows: range.count, columns: dimension)
+    public func readMatrix(_ range: Range<Int>, metric: Metric? = nil, spillingTo directory: String? = nil) throws -> FloatMatrix {
+        let matrix = try directory.map { try FloatMatrix(rows: range.count, columns: dimension, spillingTo: $0) }
+            ?? FloatMatrix(rows: range.count, columns: dimension)
         try read(range, into: matrix.pointer)
         if metric?.normalizesVectors == true {
             VectorKernels.normalizeRows(matrix.pointer, rows: matrix.rows, dimension: dimension)

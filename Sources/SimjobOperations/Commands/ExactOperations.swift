@@ -65,17 +65,23 @@ public enum ExactOperations {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         let limit = ProcessMemory.limit(config.memoryLimit)
-        let needed = ApproxKNNGraph.estimatedBytes(rows: source.rows, dimension: source.dimension, config: config)
-        if needed > limit {
-            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(needed)), above the memory limit of \(formatBytes(limit)) (--memory-limit; default half of RAM); it does not stream yet: raise the limit, or use --method exact, which does")
+        let plan = ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+        if plan.state > limit {
+            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit; default half of RAM); raise the limit, or use --method exact, which streams")
         }
         let out = try AtomicOutputFile(output)
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        // Above the limit, the vectors live in spill files beside the output (unlinked at once,
+        // so nothing is left behind), and the kernel pages them in and out.
+        let spill = plan.vectors + plan.state > limit ? out.directory : nil
+        if spill != nil {
+            logger?.info("approximate graph: about \(formatBytes(plan.vectors + plan.state)) in all, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.directory)")
+        }
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
         graph.progressStyle = progressStyle
-        let (table, stats) = try graph.graph(vectors, metric: metric, reorderingInPlace: true)
+        let (table, stats) = try graph.graph(vectors, metric: metric, reorderingInPlace: true, spillingTo: spill)
         var extra: [(String, AttributeValue)] = [
             ("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe))), ("rounds", .int(Int64(stats.rounds))),
         ]
@@ -85,6 +91,7 @@ public enum ExactOperations {
         }
         if let target = stats.recallTarget { extra.append(("recall_target", .double(target))) }
         extra += [("dimension", .int(Int64(stats.dimension))), ("candidates", .int(Int64(stats.candidates)))]
+        if stats.spilledBytes > 0 { extra.append(("spilled_bytes", .int(Int64(stats.spilledBytes)))) }
         let writing = ProgressDisplay.now()
         try writeGraph(table, to: out, metric: metric, method: "approx", source: input, extra: extra)
         logger?.info("approximate graph: written in \(String(format: "%.2f", ProgressDisplay.now() - writing)) s")
