@@ -23,6 +23,7 @@ struct DedupCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "dedup") + " (default: \(DedupConfig().nprobe))")) var nprobe: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("recall_sample") + " (default: \(DedupConfig().recallSample))")) var recallSample: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("max_pairs"))) var maxPairs = DedupConfig().maxPairs
+    @Option(help: ArgumentHelp(ParameterHelp.help("memory_limit", in: "dedup"))) var memoryLimit: ByteCount?
     @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
     @Option(help: "Also write a new dataset file with only the kept train rows (test unchanged).") var writeKept: String?
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "dedup") + " (default: \(DedupConfig().seed))")) var seed: UInt64?
@@ -44,6 +45,7 @@ struct DedupCommand: ParsableCommand {
         config.recallSample = recallSample ?? config.recallSample
         config.nprobe = nprobe ?? config.nprobe
         config.maxPairs = maxPairs
+        config.memoryLimit = memoryLimit
         config.threads = common.threads
         config.seed = seed ?? config.seed
         let result = try DedupOperation.run(

@@ -149,6 +149,37 @@ struct DedupTests {
         }
     }
 
+    @Test("a set above the memory limit spills its vectors beside the output: the same groups and pairs, nothing left behind", arguments: DedupConfig.Mode.allCases)
+    func spilled(mode: DedupConfig.Mode) throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        #expect(try simjob("generate", data, "--n", "3000", "--queries", "1", "--dim", "24", "--duplicates", "0.1", "--k", "0", "--quiet").status == 0)
+        var config = DedupConfig(thresholds: [0.2])
+        config.mode = mode
+        let plan = Dedup.memoryPlan(rows: 3000, dimension: 24, config: config)
+        let options = ["--threshold", "0.2", "--mode", mode.rawValue, "--keep", "centroid", "--write-pairs", "--threads", "2", "--quiet"]
+        let inMemory = try simjob(["dedup", data, "--output", folder.file("memory.hdf5")] + options)
+        #expect(inMemory.status == 0 && !inMemory.stdout.contains("spilled"), "\(inMemory.stdout) \(inMemory.stderr)")
+        let outputs = folder.file("out")
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let spilled = try simjob(["dedup", data, "--output", outputs + "/spilled.hdf5", "--memory-limit", "\(plan.state + plan.vectors / 2)"] + options)
+        #expect(spilled.status == 0 && spilled.stdout.contains("vectors spilled to disk"), "\(spilled.stdout) \(spilled.stderr)")
+        let report = try python("""
+            import sys, h5py, numpy as np
+            a = h5py.File(sys.argv[1], "r")["dedup"]; b = h5py.File(sys.argv[2], "r")["dedup"]
+            same = all(np.array_equal(a[name][:], b[name][:]) for name in ("group", "keep", "pairs", "pair_distances"))
+            print(same, len(a["pairs"]) > 100, int(b.attrs["spilled_bytes"]))
+            """, folder.file("memory.hdf5"), outputs + "/spilled.hdf5")
+        #expect(report == "True True \(3000 * 24 * 4)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outputs) == ["spilled.hdf5"])
+        // No room for the spill file: one line naming the folder, no output, nothing left.
+        try FileManager.default.removeItem(atPath: outputs + "/spilled.hdf5")
+        let full = try runProgram("/bin/sh", ["-c", "ulimit -f 256; exec \"$0\" \"$@\"", simjobPath, "dedup", data, "--output", outputs + "/spilled.hdf5",
+                                               "--memory-limit", "\(plan.state + plan.vectors / 2)"] + options)
+        #expect(full.status == 1 && full.stderr.contains("no room for a spill file") && full.stderr.contains(outputs), "\(full.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outputs).isEmpty)
+    }
+
     @Test("bad dedup input gets clear errors")
     func errors() throws {
         let folder = TemporaryFolder()

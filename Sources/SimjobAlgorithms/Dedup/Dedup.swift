@@ -36,8 +36,19 @@ public struct Dedup {
         return Float(score + abs(score) * 1e-6 + 1e-12)
     }
 
-    /// Runs on `vectors` (rows of the set, already normalised for angular).
-    public func run(_ vectors: FloatMatrix, metric: Metric) throws -> DedupResult {
+    /// Bytes a run on `rows x dimension` holds besides the pairs: the vectors (in a spill file
+    /// when the total is above the memory limit) and the rest (partition rankings, guest lists,
+    /// group arrays; in fast mode the vectors laid out by partition are a second, spilled copy).
+    public static func memoryPlan(rows n: Int, dimension d: Int, config: DedupConfig) -> (vectors: Int, state: Int) {
+        let width = config.mode == .fast ? (config.nprobe > 0 ? config.nprobe + 1 : 32) : 0
+        return (n * d * 4, n * (12 * width + 32))
+    }
+
+    /// Runs on `vectors` (rows of the set, already normalised for angular). With `spillingTo`
+    /// (a set above the memory limit, `vectors` then in a spill file itself), fast mode lays the
+    /// rows out by partition in a spill file in that directory and gathers each partition's
+    /// rows from there; the pairs are the same.
+    public func run(_ vectors: FloatMatrix, metric: Metric, spillingTo spillDirectory: String? = nil) throws -> DedupResult {
         let started = ProgressDisplay.now()
         let thresholds = config.thresholds.sorted()
         guard let largest = thresholds.last else { throw SimjobError("dedup: give at least one --threshold") }
@@ -53,7 +64,7 @@ public struct Dedup {
             guard metric != .ip else {
                 throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
             }
-            (pairs, partitions) = try fastJoin(vectors, metric: metric, threshold: largest)
+            (pairs, partitions) = try fastJoin(vectors, metric: metric, threshold: largest, spillingTo: spillDirectory)
             if config.recallSample > 0 {
                 recall = try sampledRecall(vectors, metric: metric, threshold: largest, found: pairs)
                 logger?.info("dedup: fast mode found \(String(format: "%.5f", recall!)) of the exact pairs of \(min(config.recallSample, vectors.rows)) sampled rows")
@@ -133,9 +144,8 @@ public struct Dedup {
     /// itself (upper triangle) and with its guests. By symmetry y is a guest of a as well, so a
     /// cross pair is taken only in the partition of the higher home id; no pair is lost and
     /// none is found twice. For angular data the bound uses the chord length sqrt(2T).
-    func fastJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> ([(Int32, Int32, Float)], Int) {
+    func fastJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spillingTo spillDirectory: String? = nil) throws -> ([(Int32, Int32, Float)], Int) {
         let n = vectors.rows
-        let all = ExactKNN.Chunk(vectors: vectors, start: 0)
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 2000, n))
         let chordThreshold = metric == .angular ? (2 * threshold).squareRoot() : threshold
 
@@ -147,6 +157,10 @@ public struct Dedup {
         cellConfig.threads = config.threads
         cellConfig.label = "dedup partitions"
         let cells = try CellPartition(vectors, config: cellConfig)
+        // Spilled, the rows are gathered from a copy laid out by partition (a partition's home
+        // rows contiguous, guests mostly from nearby partitions), not from the set's row order.
+        let layout = try spillDirectory.map { try CellLayout(vectors, cells: cells, spillingTo: $0) }
+        let all = ExactKNN.Chunk(vectors: layout?.vectors ?? vectors, start: 0)
         let reach = cells.width
         let members = cells.members
         var guests = [[Int32]](repeating: [], count: partitions)
@@ -186,7 +200,7 @@ public struct Dedup {
             guard homeCount > 0 else { return }
             // The partition's rows (home first, then guests) in one chunk; home x home is the
             // upper triangle, home x guest every pair (column > row holds).
-            let chunk = ExactKNN.Chunk(gathering: ids, from: all)
+            let chunk = ExactKNN.Chunk(gathering: layout.map { laid in ids.map { laid.positions[Int($0)] } } ?? ids, from: all)
             var found: [(Int32, Int32, Float)] = []
             worker.tiles(chunk, 0..<homeCount, against: chunk, 0..<ids.count, upperTriangle: true) { tile, _, _ in
                 RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in

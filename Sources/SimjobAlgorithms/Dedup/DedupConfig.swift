@@ -40,6 +40,11 @@ public struct DedupConfig: Codable, Sendable, Equatable {
     /// Refuse to continue past this many pairs (a threshold far above the duplicates' scale
     /// makes every row a neighbour of many). Default 200,000,000.
     public var maxPairs: Int = 200_000_000
+    /// Memory the run may take, e.g. `8G`; nil is half of RAM. When the vectors and the
+    /// partitions' state (`Dedup.memoryPlan`) are above it, the vectors go to a spill file
+    /// beside the output (fast mode: laid out by partition, so a partition's rows are read
+    /// together); the pairs are bounded by `max_pairs`. Default nil.
+    public var memoryLimit: ByteCount? = nil
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
     /// Seed of the fast mode's k-means and of the recall sample. Default 1.
@@ -49,7 +54,7 @@ public struct DedupConfig: Codable, Sendable, Equatable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case thresholds = "threshold", metric, mode, keep, partitions, nprobe, recallSample = "recall_sample"
-        case maxPairs = "max_pairs", threads, seed
+        case maxPairs = "max_pairs", memoryLimit = "memory_limit", threads, seed
     }
 }
 
@@ -83,4 +88,6 @@ public struct DedupResult: Sendable {
     /// Fast mode: share of the exact pairs of the sampled rows that the fast join found.
     public var sampledPairRecall: Double?
     public var partitions: Int
+    /// Bytes of vectors held in a spill file rather than in memory (0: none).
+    public var spilledBytes = 0
 }

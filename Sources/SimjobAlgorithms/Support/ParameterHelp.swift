@@ -50,6 +50,7 @@ public enum ParameterHelp {
         "coarse_iterations": "Coarse k-means iterations.",
         "pq_iterations": "Product-quantizer k-means iterations.",
         "max_points_per_centroid": "Training points per centroid (larger sets are subsampled).",
+        "dedup.memory_limit": "Memory the run may take, e.g. 512M or 8G (default: half of RAM); above it the vectors go to a spill file beside the output.",
         "train.memory_limit": "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); a larger set is read twice.",
         // search
         "search.k": "Neighbours per query.",

@@ -15,10 +15,19 @@ public enum DedupOperation {
         guard !config.thresholds.isEmpty else { throw SimjobError("dedup: give at least one --threshold") }
         let out = try AtomicOutputFile(output)
         let kept = try writeKept.map { try AtomicOutputFile($0) }
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        // Above the memory limit the vectors live in spill files beside the output (unlinked at
+        // once, so nothing is left behind), paged in and out by the kernel.
+        let limit = ProcessMemory.limit(config.memoryLimit)
+        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+        let spill = plan.vectors + plan.state > limit ? out.directory : nil
+        if spill != nil {
+            logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.directory)")
+        }
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
-        let result = try dedup.run(vectors, metric: metric)
+        var result = try dedup.run(vectors, metric: metric, spillingTo: spill)
+        if spill != nil { result.spilledBytes = plan.vectors }
 
         let file = out.file
         let primary = result.byThreshold[0]
@@ -46,6 +55,7 @@ public enum DedupOperation {
         try file.setAttribute("metric", .string(metric.rawValue), on: group)
         try file.setAttribute("mode", .string(config.mode.rawValue), on: group)
         try file.setAttribute("keep_policy", .string(config.keep.rawValue), on: group)
+        if result.spilledBytes > 0 { try file.setAttribute("spilled_bytes", .int(Int64(result.spilledBytes)), on: group) }
         try file.setAttribute("rows", .int(Int64(result.rows)), on: group)
         try file.setAttribute("pairs", .int(Int64(primary.pairs)), on: group)
         try file.setAttribute("groups", .int(Int64(primary.groupCount)), on: group)
@@ -98,6 +108,7 @@ public enum DedupOperation {
         lines.append(String(format: "dedup (%@, %@%@): %d rows in %.2f s", result.mode.rawValue, result.metric.rawValue,
                             result.mode == .fast ? ", \(result.partitions) partitions" : "", result.rows, result.seconds))
         if let recall = result.sampledPairRecall { lines.append(String(format: "  pair recall against exact on a sample: %.5f", recall)) }
+        if result.spilledBytes > 0 { lines.append("  vectors spilled to disk (\(formatBytes(result.spilledBytes))), above the memory limit") }
         lines.append("  threshold      pairs     groups  rows removed  kept")
         for groups in result.byThreshold {
             lines.append(String(format: "  %9.4g  %9d  %9d  %12d  %d", groups.threshold, groups.pairs, groups.groupCount,
