@@ -185,6 +185,7 @@ public struct ApproxKNNGraph {
             nil
         }
         if spillDirectory != nil {
+            fullByPosition?.adviseRandomAccess()
             stage("spill")
             logger?.info("approximate graph: vectors laid out by cell in a spill file in \(spillDirectory!) (\(formatBytes(vectors.byteCount)))")
         }
@@ -273,7 +274,12 @@ public struct ApproxKNNGraph {
         }
         stats.candidatesPerRow = Double(scored) / Double(n)
         if spillDirectory != nil { stats.spilledBytes = vectors.byteCount }
-        let final = try rerank(vectors, byPosition: fullByPosition, metric: metric, candidates: lists, layout: layout, k: config.k)
+        // In the full space every list entry was scored exactly on the way in (the search's
+        // exact scan, the join's exact re-score): only positions become rows. In a reduced one
+        // the candidates are re-scored from the full vectors.
+        let final = projection == nil
+            ? relabel(lists, layout: layout)
+            : try rerank(vectors, byPosition: fullByPosition, metric: metric, candidates: lists, layout: layout, k: config.k)
         stage("re-scoring")
         stats.stageSeconds = stageSeconds
         logger?.info("approximate graph stages: \(stageSeconds.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))")
@@ -357,6 +363,22 @@ public struct ApproxKNNGraph {
         projectionConfig.seed = config.seed
         projectionConfig.threads = config.threads
         return try Projection(vectors, config: projectionConfig)
+    }
+
+    /// Lists by position with candidates as positions, scored exactly already, as lists by row
+    /// (ties re-broken by row id).
+    func relabel(_ lists: NeighborLists, layout: CellLayout) -> NeighborLists {
+        let n = lists.rows, width = lists.k
+        let result = NeighborLists(rows: n, k: width)
+        for position in 0..<n {
+            let row = Int(layout.rows[position])
+            for slot in 0..<width {
+                let candidate = lists.ids[position * width + slot]
+                guard candidate != NeighborLists.emptyID else { break }
+                result.insert(row: row, score: lists.scores[position * width + slot], id: layout.rows[Int(candidate)])
+            }
+        }
+        return result
     }
 
     /// Each row's best `k` of its `candidates` (lists by position, candidates as positions),

@@ -42,6 +42,13 @@ public final class FloatMatrix: @unchecked Sendable {
         pointer = mapped.bindMemory(to: Float.self, capacity: max(rows * columns, 1))
     }
 
+    /// For a spilled matrix read row by row in no particular order: the kernel then faults in
+    /// only the page touched, not the read-ahead window around it (with a page cache smaller
+    /// than the file, read-ahead evicts pages that are still in use). No effect in memory.
+    public func adviseRandomAccess() {
+        if mappedBytes > 0 { _ = madvise(pointer, mappedBytes, MADV_RANDOM) }
+    }
+
     public init(rows: Int, columns: Int) {
         self.rows = rows
         self.columns = columns
