@@ -13,8 +13,12 @@ needed) whose hard limit is SIZE, page cache included: a run that finishes has s
 table then also shows the cgroup's peak charge. Pair it with `--options "--memory-limit ..."`
 below the set's size to measure the spilled path.
 
+With --dedup THRESHOLD the same sizes run `simjob dedup --mode fast` instead, on the same
+distribution with 5 % of the rows planted as near-duplicates (`generate --duplicates 0.05`), and
+the table shows the pairs found and the pair recall simjob measures on its sample.
+
 Usage: python3 Benchmarks/graph_scale.py [--sizes 1000000,3000000,10000000] [--folder DIR]
-       [--threads 2] [--options "--nprobe 2 --rounds 2"] [--cgroup 7G]
+       [--threads 2] [--options "--nprobe 2 --rounds 2"] [--cgroup 7G] [--dedup 0.2]
 """
 import argparse
 import os
@@ -57,26 +61,31 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--options", default="--nprobe 2 --rounds 2")
     parser.add_argument("--cgroup", default=None, help="hard memory limit of a cgroup each run is confined to, e.g. 7G")
+    parser.add_argument("--dedup", type=float, default=None, help="run fast dedup at this threshold instead of the graph")
     args = parser.parse_args()
     simjob = simjob_binary()
     os.makedirs(args.folder, exist_ok=True)
     system = run([simjob, "info", "--system", "--sgemm-seconds", "0.2"]).splitlines()
     print(system[0])
     print(next(line for line in system if line.startswith("OpenBLAS")))
-    print(f"approximate graph, k=10, {args.threads} threads, options: {args.options}"
+    what = f"fast dedup, threshold {args.dedup}" if args.dedup is not None else "approximate graph, k=10"
+    print(f"{what}, {args.threads} threads, options: {args.options}"
           + (f", confined to a memory cgroup of {args.cgroup} (page cache included)" if args.cgroup else ""))
-    print("| rows | seconds | microseconds per row | peak MiB | sampled recall |" + (" cgroup peak MiB |" if args.cgroup else ""))
-    print("|---:|---:|---:|---:|---|" + ("---:|" if args.cgroup else ""))
+    print("| rows | seconds | microseconds per row | peak MiB | " + ("pairs | sampled pair recall |" if args.dedup is not None else "sampled recall |")
+          + (" cgroup peak MiB |" if args.cgroup else ""))
+    print("|---:|---:|---:|---:|" + ("---:|---|" if args.dedup is not None else "---|") + ("---:|" if args.cgroup else ""))
     for size in map(int, args.sizes.split(",")):
-        data = os.path.join(args.folder, f"hard-{size}.hdf5")
+        data = os.path.join(args.folder, f"hard-{size}" + ("-dup" if args.dedup is not None else "") + ".hdf5")
         if not os.path.exists(data):
             subprocess.run([simjob, "generate", data, "--n", str(size), "--queries", "100", "--dim", "128", "--clusters", "1000",
-                            "--anisotropy", "1", "--k", "0", "--quiet"], check=True)
+                            "--anisotropy", "1", "--k", "0", "--quiet"] + (["--duplicates", "0.05"] if args.dedup is not None else []), check=True)
         output = os.path.join(args.folder, f"graph-{size}.hdf5")
         group = make_cgroup(args.cgroup) if args.cgroup else None
         started = time.perf_counter()
-        result = subprocess.run(["/usr/bin/time", "-f", "peak %M", simjob, "knn-graph", data, "--k", "10", "--method", "approx",
-                                 "--threads", str(args.threads), "--output", output, "--quiet"] + args.options.split(),
+        command = (["dedup", data, "--threshold", str(args.dedup), "--mode", "fast"] if args.dedup is not None
+                   else ["knn-graph", data, "--k", "10", "--method", "approx"])
+        result = subprocess.run(["/usr/bin/time", "-f", "peak %M", simjob] + command
+                                + ["--threads", str(args.threads), "--output", output, "--quiet"] + args.options.split(),
                                 capture_output=True, text=True, preexec_fn=(lambda: enter_cgroup(group)) if group else None)
         seconds = time.perf_counter() - started
         charged = read_cgroup(group, "memory.max_usage_in_bytes") / 2**20 if group else None
@@ -87,8 +96,14 @@ def main():
             print(f"| {size:,} | failed (status {result.returncode}): {lines[-1] if lines else 'killed'} | | | |")
             continue
         peak = int(re.search(r"peak (\d+)", result.stderr).group(1)) / 1024
-        recall = re.search(r"sampled recall ([0-9.]+ \[[0-9.]+, [0-9.]+\])", result.stdout)
-        print(f"| {size:,} | {seconds:.1f} | {seconds / size * 1e6:.1f} | {peak:.0f} | {recall.group(1) if recall else '-'} |"
+        if args.dedup is not None:
+            recall = re.search(r"pair recall against exact on a sample: ([0-9.]+)", result.stdout)
+            pairs = re.search(r"^\s+[0-9.e+-]+\s+(\d+)", result.stdout, re.M)
+            measured = f"{pairs.group(1) if pairs else '-'} | {recall.group(1) if recall else '-'}"
+        else:
+            recall = re.search(r"sampled recall ([0-9.]+ \[[0-9.]+, [0-9.]+\])", result.stdout)
+            measured = recall.group(1) if recall else "-"
+        print(f"| {size:,} | {seconds:.1f} | {seconds / size * 1e6:.1f} | {peak:.0f} | {measured} |"
               + (f" {charged:.0f} |" if charged is not None else ""), flush=True)
         os.remove(output)
 

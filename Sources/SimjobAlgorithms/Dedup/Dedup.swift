@@ -159,7 +159,11 @@ public struct Dedup {
         let cells = try CellPartition(vectors, config: cellConfig)
         // Spilled, the rows are gathered from a copy laid out by partition (a partition's home
         // rows contiguous, guests mostly from nearby partitions), not from the set's row order.
-        let layout = try spillDirectory.map { try CellLayout(vectors, cells: cells, spillingTo: $0) }
+        // Filled by windows of what the limit leaves besides the state (see CellLayout.scatter).
+        let window = max(CellLayout.defaultWindowBytes,
+                         ProcessMemory.limit(config.memoryLimit) - Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
+        let layout = try spillDirectory.map { try CellLayout(vectors, cells: cells, spillingTo: $0, windowBytes: window) }
+        layout?.vectors.adviseRandomAccess()
         let all = ExactKNN.Chunk(vectors: layout?.vectors ?? vectors, start: 0)
         let reach = cells.width
         let members = cells.members

@@ -170,8 +170,11 @@ public struct ApproxKNNGraph {
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
         stage("sample")
+        // A spilled layout is filled by windows of what the limit leaves besides the state.
+        let window = max(CellLayout.defaultWindowBytes,
+                         ProcessMemory.limit(config.memoryLimit) - Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
         let layout = if let spillDirectory, projection == nil {
-            try CellLayout(space, cells: cells, spillingTo: spillDirectory)
+            try CellLayout(space, cells: cells, spillingTo: spillDirectory, windowBytes: window)
         } else {
             CellLayout(space, cells: cells, inPlace: reorderingInPlace || projection != nil)
         }
@@ -180,7 +183,7 @@ public struct ApproxKNNGraph {
         let fullByPosition: FloatMatrix? = if projection == nil {
             layout.vectors
         } else if let spillDirectory {
-            try CellLayout.scatter(vectors, positions: layout.positions, spillingTo: spillDirectory)
+            try CellLayout.scatter(vectors, positions: layout.positions, spillingTo: spillDirectory, windowBytes: window)
         } else {
             nil
         }
