@@ -30,7 +30,7 @@ public enum ParameterHelp {
         "knn_graph.recall": "approx: target sampled recall (0-1); picks nprobe and rounds itself.",
         "knn_graph.recall_sample": "approx: rows whose exact neighbours measure the recall reported (0: none).",
         "knn_graph.dimension": "approx: dimension candidates are ranked in (principal components), then re-scored exactly (0: chosen; the input's dimension: no reduction).",
-        "knn_graph.candidates": "approx: candidates per row re-scored exactly (0: 3 x k when reduced, 4 x k with --recall).",
+        "knn_graph.candidates": "approx: candidates per row re-scored exactly (0: 3 x k when reduced; 4 x k with --recall when the reduced space holds under 90 % of the variance).",
         "knn_graph.expand": "approx: list entries (and reverse neighbours) of each row joined in a refinement round (0: 2 x k).",
         "knn_graph.iterations": "approx: k-means iterations of the cells.",
         "knn_graph.seed": "approx: random seed of the k-means.",
