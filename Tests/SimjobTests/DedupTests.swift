@@ -178,6 +178,30 @@ struct DedupTests {
                                                "--memory-limit", "\(plan.state + plan.vectors / 2)"] + options)
         #expect(full.status == 1 && full.stderr.contains("no room for a spill file") && full.stderr.contains(outputs), "\(full.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: outputs).isEmpty)
+        // The job key does the same as the option.
+        if mode == .fast {
+            let job = folder.file("job.yaml")
+            try """
+                name: spill
+                output: \(folder.file("job-out"))
+                inputs: {corpus: \(data)}
+                steps:
+                  - name: dedup
+                    dedup: {input: corpus, threshold: 0.2, mode: fast, keep: centroid, write_pairs: true, memory_limit: \(plan.state + plan.vectors / 2)}
+                """.write(toFile: job, atomically: true, encoding: .utf8)
+            let run = try simjob("run", job, "--quiet")
+            #expect(run.status == 0, "\(run.stderr)")
+            let same = try python("""
+                import sys, h5py, numpy as np
+                a = h5py.File(sys.argv[1], "r")["dedup"]; b = h5py.File(sys.argv[2], "r")["dedup"]
+                print(np.array_equal(a["pairs"][:], b["pairs"][:]) and np.array_equal(a["group"][:], b["group"][:]), "spilled_bytes" in b.attrs)
+                """, folder.file("memory.hdf5"), folder.file("job-out") + "/dedup.hdf5")
+            #expect(same == "True True")
+        }
+        // State alone above the limit: refused before anything is read, nothing written.
+        let tight = try simjob(["dedup", data, "--output", outputs + "/spilled.hdf5", "--memory-limit", "\(plan.state / 2)"] + options)
+        #expect(tight.status == 1 && tight.stderr.contains("besides the vectors") && tight.stderr.contains("data.hdf5"), "\(tight.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outputs).isEmpty)
     }
 
     @Test("bad dedup input gets clear errors")

@@ -43,7 +43,8 @@ public struct DedupConfig: Codable, Sendable, Equatable {
     /// Memory the run may take, e.g. `8G`; nil is half of RAM. When the vectors and the
     /// partitions' state (`Dedup.memoryPlan`) are above it, the vectors go to a spill file
     /// beside the output (fast mode: laid out by partition, so a partition's rows are read
-    /// together); the pairs are bounded by `max_pairs`. Default nil.
+    /// together); a set whose state alone is above it is refused. The pairs are bounded by
+    /// `max_pairs`. Default nil.
     public var memoryLimit: ByteCount? = nil
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil

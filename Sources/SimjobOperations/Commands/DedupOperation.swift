@@ -13,12 +13,15 @@ public enum DedupOperation {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         guard !config.thresholds.isEmpty else { throw SimjobError("dedup: give at least one --threshold") }
+        let limit = ProcessMemory.limit(config.memoryLimit)
+        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+        if plan.state > limit {
+            throw SimjobError("\(input): dedup of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors and pairs (partition rankings, guest lists, groups), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM)")
+        }
         let out = try AtomicOutputFile(output)
         let kept = try writeKept.map { try AtomicOutputFile($0) }
         // Above the memory limit the vectors live in spill files beside the output (unlinked at
         // once, so nothing is left behind), paged in and out by the kernel.
-        let limit = ProcessMemory.limit(config.memoryLimit)
-        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
         let spill = plan.vectors + plan.state > limit ? out.directory : nil
         if spill != nil {
             logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.directory)")

@@ -67,7 +67,7 @@ public enum ExactOperations {
         let limit = ProcessMemory.limit(config.memoryLimit)
         let plan = ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
         if plan.state > limit {
-            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit; default half of RAM); raise the limit, or use --method exact, which streams")
+            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM); raise the limit, or use --method exact, which streams")
         }
         let out = try AtomicOutputFile(output)
         // Above the limit, the vectors live in spill files beside the output (unlinked at once,
