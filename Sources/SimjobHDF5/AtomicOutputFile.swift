@@ -30,11 +30,6 @@ public final class AtomicOutputFile: StagedOutput, @unchecked Sendable {
     public let finalPath: String
     public let output: OutputPath
     public let temporaryPath: String
-    /// The folder the output goes to (where its temporary file is, too).
-    public var directory: String {
-        let folder = (temporaryPath as NSString).deletingLastPathComponent
-        return folder.isEmpty ? "." : folder
-    }
     /// The open temporary file. `reopen()` replaces it after `closeForReading()`.
     public private(set) var file: HDF5File
     private var finished = false

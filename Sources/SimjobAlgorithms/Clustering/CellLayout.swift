@@ -61,8 +61,14 @@ public final class CellLayout: @unchecked Sendable {
         return (rows, positions, starts)
     }
 
-    /// Bytes of the target a scatter fills per pass, by default.
+    /// Bytes of the target a scatter fills per pass, by default and at least.
     public static let defaultWindowBytes = 256 << 20
+
+    /// The window a spilled layout is filled by: what the memory limit leaves besides the
+    /// run's `state`, at least `defaultWindowBytes`.
+    public static func spillWindow(memoryLimit: ByteCount?, state: Int) -> Int {
+        max(defaultWindowBytes, ProcessMemory.limit(memoryLimit) - state)
+    }
 
     /// A copy of `vectors` in a spill file in `directory`, row `r` at `positions[r]`.
     ///
@@ -71,7 +77,8 @@ public final class CellLayout: @unchecked Sendable {
     /// blocks of rows in parallel (their targets are disjoint). Scattering the whole target at
     /// once wrote every page of it again and again; with less page cache than the file, pages
     /// were written back, dropped and read in again between two writes (a 3M-row layout in a
-    /// 1.5 GiB cgroup took minutes).
+    /// 1.5 GiB cgroup took minutes). Its readers then go cell by cell in no particular order,
+    /// so the copy is advised for random access (`FloatMatrix.adviseRandomAccess`).
     public static func scatter(_ vectors: FloatMatrix, positions: [Int32], spillingTo directory: String, windowBytes: Int = defaultWindowBytes) throws -> FloatMatrix {
         let n = vectors.rows, d = vectors.columns
         let laid = try FloatMatrix(rows: n, columns: d, spillingTo: directory)
@@ -91,6 +98,7 @@ public final class CellLayout: @unchecked Sendable {
                 }
             }
         }
+        laid.adviseRandomAccess()
         return laid
     }
 

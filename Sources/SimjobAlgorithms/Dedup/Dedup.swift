@@ -84,7 +84,8 @@ public struct Dedup {
         return DedupResult(
             rows: vectors.rows, metric: metric, mode: config.mode, pairs: pairs.map { ($0.0, $0.1) },
             pairDistances: distances, byThreshold: groups.sorted { config.thresholds.firstIndex(of: $0.threshold)! < config.thresholds.firstIndex(of: $1.threshold)! },
-            seconds: ProgressDisplay.now() - started, sampledPairRecall: recall, partitions: partitions)
+            seconds: ProgressDisplay.now() - started, sampledPairRecall: recall, partitions: partitions,
+            spilledBytes: spillDirectory != nil ? vectors.byteCount : 0)
     }
 
     // MARK: joins
@@ -159,11 +160,8 @@ public struct Dedup {
         let cells = try CellPartition(vectors, config: cellConfig)
         // Spilled, the rows are gathered from a copy laid out by partition (a partition's home
         // rows contiguous, guests mostly from nearby partitions), not from the set's row order.
-        // Filled by windows of what the limit leaves besides the state (see CellLayout.scatter).
-        let window = max(CellLayout.defaultWindowBytes,
-                         ProcessMemory.limit(config.memoryLimit) - Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
+        let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
         let layout = try spillDirectory.map { try CellLayout(vectors, cells: cells, spillingTo: $0, windowBytes: window) }
-        layout?.vectors.adviseRandomAccess()
         let all = ExactKNN.Chunk(vectors: layout?.vectors ?? vectors, start: 0)
         let reach = cells.width
         let members = cells.members

@@ -154,8 +154,7 @@ public struct ApproxKNNGraph {
         let space = try projection?.apply(vectors, threads: config.threads) ?? vectors
         stage("projection")
         let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
-        // Without a reduction the lists hold k (their scores are the expansion's, so they are
-        // re-scored exactly at the end all the same).
+        // Without a reduction the lists hold k, scored exactly on the way in.
         let width = min(n - 1, Self.listWidth(reduced: projection != nil, config: config, captured: projection?.captured))
         if let projection {
             logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
@@ -172,9 +171,7 @@ public struct ApproxKNNGraph {
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
         stage("sample")
-        // A spilled layout is filled by windows of what the limit leaves besides the state.
-        let window = max(CellLayout.defaultWindowBytes,
-                         ProcessMemory.limit(config.memoryLimit) - Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
+        let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
         let layout = if let spillDirectory, projection == nil {
             try CellLayout(space, cells: cells, spillingTo: spillDirectory, windowBytes: window)
         } else {
@@ -190,7 +187,6 @@ public struct ApproxKNNGraph {
             nil
         }
         if spillDirectory != nil {
-            fullByPosition?.adviseRandomAccess()
             stage("spill")
             logger?.info("approximate graph: vectors laid out by cell in a spill file in \(spillDirectory!) (\(formatBytes(vectors.byteCount)))")
         }

@@ -22,15 +22,14 @@ public enum DedupOperation {
         let kept = try writeKept.map { try AtomicOutputFile($0) }
         // Above the memory limit the vectors live in spill files beside the output (unlinked at
         // once, so nothing is left behind), paged in and out by the kernel.
-        let spill = plan.vectors + plan.state > limit ? out.directory : nil
+        let spill = plan.vectors + plan.state > limit ? out.output.folder : nil
         if spill != nil {
-            logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.directory)")
+            logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
         }
         let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
-        var result = try dedup.run(vectors, metric: metric, spillingTo: spill)
-        if spill != nil { result.spilledBytes = plan.vectors }
+        let result = try dedup.run(vectors, metric: metric, spillingTo: spill)
 
         let file = out.file
         let primary = result.byThreshold[0]

@@ -72,9 +72,9 @@ public enum ExactOperations {
         let out = try AtomicOutputFile(output)
         // Above the limit, the vectors live in spill files beside the output (unlinked at once,
         // so nothing is left behind), and the kernel pages them in and out.
-        let spill = plan.vectors + plan.state > limit ? out.directory : nil
+        let spill = plan.vectors + plan.state > limit ? out.output.folder : nil
         if spill != nil {
-            logger?.info("approximate graph: about \(formatBytes(plan.vectors + plan.state)) in all, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.directory)")
+            logger?.info("approximate graph: about \(formatBytes(plan.vectors + plan.state)) in all, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
         }
         let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
