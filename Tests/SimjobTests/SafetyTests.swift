@@ -199,6 +199,34 @@ struct SafetyTests {
         #expect(FileManager.default.contents(atPath: output) == Data("previous".utf8), "the previous output changed")
     }
 
+    @Test("a spilled approximate graph killed outright (SIGKILL) leaves no spill file, keeps the previous output and the input; the next run finishes")
+    func spilledGraphKilled() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 30000, dim: 64)
+        let input = fileDigest(data)
+        let output = folder.file("graph.hdf5")
+        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
+        // 7.3 MiB of vectors and about 12.4 MiB of state: 16M spills the vectors.
+        let options = ["--k", "10", "--method", "approx", "--memory-limit", "16M", "--threads", "1", "--output", output, "--quiet"]
+        let run = try BackgroundSimjob(["knn-graph", data, "--nprobe", "8", "--rounds", "12"] + options)
+        // Killed once the spill files are mapped (they are unlinked, so only the process's map shows them).
+        let mapped = waitFor(timeout: 60) {
+            ((try? String(contentsOfFile: "/proc/\(run.process.processIdentifier)/maps", encoding: .utf8)) ?? "").contains(".simjob-spill-")
+        }
+        #expect(mapped, "the command never mapped a spill file")
+        #expect(run.process.isRunning, "the command finished before the kill")
+        kill(run.process.processIdentifier, SIGKILL)
+        _ = run.finish()
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(!left.contains { $0.contains(".simjob-spill-") }, "spill files left: \(left)")
+        #expect(FileManager.default.contents(atPath: output) == Data("previous".utf8), "the previous output changed")
+        #expect(fileDigest(data) == input, "the input changed")
+        let again = try simjob(["knn-graph", data] + options)
+        #expect(again.status == 0 && again.stdout.contains("spilled to disk"), "\(again.stdout) \(again.stderr)")
+        #expect(partials(folder.path).isEmpty, "temporary files left: \(partials(folder.path))")
+    }
+
     @Test("the approximate graph in a reduced space: a stop mid-run leaves nothing and keeps the previous output; a finished run leaves the input as it was")
     func approximateGraphStopped() throws {
         let folder = TemporaryFolder()
