@@ -3,10 +3,12 @@
 // simjob: a CPU-only batch engine for vector similarity work.
 //
 // The targets mirror the architecture, bottom to top:
-//   CHDF5, CBLAS         system-library module maps over Debian's libhdf5-dev and libopenblas-dev
+//   CHDF5, CBLAS, CDNNL  system-library module maps over Debian's libhdf5-dev, libopenblas-dev
+//                        and libdnnl-dev (oneDNN, for int8 products)
 //   SimjobHDF5           a small Swift API over HDF5: files, datasets, block reads, attributes,
 //                        atomic (temporary name, then rename) output files
-//   SimjobBLAS           sgemm and the BLAS runtime (core in use, thread count, AVX-512 check)
+//   SimjobBLAS           the products: sgemm and the BLAS runtime (core in use, thread count,
+//                        AVX-512 check), oneDNN's int8 matmul, the backend choice
 //   SimjobKernels        numeric kernels over unsafe buffers: metrics, norms, fused
 //                        distance + top-k scans, random numbers. No I/O, threads or logging.
 //   SimjobAlgorithms     the engines: tiling, Dispatch workers, cancellation, progress; exact and
@@ -59,10 +61,15 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CDNNL",
+            path: "Sources/CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         // The one error type of every layer.
         .target(name: "SimjobCore"),
         .target(name: "SimjobHDF5", dependencies: ["SimjobCore", "CHDF5"]),
-        .target(name: "SimjobBLAS", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "SimjobBLAS", dependencies: ["CBLAS", "CDNNL"], swiftSettings: kernelSettings),
         .target(name: "SimjobKernels", dependencies: ["SimjobBLAS"], swiftSettings: kernelSettings),
         .target(
             name: "SimjobAlgorithms",

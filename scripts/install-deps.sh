@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what simjob needs and is missing on a Debian machine: OpenBLAS, HDF5 and pkg-config
+# Installs what simjob needs and is missing on a Debian machine: OpenBLAS, HDF5, oneDNN and pkg-config
 # from Debian's packages; h5py and numpy for Python (the tests check files across the language
 # boundary with them, and hdf5plugin). Does nothing when everything is there.
 set -euo pipefail
@@ -16,6 +16,8 @@ if command -v pkg-config >/dev/null 2>&1; then
 else
   missing+=(libopenblas-dev libhdf5-dev)
 fi
+# oneDNN (int8 products) ships no pkg-config file: its header tells.
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || missing+=(libdnnl-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
 if [ ${#missing[@]} -gt 0 ]; then

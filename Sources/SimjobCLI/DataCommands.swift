@@ -55,18 +55,20 @@ struct ExactOptions: ParsableArguments {
     @Option(help: ArgumentHelp(ParameterHelp.help("block") + " (default: \(ExactKNNConfig().block))")) var block: Int?
     @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
     var noSymmetry = false
+    @Option(help: ArgumentHelp(ParameterHelp.help("gemm") + " (values: fp32, bf16, int8, auto; default: auto)")) var gemm: GEMMChoice?
 
     func config(threads: Int?) -> ExactKNNConfig {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
         config.memoryLimit = memoryLimit
         config.block = block ?? config.block
         config.symmetric = !noSymmetry
+        config.gemm = gemm ?? config.gemm
         return config
     }
 
     /// The options given that only the exact engine uses (an error with another method).
     var exactOnlyGiven: [String] {
-        (block != nil ? ["--block"] : []) + (noSymmetry ? ["--no-symmetry"] : [])
+        (block != nil ? ["--block"] : []) + (noSymmetry ? ["--no-symmetry"] : []) + (gemm != nil ? ["--gemm"] : [])
     }
 
     func validate() throws {
@@ -77,9 +79,9 @@ struct ExactOptions: ParsableArguments {
 
 func describe(_ stats: ExactKNNStats, what: String) -> String {
     String(
-        format: "%@: %d x %d rows, d=%d, k=%d, %@, %d threads: %.2f s, %.0f GFLOP/s of GEMM%@%@, peak memory %@",
+        format: "%@: %d x %d rows, d=%d, k=%d, %@, %d threads: %.2f s, %.0f GFLOP/s of %@ GEMM, %.1f pairs re-scored per row%@%@, peak memory %@",
         what, stats.rows, stats.baseRows, stats.dimension, stats.k, stats.metric.rawValue, stats.threads,
-        stats.seconds, stats.gflops, stats.symmetric ? " (symmetric: each pair once)" : "",
+        stats.seconds, stats.gflops, stats.gemm, stats.rescoredPerRow, stats.symmetric ? " (symmetric: each pair once)" : "",
         stats.streamed ? ", streamed in \(stats.chunkLoads) chunk reads" : "", formatBytes(ProcessMemory.peakResidentBytes))
 }
 

@@ -3,8 +3,10 @@ import Foundation
 import SimjobAlgorithms
 import SimjobOperations
 import SimjobKernels
+import SimjobBLAS
 
 extension DedupConfig.Mode: ExpressibleByArgument {}
+extension GEMMChoice: ExpressibleByArgument {}
 extension DedupConfig.Keep: ExpressibleByArgument {}
 
 struct DedupCommand: ParsableCommand {

@@ -36,6 +36,9 @@ public enum TileScan {
         public var dimension: Int
         /// Squared norms of the tile's rows and columns.
         public var rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>
+        /// Set when the products came from reduced rows (`ReducedProducts`): `dots` then holds
+        /// bf16 products, or is unused beside int8 sums.
+        public var reduced: ReducedTile? = nil
 
         public init(
             dots: UnsafePointer<Float>, ldc: Int,
@@ -62,14 +65,50 @@ public enum TileScan {
     /// `rowLists` is indexed by `globalRow - rowListOffset`. With `.upperTriangle`,
     /// `columnLists` receives the column side, indexed by the global column id (row and column
     /// ids are the same set's there).
+    /// Returns how many pairs were re-scored exactly (the filter's survivors).
+    @discardableResult
     public static func scan(
         _ tile: Tile, metric: Metric, pairs: Pairs,
         rowLists: NeighborLists, rowListOffset: Int = 0, columnLists: NeighborLists? = nil
-    ) {
-        if pairs == .upperTriangle {
-            scanBothSides(tile, metric: metric, lists: rowLists, columnLists: columnLists ?? rowLists)
-        } else {
-            scanRows(tile, metric: metric, skipSelf: pairs == .allButSelf, lists: rowLists, listOffset: rowListOffset)
+    ) -> Int {
+        // Each scan is compiled once per kind of product (fp32 scans carry no slack arithmetic).
+        switch ProductKind(tile, metric: metric) {
+        case .float(let products):
+            if pairs == .upperTriangle {
+                return scanBothSides(tile, products, metric: metric, lists: rowLists, columnLists: columnLists ?? rowLists)
+            } else {
+                return scanRows(tile, products, metric: metric, skipSelf: pairs == .allButSelf, lists: rowLists, listOffset: rowListOffset)
+            }
+        case .half(let products):
+            if pairs == .upperTriangle {
+                return scanBothSides(tile, products, metric: metric, lists: rowLists, columnLists: columnLists ?? rowLists)
+            } else {
+                return scanRows(tile, products, metric: metric, skipSelf: pairs == .allButSelf, lists: rowLists, listOffset: rowListOffset)
+            }
+        case .integer(let products):
+            if pairs == .upperTriangle {
+                return scanBothSides(tile, products, metric: metric, lists: rowLists, columnLists: columnLists ?? rowLists)
+            } else {
+                return scanRows(tile, products, metric: metric, skipSelf: pairs == .allButSelf, lists: rowLists, listOffset: rowListOffset)
+            }
+        }
+    }
+
+    /// A tile's products in their concrete form.
+    enum ProductKind {
+        case float(FloatProducts), half(HalfProducts), integer(IntegerProducts)
+
+        init(_ tile: Tile, metric: Metric) {
+            let factor = abs(metric.dotFactor)
+            if let reduced = tile.reduced {
+                if let integers = reduced.integers {
+                    self = .integer(IntegerProducts(integers: UnsafeRawPointer(integers), ldc: tile.ldc, reduced: reduced, factor: factor))
+                } else {
+                    self = .half(HalfProducts(dots: UnsafeRawPointer(tile.dots), ldc: tile.ldc, reduced: reduced, factor: factor))
+                }
+            } else {
+                self = .float(FloatProducts(dots: UnsafeRawPointer(tile.dots), ldc: tile.ldc))
+            }
         }
     }
 
@@ -77,18 +116,27 @@ public enum TileScan {
     /// for id `rowIDs[r]` (its list row) and column c for id `columnIDs[c]`, or for
     /// `tile.columnStart + c` when the columns are consecutive (`columnIDs` nil); a column whose
     /// id equals the row's is skipped (a row is not its own neighbour).
+    @discardableResult
     public static func scanGathered(
         _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>?, lists: NeighborLists
-    ) {
-        scanRows(tile, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+    ) -> Int {
+        switch ProductKind(tile, metric: metric) {
+        case .float(let products):
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+        case .half(let products):
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+        case .integer(let products):
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+        }
     }
 
     /// Row side only: each row of the tile feeds its own list. Ids are `rowStart + r` and
     /// `columnStart + c`, or taken from `rowIDs` / `columnIDs` when given.
-    static func scanRows(
-        _ tile: Tile, metric: Metric, skipSelf: Bool, lists: NeighborLists, listOffset: Int,
+    static func scanRows<Products: TileProducts>(
+        _ tile: Tile, _ products: Products, metric: Metric, skipSelf: Bool, lists: NeighborLists, listOffset: Int,
         rowIDs: UnsafePointer<Int32>? = nil, columnIDs: UnsafePointer<Int32>? = nil
-    ) {
+    ) -> Int {
+        var survivors = 0
         let normWeight = SIMD16<Float>(repeating: metric.normWeight)
         let constant = SIMD16<Float>(repeating: metric.constant)
         let factor = SIMD16<Float>(repeating: metric.dotFactor)
@@ -100,7 +148,6 @@ public enum TileScan {
         for r in 0..<tile.rowCount {
             let row = rowIDs.map { Int($0[r]) } ?? tile.rowStart + r
             let listRow = row - listOffset
-            let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
             let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
             let rowVector = tile.rowVectors + r * d
             var bound = SIMD16<Float>(repeating: lists.bounds[listRow])
@@ -111,19 +158,22 @@ public enum TileScan {
                 let start = min(c, max(tile.columnCount - 16, 0))
                 let lanes = min(16, tile.columnCount)
                 if lanes < 16 {
-                    scanScalarRow(tile, r: r, from: c, metric: metric, skipSelf: skipSelf, lists: lists, listRow: listRow, row: row, columnIDs: columnIDs)
+                    survivors += scanScalarRow(tile, products, r: r, from: c, metric: metric, skipSelf: skipSelf, lists: lists, listRow: listRow, row: row, columnIDs: columnIDs)
                     break
                 }
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                let (dots, slack) = products.lanes(row: r, from: start)
                 var score = normWeight * norms + constant
-                score.addProduct(factor, line.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                score.addProduct(factor, dots)
                 score.addProduct(margin, norms)
+                score -= slack
                 var passing = score .<= bound
                 if nearestOnly && any(passing) {
                     // k = 1: only lanes that could beat the group's best estimate can win. The
                     // row itself is no candidate: its lane (a score near 0) must not set the best.
                     var upper = score
                     upper.addProduct(twiceMargin, norms)
+                    upper += 2 * slack
                     if skipSelf {
                         for lane in 0..<16 where (columnIDs.map { Int($0[start + lane]) } ?? tile.columnStart + start + lane) == row {
                             upper[lane] = .infinity
@@ -136,6 +186,7 @@ public enum TileScan {
                         let column = columnIDs.map { Int($0[start + lane]) } ?? tile.columnStart + start + lane
                         if skipSelf && column == row { continue }
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)
+                        survivors += 1
                         lists.insert(row: listRow, score: exact, id: Int32(truncatingIfNeeded: column))
                     }
                     bound = SIMD16<Float>(repeating: lists.bounds[listRow])
@@ -143,29 +194,35 @@ public enum TileScan {
                 c = start + 16
             }
         }
+        return survivors
     }
 
     /// Fewer than 16 columns in the tile: one at a time.
-    static func scanScalarRow(
-        _ tile: Tile, r: Int, from first: Int, metric: Metric, skipSelf: Bool, lists: NeighborLists, listRow: Int,
+    static func scanScalarRow<Products: TileProducts>(
+        _ tile: Tile, _ products: Products, r: Int, from first: Int, metric: Metric, skipSelf: Bool, lists: NeighborLists, listRow: Int,
         row: Int, columnIDs: UnsafePointer<Int32>?
-    ) {
+    ) -> Int {
+        var survivors = 0
         let d = tile.dimension
         for c in first..<tile.columnCount {
             let column = columnIDs.map { Int($0[c]) } ?? tile.columnStart + c
             if skipSelf && column == row { continue }
             let norms = tile.rowNorms[r] + tile.columnNorms[c]
+            let (dot, slack) = products.single(row: r, column: c)
             let score = (metric.normWeight * norms + metric.constant)
-                .addingProduct(metric.dotFactor, tile.dots[r * tile.ldc + c])
-                .addingProduct(-roundingMargin, norms)
+                .addingProduct(metric.dotFactor, dot)
+                .addingProduct(-roundingMargin, norms) - slack
             guard score <= lists.bounds[listRow] else { continue }
             let exact = metric.exactScore(tile.rowVectors + r * d, tile.columnVectors + c * d, dimension: d)
+            survivors += 1
             lists.insert(row: listRow, score: exact, id: Int32(truncatingIfNeeded: column))
         }
+        return survivors
     }
 
     /// Symmetric self-join: pairs with j > i only, each feeding both i's and j's lists.
-    static func scanBothSides(_ tile: Tile, metric: Metric, lists: NeighborLists, columnLists: NeighborLists) {
+    static func scanBothSides<Products: TileProducts>(_ tile: Tile, _ products: Products, metric: Metric, lists: NeighborLists, columnLists: NeighborLists) -> Int {
+        var survivors = 0
         let normWeight = SIMD16<Float>(repeating: metric.normWeight)
         let constant = SIMD16<Float>(repeating: metric.constant)
         let factor = SIMD16<Float>(repeating: metric.dotFactor)
@@ -183,32 +240,36 @@ public enum TileScan {
             if tile.columnCount - firstColumn < 16 {
                 for c in firstColumn..<tile.columnCount {
                     let norms = tile.rowNorms[r] + tile.columnNorms[c]
+                    let (dot, slack) = products.single(row: r, column: c)
                     let score = (metric.normWeight * norms + metric.constant)
-                        .addingProduct(metric.dotFactor, tile.dots[r * tile.ldc + c])
-                        .addingProduct(-roundingMargin, norms)
+                        .addingProduct(metric.dotFactor, dot)
+                        .addingProduct(-roundingMargin, norms) - slack
                     let column = tile.columnStart + c
                     guard score <= lists.bounds[row] || score <= columnLists.bounds[column] else { continue }
                     let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
+                    survivors += 1
                     lists.insert(row: row, score: exact, id: Int32(truncatingIfNeeded: column))
                     columnLists.insert(row: column, score: exact, id: rowID)
                 }
                 continue
             }
-            let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
             let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
             var bound = SIMD16<Float>(repeating: lists.bounds[row])
             var c = firstColumn
             while c < tile.columnCount {
                 let start = min(c, tile.columnCount - 16)
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                let (dots, slack) = products.lanes(row: r, from: start)
                 var score = normWeight * norms + constant
-                score.addProduct(factor, line.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                score.addProduct(factor, dots)
                 score.addProduct(margin, norms)
+                score -= slack
                 let passing = (score .<= bound) .| (score .<= columnBounds.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
                 if any(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
                         let column = tile.columnStart + start + lane
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)
+                        survivors += 1
                         // insert() rejects a candidate that is no better than the list's k-th.
                         lists.insert(row: row, score: exact, id: Int32(truncatingIfNeeded: column))
                         columnLists.insert(row: column, score: exact, id: rowID)
@@ -218,5 +279,6 @@ public enum TileScan {
                 c = start + 16
             }
         }
+        return survivors
     }
 }

@@ -98,6 +98,8 @@ public struct ExactKNN {
         let start: Int
         let vectors: FloatMatrix
         let norms: UnsafeMutablePointer<Float>
+        /// The vectors in a reduced-precision format, once `prepare(_:threads:)` made them.
+        private(set) var reduced: ReducedRows?
         var count: Int { vectors.rows }
         var range: Range<Int> { start..<(start + count) }
 
@@ -129,23 +131,58 @@ public struct ExactKNN {
             self.init(vectors: matrix, start: 0)
         }
 
-        deinit { norms.deallocate() }
+        deinit {
+            norms.deallocate()
+            reduced?.deallocate()
+        }
+
+        /// Encodes the vectors for `format`'s products (nil: fp32, nothing to do), in parallel.
+        func prepare(_ format: ReducedGEMM.Format?, threads: Int) {
+            guard let format, reduced?.format != format else { return }
+            reduced?.deallocate()
+            let encoded = ReducedRows.allocate(format: format, rows: count, dimension: vectors.columns)
+            let pieces = max(1, min(threads * 4, count / 256))
+            let source = UnsafeSendable(UnsafePointer(vectors.pointer)), target = UnsafeSendable(encoded), n = count
+            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+                target.value.encode(source.value, rows: (n * piece / pieces)..<(n * (piece + 1) / pieces))
+            }
+            reduced = encoded
+        }
 
         /// The inner products of this chunk's rows `rows` with `columns`' rows `columnRange`,
         /// one single-threaded sgemm into `scratch` (`rows.count x columnRange.count`), as a
         /// tile for the scans; ids are the chunks' `start` plus the row index.
-        func tile(_ rows: Range<Int>, against columns: Chunk, _ columnRange: Range<Int>, scratch: UnsafeMutablePointer<Float>) -> TileScan.Tile {
+        ///
+        /// With a `multiplier` and both chunks prepared for its format, the product is the
+        /// reduced-precision one (int8 sums or bf16 products in `scratch`) and the tile carries
+        /// what the scans need to bound its error.
+        func tile(
+            _ rows: Range<Int>, against columns: Chunk, _ columnRange: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+            multiplier: ReducedGEMM? = nil
+        ) -> TileScan.Tile {
             let d = vectors.columns
             let rowVectors = vectors.row(rows.lowerBound), columnVectors = columns.vectors.row(columnRange.lowerBound)
-            BLAS.gemmABt(
-                m: rows.count, n: columnRange.count, k: d, a: rowVectors, lda: d, b: columnVectors, ldb: d,
-                c: scratch, ldc: columnRange.count)
-            return TileScan.Tile(
+            var reducedTile: ReducedTile? = nil
+            if let multiplier, let rowSide = reduced, let columnSide = columns.reduced,
+               rowSide.format == multiplier.format, columnSide.format == multiplier.format {
+                multiplier.multiply(
+                    m: rows.count, n: columnRange.count, k: d, a: rowSide.aSide(rows.lowerBound), lda: d,
+                    b: columnSide.bSide(columnRange.lowerBound), ldb: d, c: UnsafeMutableRawPointer(scratch), ldc: columnRange.count)
+                let integers = multiplier.format == .int8 ? UnsafePointer(UnsafeRawPointer(scratch).assumingMemoryBound(to: Int32.self)) : nil
+                reducedTile = ReducedTile(integers: integers, rows: rowSide, rowStart: rows.lowerBound, columns: columnSide, columnStart: columnRange.lowerBound)
+            } else {
+                BLAS.gemmABt(
+                    m: rows.count, n: columnRange.count, k: d, a: rowVectors, lda: d, b: columnVectors, ldb: d,
+                    c: scratch, ldc: columnRange.count)
+            }
+            var tile = TileScan.Tile(
                 dots: scratch, ldc: columnRange.count,
                 rowStart: start + rows.lowerBound, rowCount: rows.count,
                 columnStart: columns.start + columnRange.lowerBound, columnCount: columnRange.count,
                 rowVectors: rowVectors, columnVectors: columnVectors, dimension: d,
                 rowNorms: norms + rows.lowerBound, columnNorms: columns.norms + columnRange.lowerBound)
+            tile.reduced = reducedTile
+            return tile
         }
     }
 
@@ -212,9 +249,12 @@ public struct ExactKNN {
     final class Worker: @unchecked Sendable {
         let lists: NeighborLists?
         let scratch: UnsafeMutablePointer<Float>
-        init(listRows: Int?, k: Int, tileElements: Int) {
+        /// The worker's oneDNN products, when the run uses a reduced format.
+        let multiplier: ReducedGEMM?
+        init(listRows: Int?, k: Int, tileElements: Int, format: ReducedGEMM.Format? = nil) {
             lists = listRows.map { NeighborLists(rows: $0, k: k) }
             scratch = .allocate(capacity: tileElements)
+            multiplier = format.flatMap { ReducedGEMM(format: $0) }
         }
         deinit {
             lists?.deallocate()
@@ -226,16 +266,28 @@ public struct ExactKNN {
     struct ListPlan {
         var shared: NeighborLists?
         var workers: [Worker]
+        /// The reduced format of the products (nil: fp32 sgemm).
+        var format: ReducedGEMM.Format?
     }
 
-    func makePlan(listRows: Int, sharedLists: Bool) -> ListPlan {
+    func makePlan(listRows: Int, sharedLists: Bool, format: ReducedGEMM.Format? = nil) -> ListPlan {
         BLASRuntime.setThreads(1)
         let shared = sharedLists ? NeighborLists(rows: listRows, k: config.k) : nil
         // Worker 0 of the per-worker mode fills the lists that become the result.
         let workers = (0..<threadCount).map { _ in
-            Worker(listRows: sharedLists ? nil : listRows, k: config.k, tileElements: config.block * config.block)
+            Worker(listRows: sharedLists ? nil : listRows, k: config.k, tileElements: config.block * config.block, format: format)
         }
-        return ListPlan(shared: shared, workers: workers)
+        return ListPlan(shared: shared, workers: workers, format: format)
+    }
+
+    /// The reduced format for this run's products (nil: fp32), from `config.gemm`.
+    func productFormat(rows: Int, columns: Int, dimension: Int, selfJoin: Bool) throws -> ReducedGEMM.Format? {
+        let pairs = Double(rows) * Double(columns) * (selfJoin && config.symmetric ? 0.5 : 1)
+        do {
+            return try GEMMCalibration.resolve(config.gemm, dimension: dimension, flops: 2 * pairs * Double(dimension))
+        } catch let error as GEMMChoiceError {
+            throw SimjobError(error.description)
+        }
     }
 
     func pairKind(selfJoin: Bool) -> TileScan.Pairs {
@@ -275,7 +327,11 @@ public struct ExactKNN {
         let started = ProgressDisplay.now()
         var stats = makeStats(rows: rows.count, baseRows: columns.count, dimension: rows.vectors.columns, metric: metric, selfJoin: selfJoin)
         let pairs = pairKind(selfJoin: selfJoin)
-        let plan = makePlan(listRows: rows.count, sharedLists: pairs == .upperTriangle)
+        let format = try productFormat(rows: rows.count, columns: columns.count, dimension: rows.vectors.columns, selfJoin: selfJoin)
+        rows.prepare(format, threads: threadCount)
+        columns.prepare(format, threads: threadCount)
+        let plan = makePlan(listRows: rows.count, sharedLists: pairs == .upperTriangle, format: format)
+        stats.gemm = format?.rawValue ?? "fp32"
         let rounds = schedule(rowCount: rows.count, columnCount: columns.count, sameChunk: selfJoin, symmetric: pairs == .upperTriangle)
         let progress = makeProgress(rounds.flatMap { $0 }, rows: rows.count, selfJoin: selfJoin)
         for round in rounds {
@@ -299,12 +355,17 @@ public struct ExactKNN {
         let symmetric = pairs == .upperTriangle
 
         // Resident vectors: the query chunk plus one base chunk, or two for self-joins.
-        let queryBytes = queryChunk.map { $0.count * d * 4 } ?? 0
+        // A reduced format keeps a second copy of each chunk (2 bytes per value, 20 per row).
+        let format = try productFormat(rows: stats.rows, columns: n, dimension: d, selfJoin: selfJoin)
+        let rowBytes = d * 4 + (format.map { ReducedRows.bytesPerRow(format: $0, dimension: d) } ?? 0)
+        let queryBytes = queryChunk.map { $0.count * rowBytes } ?? 0
         let available = max(memoryLimit - queryBytes, 0)
         var chunkRows = n
-        if base.floatBytes > available {
-            chunkRows = min(n, max(config.block, available / (selfJoin ? 2 : 1) / (d * 4)))
+        if n * rowBytes > available {
+            chunkRows = min(n, max(config.block, available / (selfJoin ? 2 : 1) / rowBytes))
         }
+        stats.gemm = format?.rawValue ?? "fp32"
+        queryChunk?.prepare(format, threads: threadCount)
         let chunks = stride(from: 0, to: n, by: chunkRows).map { $0..<min($0 + chunkRows, n) }
         stats.streamed = chunks.count > 1
 
@@ -323,7 +384,7 @@ public struct ExactKNN {
         }
         let progress = makeProgress(schedules.flatMap { $0.flatMap { $0 } }, rows: stats.rows, selfJoin: selfJoin)
 
-        let listPlan = makePlan(listRows: stats.rows, sharedLists: symmetric)
+        let listPlan = makePlan(listRows: stats.rows, sharedLists: symmetric, format: format)
         var resident: (index: Int, chunk: Chunk)? = nil
         for ((p, q), rounds) in zip(plan, schedules) {
             try Cancellation.check()
@@ -335,6 +396,7 @@ public struct ExactKNN {
             } else {
                 resident = nil  // release the previous chunk before reading the next
                 rowChunk = try Chunk(source: base, range: chunks[p], metric: metric)
+                rowChunk.prepare(format, threads: threadCount)
                 resident = (p, rowChunk)
                 stats.chunkLoads += 1
             }
@@ -343,6 +405,7 @@ public struct ExactKNN {
                 columnChunk = rowChunk
             } else {
                 columnChunk = try Chunk(source: base, range: chunks[q], metric: metric)
+                columnChunk.prepare(format, threads: threadCount)
                 stats.chunkLoads += 1
             }
             for round in rounds {
@@ -371,6 +434,7 @@ public struct ExactKNN {
         let d = rows.vectors.columns
         let workers = plan.workers
         let shared = plan.shared
+        let rescored = Atomic<Int>(0)
         // Lists are indexed by global row id in self-joins (rows and columns are one set) and
         // by query index otherwise; a query chunk starts at 0, so no offset is needed.
         try tiles.withUnsafeBufferPointer { tileBuffer in
@@ -381,11 +445,14 @@ public struct ExactKNN {
             ) { index, worker in
                 let lists = shared ?? workers[worker.index].lists!
                 let spec = tileList.value[index]
-                let tile = worker.tile(rows, spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount))
-                TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
+                let tile = rows.tile(spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount),
+                                     scratch: worker.scratch, multiplier: workers[worker.index].multiplier)
+                let survivors = TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
+                rescored.add(survivors, ordering: .relaxed)
             }
         }
         stats.tiles += tiles.count
+        stats.rescored += rescored.load(ordering: .relaxed)
         stats.gemmFlops += tiles.reduce(0.0) { $0 + 2.0 * Double($1.rowCount) * Double($1.columnCount) * Double(d) }
     }
 

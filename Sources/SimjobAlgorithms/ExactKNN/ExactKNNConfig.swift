@@ -1,3 +1,4 @@
+import SimjobBLAS
 import SimjobKernels
 
 /// Settings of the exact k-NN engine (`groundtruth`, `knn-graph --method exact`).
@@ -25,6 +26,11 @@ public struct ExactKNNConfig: Codable, Sendable, Equatable {
     /// by chunks. Nil means half of physical memory. Neighbour lists (n x k x 8 bytes per
     /// worker) come on top of it.
     public var memoryLimit: ByteCount? = nil
+    /// The product tiles are computed with: fp32 (OpenBLAS sgemm), int8 or bf16 (oneDNN), or
+    /// auto, the fastest on this CPU by a short calibration (`GEMMCalibration`). Results are
+    /// identical whichever it is: reduced products only pre-select, with a provable slack, and
+    /// every candidate is re-scored in fp32 (`ReducedRows`). Default auto.
+    public var gemm: GEMMChoice = .auto
 
     public init(k: Int = 10, metric: Metric? = nil, threads: Int? = nil) {
         self.k = k
@@ -33,7 +39,7 @@ public struct ExactKNNConfig: Codable, Sendable, Equatable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, metric, threads, block, symmetric, memoryLimit = "memory_limit"
+        case k, metric, threads, block, symmetric, memoryLimit = "memory_limit", gemm
     }
 }
 
@@ -53,6 +59,12 @@ public struct ExactKNNStats: Sendable {
     public var chunkLoads = 0
     public var streamed = false
     public var symmetric = false
+    /// The product the tiles used (`fp32`, `int8`, `bf16`).
+    public var gemm = "fp32"
+    /// Pairs whose fp32 score was computed from the two vectors because they passed the
+    /// filter (the reduced products' slack widens it).
+    public var rescored = 0
+    public var rescoredPerRow: Double { rows > 0 ? Double(rescored) / Double(rows) : 0 }
 
     public var gflops: Double { seconds > 0 ? gemmFlops / seconds / 1e9 : 0 }
 }

@@ -22,6 +22,7 @@ public enum ParameterHelp {
         // the exact engine
         "memory_limit": "Vectors held in memory at once, e.g. 512M or 8G (default: half of RAM); larger sets stream.",
         "block": "Rows and columns per tile (one block x block sgemm each).",
+        "gemm": "Product of the exact tiles: fp32 (OpenBLAS), int8 or bf16 (oneDNN, re-scored exactly: same results), or auto (the fastest here, measured; see info --system).",
         "symmetric": "Compute each pair once in self-joins (--no-symmetry computes (i, j) and (j, i) separately, for comparison).",
         // the approximate graph
         "knn_graph.partitions": "approx: k-means cells (0: n / 1000, sqrt(n) above a million rows).",

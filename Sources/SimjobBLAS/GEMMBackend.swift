@@ -1,0 +1,154 @@
+import CBLAS
+import Foundation
+import Synchronization
+
+/// Which product the exact engines multiply with (`--gemm`, job key `gemm`).
+///
+/// Results never depend on it: reduced-precision products only pre-select candidates, with a
+/// slack that provably covers their error, and every candidate is re-scored in fp32 from the
+/// vectors (`ReducedRows` in SimjobKernels derives the bound). Only the speed differs.
+public enum GEMMChoice: String, Codable, CaseIterable, Sendable, CustomStringConvertible {
+    /// OpenBLAS sgemm.
+    case fp32
+    /// oneDNN matmul of bfloat16 inputs, fp32 sums.
+    case bf16
+    /// oneDNN matmul of 8-bit integers, exact int32 sums.
+    case int8
+    /// The fastest of the three on this CPU for the product's dimension, by a short
+    /// calibration (`GEMMCalibration`); fp32 for small products and where nothing beats it.
+    case auto
+
+    public var description: String { rawValue }
+
+    /// The reduced format this choice names; nil for fp32 (and for auto, which is resolved).
+    public var format: ReducedGEMM.Format? {
+        switch self {
+        case .int8: .int8
+        case .bf16: .bf16
+        case .fp32, .auto: nil
+        }
+    }
+}
+
+/// Measured throughput of each product on this CPU, and `auto`'s choice from it.
+///
+/// One calibration per dimension and process: each backend multiplies a `1024 x 512` tile by
+/// `512` rows of that dimension (the engines' tile shape), after one warm-up call, on one
+/// thread, three times; the best time counts. It takes 5-60 ms, against products of seconds.
+public enum GEMMCalibration {
+    public struct Measurement: Sendable {
+        public var dimension: Int
+        /// GFLOP/s (2 m n k per product) on one thread; nil where the backend is unavailable.
+        public var fp32: Double
+        public var bf16: Double?
+        public var int8: Double?
+        /// oneDNN's kernel names (`brg:avx512_core_vnni`, `brg:avx512_core_amx`, ...).
+        public var bf16Implementation: String?
+        public var int8Implementation: String?
+
+        /// `auto`'s choice: the fastest reduced format when it is at least `requiredSpeedup`
+        /// times fp32, else fp32 (nil).
+        public var automaticFormat: ReducedGEMM.Format? {
+            var best: (ReducedGEMM.Format, Double)? = nil
+            for (format, rate) in [(ReducedGEMM.Format.int8, int8), (.bf16, bf16)] {
+                guard let rate, rate >= GEMMCalibration.requiredSpeedup * fp32 else { continue }
+                if best == nil || rate > best!.1 { best = (format, rate) }
+            }
+            return best?.0
+        }
+    }
+
+    /// How much faster than sgemm a reduced product must be for `auto` to take it: the scan
+    /// after it, the slack and the wider re-scoring cost the same or more than with fp32, so a
+    /// small lead in the product alone would not make the whole run faster.
+    public static let requiredSpeedup = 2.0
+    /// Products below this many floating-point operations in all run on fp32 under `auto`
+    /// (the calibration would cost more than it could save).
+    public static let minimumFlops = 2e10
+
+    private static let cache = Mutex<[Int: Measurement]>([:])
+
+    /// The measurement for `dimension`, from this process's cache or measured now.
+    public static func measurement(dimension: Int) -> Measurement {
+        if let known = cache.withLock({ $0[dimension] }) { return known }
+        let measured = measure(dimension: dimension)
+        cache.withLock { $0[dimension] = measured }
+        return measured
+    }
+
+    /// The format an engine uses for `choice` on products of `dimension` totalling `flops`;
+    /// nil means fp32. Throws when a reduced format is asked for and this CPU or oneDNN has no
+    /// product for it.
+    public static func resolve(_ choice: GEMMChoice, dimension: Int, flops: Double) throws -> ReducedGEMM.Format? {
+        switch choice {
+        case .fp32:
+            return nil
+        case .int8, .bf16:
+            let format = choice.format!
+            guard dimension <= ReducedGEMM.maximumDimension else {
+                throw GEMMChoiceError("--gemm \(choice): vectors of \(dimension) dimensions are longer than the \(ReducedGEMM.maximumDimension) a reduced product takes")
+            }
+            guard ReducedGEMM(format: format) != nil else {
+                throw GEMMChoiceError("--gemm \(choice): oneDNN has no \(choice) matrix product on this CPU; use --gemm fp32 or auto")
+            }
+            return format
+        case .auto:
+            guard flops >= minimumFlops, dimension <= ReducedGEMM.maximumDimension else { return nil }
+            return measurement(dimension: dimension).automaticFormat
+        }
+    }
+
+    static func measure(dimension: Int) -> Measurement {
+        let m = 1024, n = 512, k = max(dimension, 1)
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        let c = UnsafeMutableRawPointer.allocate(byteCount: m * n * 4, alignment: 64)
+        let bytesA = UnsafeMutableRawPointer.allocate(byteCount: m * k * 2, alignment: 64)
+        let bytesB = UnsafeMutableRawPointer.allocate(byteCount: n * k * 2, alignment: 64)
+        defer {
+            a.deallocate()
+            b.deallocate()
+            c.deallocate()
+            bytesA.deallocate()
+            bytesB.deallocate()
+        }
+        for index in 0..<(m * k) { a[index] = Float(index % 97) * 0.01 }
+        for index in 0..<(n * k) { b[index] = Float(index % 89) * 0.01 }
+        // Values that are valid in every format (small integers are valid bf16 and int8 bytes).
+        bytesA.initializeMemory(as: UInt8.self, repeating: 0x3F, count: m * k * 2)
+        bytesB.initializeMemory(as: UInt8.self, repeating: 0x3E, count: n * k * 2)
+        func best(_ run: () -> Void) -> Double {
+            run()
+            var fastest = Double.infinity
+            for _ in 0..<3 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                run()
+                fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return flops / max(fastest, 1e-9) / 1e9
+        }
+        BLASRuntime.setThreads(1)
+        let fp32 = best {
+            BLAS.gemmABt(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: c.assumingMemoryBound(to: Float.self), ldc: n)
+        }
+        var result = Measurement(dimension: dimension, fp32: fp32)
+        if dimension <= ReducedGEMM.maximumDimension {
+            if let gemm = ReducedGEMM(format: .int8) {
+                result.int8 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
+                result.int8Implementation = gemm.implementation(k: k)
+            }
+            if let gemm = ReducedGEMM(format: .bf16) {
+                result.bf16 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
+                result.bf16Implementation = gemm.implementation(k: k)
+            }
+        }
+        return result
+    }
+}
+
+/// A `--gemm` request this machine cannot serve.
+public struct GEMMChoiceError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,189 @@
+import CDNNL
+import Foundation
+
+/// Matrix products on reduced-precision inputs through oneDNN's matmul: `C = A B^T` with
+/// `A (m x k)` and `B (n x k)` row-major, as `BLAS.gemmABt` computes in fp32.
+///
+/// - `.int8`: A in `UInt8`, B in `Int8`, C in `Int32`. The sums are exact integers (no rounding
+///   at all below 2^31); callers quantize their vectors and bound what quantization changed.
+///   CPUs with AVX-512 VNNI multiply 64 byte pairs per instruction, AMX tiles many more.
+/// - `.bf16`: A and B in bfloat16 (the top 16 bits of a float), C in `Float`, accumulated in
+///   fp32. It pays only where the CPU multiplies bf16 natively in bulk (AMX).
+///
+/// One `ReducedGEMM` belongs to one worker thread: it holds that worker's oneDNN stream and its
+/// primitives, one per product shape, created on first use and reused for every later tile of
+/// the shape. Each call first limits the calling thread to one OpenMP thread (Debian builds
+/// oneDNN on OpenMP; the engine's workers are the parallelism).
+public final class ReducedGEMM: @unchecked Sendable {
+    public enum Format: String, Sendable, CaseIterable {
+        case int8, bf16
+    }
+
+    public let format: Format
+    private let stream: dnnl_stream_t
+    private var plans: [Shape: Plan] = [:]
+
+    struct Shape: Hashable {
+        var m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+    }
+
+    final class Plan {
+        let primitive: dnnl_primitive_t
+        let a: dnnl_memory_t, b: dnnl_memory_t, c: dnnl_memory_t
+        init(primitive: dnnl_primitive_t, a: dnnl_memory_t, b: dnnl_memory_t, c: dnnl_memory_t) {
+            self.primitive = primitive
+            self.a = a
+            self.b = b
+            self.c = c
+        }
+        deinit {
+            dnnl_memory_destroy(a)
+            dnnl_memory_destroy(b)
+            dnnl_memory_destroy(c)
+            dnnl_primitive_destroy(primitive)
+        }
+    }
+
+    /// The process's CPU engine, created once; nil when oneDNN cannot create one.
+    private nonisolated(unsafe) static let engine: dnnl_engine_t? = {
+        var engine: dnnl_engine_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success else { return nil }
+        return engine
+    }()
+
+    /// nil when oneDNN has no CPU engine or no implementation of this format's product here.
+    public init?(format: Format) {
+        guard let engine = Self.engine else { return nil }
+        var stream: dnnl_stream_t?
+        guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else { return nil }
+        self.format = format
+        self.stream = stream
+        // A small product proves the format has an implementation on this CPU.
+        guard (try? plan(Shape(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16))) != nil else {
+            dnnl_stream_destroy(stream)
+            return nil
+        }
+    }
+
+    deinit {
+        plans.removeAll()
+        dnnl_stream_destroy(stream)
+    }
+
+    /// oneDNN's name for the kernel it chose for this format and shape (`brg:avx512_core_vnni`,
+    /// `brg:avx512_core_amx`, ...): which instructions do the work.
+    public func implementation(m: Int = 1024, n: Int = 1024, k: Int) -> String {
+        var primitiveDescriptor: dnnl_primitive_desc_t?
+        guard let descriptor = try? Self.descriptor(format: format, Shape(m: m, n: n, k: k, lda: k, ldb: k, ldc: n)) else { return "none" }
+        guard dnnl_primitive_desc_create(&primitiveDescriptor, [descriptor], nil, Self.engine, nil) == dnnl_success,
+              let primitiveDescriptor else { return "none" }
+        defer { dnnl_primitive_desc_destroy(primitiveDescriptor) }
+        var name: UnsafePointer<CChar>?
+        dnnl_primitive_desc_query(primitiveDescriptor, dnnl_query_impl_info_str, 0, &name)
+        return name.map { String(cString: $0) } ?? "unknown"
+    }
+
+    /// `C (m x n) = A (m x k) B (n x k)^T`: int8 takes `UInt8` A, `Int8` B, `Int32` C; bf16 takes
+    /// `UInt16` (bfloat16 bits) A and B and `Float` C. Leading dimensions count elements.
+    public func multiply(
+        m: Int, n: Int, k: Int,
+        a: UnsafeRawPointer, lda: Int, b: UnsafeRawPointer, ldb: Int,
+        c: UnsafeMutableRawPointer, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        precondition(k > 0 && k <= Self.maximumDimension, "reduced-precision product of dimension \(k)")
+        omp_set_num_threads(1)
+        let shape = Shape(m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        let plan: Plan
+        do {
+            plan = try plans[shape] ?? self.plan(shape)
+        } catch {
+            fatalError("oneDNN: \(error)")
+        }
+        dnnl_memory_set_data_handle(plan.a, UnsafeMutableRawPointer(mutating: a))
+        dnnl_memory_set_data_handle(plan.b, UnsafeMutableRawPointer(mutating: b))
+        dnnl_memory_set_data_handle(plan.c, c)
+        var arguments = [
+            dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: plan.a),
+            dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: plan.b),
+            dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: plan.c),
+        ]
+        let status = dnnl_primitive_execute(plan.primitive, stream, 3, &arguments)
+        precondition(status == dnnl_success, "oneDNN matmul failed (status \(status.rawValue))")
+        dnnl_stream_wait(stream)
+    }
+
+    /// Longest rows an int8 product takes: 255 x 127 x k must stay below 2^31 (exact sums).
+    public static let maximumDimension = 65_000
+
+    private func plan(_ shape: Shape) throws -> Plan {
+        if let plan = plans[shape] { return plan }
+        let descriptor = try Self.descriptor(format: format, shape)
+        var primitiveDescriptor: dnnl_primitive_desc_t?
+        var status = withUnsafePointer(to: descriptor) {
+            dnnl_primitive_desc_create(&primitiveDescriptor, $0, nil, Self.engine, nil)
+        }
+        guard status == dnnl_success, let primitiveDescriptor else { throw SimjobDNNLError(status: status, what: "primitive descriptor") }
+        defer { dnnl_primitive_desc_destroy(primitiveDescriptor) }
+        var primitive: dnnl_primitive_t?
+        status = dnnl_primitive_create(&primitive, primitiveDescriptor)
+        guard status == dnnl_success, let primitive else { throw SimjobDNNLError(status: status, what: "primitive") }
+        var memories: [dnnl_memory_t] = []
+        for (index, query) in [dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md].enumerated() {
+            guard let md = dnnl_primitive_desc_query_md(primitiveDescriptor, query, 0) else {
+                throw SimjobDNNLError(status: dnnl_runtime_error, what: "memory descriptor \(index)")
+            }
+            var memory: dnnl_memory_t?
+            status = dnnl_memory_create(&memory, md, Self.engine, nil)
+            guard status == dnnl_success, let memory else { throw SimjobDNNLError(status: status, what: "memory") }
+            memories.append(memory)
+        }
+        let plan = Plan(primitive: primitive, a: memories[0], b: memories[1], c: memories[2])
+        plans[shape] = plan
+        return plan
+    }
+
+    /// The matmul's description: strided row-major A, B read as the `k x n` matrix `B^T`
+    /// (strides 1 and `ldb`), strided row-major C.
+    private static func descriptor(format: Format, _ shape: Shape) throws -> dnnl_matmul_desc_t {
+        let (aType, bType, cType) = switch format {
+        case .int8: (dnnl_u8, dnnl_s8, dnnl_s32)
+        case .bf16: (dnnl_bf16, dnnl_bf16, dnnl_f32)
+        }
+        var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
+        func dims(_ x: Int, _ y: Int) -> dnnl_dims_t {
+            var value = dnnl_dims_t(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            value.0 = Int64(x)
+            value.1 = Int64(y)
+            return value
+        }
+        var status = withUnsafePointer(to: dims(shape.m, shape.k)) { d in
+            withUnsafePointer(to: dims(shape.lda, 1)) { s in
+                dnnl_memory_desc_init_by_strides(&a, 2, UnsafeRawPointer(d).assumingMemoryBound(to: Int64.self), aType, UnsafeRawPointer(s).assumingMemoryBound(to: Int64.self))
+            }
+        }
+        guard status == dnnl_success else { throw SimjobDNNLError(status: status, what: "A descriptor") }
+        status = withUnsafePointer(to: dims(shape.k, shape.n)) { d in
+            withUnsafePointer(to: dims(1, shape.ldb)) { s in
+                dnnl_memory_desc_init_by_strides(&b, 2, UnsafeRawPointer(d).assumingMemoryBound(to: Int64.self), bType, UnsafeRawPointer(s).assumingMemoryBound(to: Int64.self))
+            }
+        }
+        guard status == dnnl_success else { throw SimjobDNNLError(status: status, what: "B descriptor") }
+        status = withUnsafePointer(to: dims(shape.m, shape.n)) { d in
+            withUnsafePointer(to: dims(shape.ldc, 1)) { s in
+                dnnl_memory_desc_init_by_strides(&c, 2, UnsafeRawPointer(d).assumingMemoryBound(to: Int64.self), cType, UnsafeRawPointer(s).assumingMemoryBound(to: Int64.self))
+            }
+        }
+        guard status == dnnl_success else { throw SimjobDNNLError(status: status, what: "C descriptor") }
+        var descriptor = dnnl_matmul_desc_t()
+        status = dnnl_matmul_desc_init(&descriptor, &a, &b, nil, &c)
+        guard status == dnnl_success else { throw SimjobDNNLError(status: status, what: "matmul descriptor") }
+        return descriptor
+    }
+}
+
+struct SimjobDNNLError: Error, CustomStringConvertible {
+    let status: dnnl_status_t
+    let what: String
+    var description: String { "oneDNN could not create the \(what) (status \(status.rawValue))" }
+}

@@ -1,0 +1,254 @@
+import SimjobBLAS
+
+/// Vectors in a reduced-precision format for `ReducedGEMM`, with the three norms per row that
+/// bound what the format changed, so that scans built on reduced products stay exact.
+///
+/// ## Why the results stay exact
+///
+/// Write each stored vector as what the format keeps plus a residual, `x = x^ + e_x`:
+/// - int8: `x^ = s_x q_x` with `s_x = max_i |x_i| / 127` and `q_x = round(x / s_x)`, integers in
+///   [-127, 127]; the product of two rows is `s_x s_y (q_x . q_y)`, where `q_x . q_y` is summed
+///   exactly in int32 by `ReducedGEMM` (the A side is stored as `q + 128` in `UInt8`, so the
+///   sum carries `128 * sum(q_y)`, subtracted exactly before use);
+/// - bf16: `x^` is x rounded to bfloat16; the product `x^ . y^` is accumulated in fp32, with the
+///   same rounding as fp32's own sgemm.
+///
+/// Then, exactly, `x . y - x^ . y^ = x^ . e_y + e_x . y`, and by Cauchy-Schwarz
+///
+///     |x . y - x^ . y^|  <=  ||x^|| ||e_y|| + ||e_x|| ||y||  =:  eps(x, y)
+///
+/// Every score is `normWeight (||x||^2 + ||y||^2) + constant + dotFactor (x . y)` (`Metric`),
+/// with the norms taken from the full vectors, so the score computed from a reduced product
+/// is within `|dotFactor| eps(x, y)` of the fp32 one. The scans subtract that slack, plus the
+/// fp32 rounding margin they already allow, before comparing with a list's bound: a pair whose
+/// exact score could enter a list always passes, and every pair that passes is re-scored
+/// exactly from the two fp32 vectors (`Metric.exactScore`). Lists therefore receive the same
+/// candidates with the same exact scores as with fp32 products, and end identical; only the
+/// number of pairs re-scored grows (the slack's cost, reported by the engines).
+///
+/// The three norms are computed in double from the stored values and rounded up by a relative
+/// `normAllowance`, which covers the float rounding of the slack's own arithmetic. A tiny
+/// absolute `slackFloor` covers products of vectors so small that their scaled products
+/// underflow.
+public struct ReducedRows {
+    public var format: ReducedGEMM.Format
+    public var rows: Int
+    public var dimension: Int
+    /// int8: `q + 128` per element (the A side of a product); nil for bf16.
+    public var unsigned: UnsafeMutablePointer<UInt8>?
+    /// int8: `q` per element (the B side); nil for bf16.
+    public var signed: UnsafeMutablePointer<Int8>?
+    /// bf16: the bfloat16 bits per element (either side); nil for int8.
+    public var halves: UnsafeMutablePointer<UInt16>?
+    /// int8: `s` per row (bf16: 1).
+    public var scales: UnsafeMutablePointer<Float>
+    /// int8: `128 * sum(q)` per row, to subtract from a product whose B side is this row.
+    public var offsets: UnsafeMutablePointer<Int32>
+    /// `||x^||`, `||e_x||`, `||x||` per row, rounded up.
+    public var hat: UnsafeMutablePointer<Float>
+    public var error: UnsafeMutablePointer<Float>
+    public var length: UnsafeMutablePointer<Float>
+
+    /// Relative allowance on the stored norms.
+    public static let normAllowance: Double = 1e-5
+    /// Absolute slack for underflowing products.
+    public static let slackFloor: Float = 1e-36
+
+    /// Allocates storage for `rows x dimension` vectors in `format` (uninitialised).
+    public static func allocate(format: ReducedGEMM.Format, rows: Int, dimension: Int) -> ReducedRows {
+        let count = max(rows * dimension, 1), perRow = max(rows, 1)
+        return ReducedRows(
+            format: format, rows: rows, dimension: dimension,
+            unsigned: format == .int8 ? .allocate(capacity: count) : nil,
+            signed: format == .int8 ? .allocate(capacity: count) : nil,
+            halves: format == .bf16 ? .allocate(capacity: count) : nil,
+            scales: .allocate(capacity: perRow), offsets: .allocate(capacity: perRow),
+            hat: .allocate(capacity: perRow), error: .allocate(capacity: perRow), length: .allocate(capacity: perRow))
+    }
+
+    public func deallocate() {
+        unsigned?.deallocate()
+        signed?.deallocate()
+        halves?.deallocate()
+        scales.deallocate()
+        offsets.deallocate()
+        hat.deallocate()
+        error.deallocate()
+        length.deallocate()
+    }
+
+    /// Bytes held per row.
+    public static func bytesPerRow(format: ReducedGEMM.Format, dimension: Int) -> Int {
+        2 * dimension + 20
+    }
+
+    /// Encodes rows `range` of `vectors` (row-major, `dimension` columns; finite values).
+    public func encode(_ vectors: UnsafePointer<Float>, rows range: Range<Int>) {
+        let d = dimension
+        let allowance = 1 + Self.normAllowance
+        for row in range {
+            let x = vectors + row * d
+            var hatSquared = 0.0, errorSquared = 0.0, lengthSquared = 0.0
+            switch format {
+            case .int8:
+                var largest: Float = 0
+                for i in 0..<d { largest = max(largest, abs(x[i])) }
+                let scale = largest > 0 ? largest / 127 : 0
+                let inverse = largest > 0 ? 1 / scale : 0
+                let q = signed! + row * d, u = unsigned! + row * d
+                var sum: Int32 = 0
+                for i in 0..<d {
+                    let value = Int32(max(-127, min(127, (x[i] * inverse).rounded(.toNearestOrEven))))
+                    q[i] = Int8(value)
+                    u[i] = UInt8(value + 128)
+                    sum += value
+                    let kept = Double(scale) * Double(value)
+                    hatSquared += kept * kept
+                    let residual = Double(x[i]) - kept
+                    errorSquared += residual * residual
+                    lengthSquared += Double(x[i]) * Double(x[i])
+                }
+                scales[row] = scale
+                offsets[row] = 128 * sum
+            case .bf16:
+                let h = halves! + row * d
+                for i in 0..<d {
+                    let bits = Self.bfloat16(x[i])
+                    h[i] = bits
+                    let kept = Double(Float(bitPattern: UInt32(bits) << 16))
+                    hatSquared += kept * kept
+                    let residual = Double(x[i]) - kept
+                    errorSquared += residual * residual
+                    lengthSquared += Double(x[i]) * Double(x[i])
+                }
+                scales[row] = 1
+                offsets[row] = 0
+            }
+            hat[row] = Float(hatSquared.squareRoot() * allowance).nextUp
+            error[row] = Float(errorSquared.squareRoot() * allowance).nextUp
+            length[row] = Float(lengthSquared.squareRoot() * allowance).nextUp
+        }
+    }
+
+    /// A float rounded to the nearest bfloat16 (ties to even), as its 16 bits. Finite inputs
+    /// whose rounding overflows become infinity, as in every bf16 conversion.
+    @inline(__always)
+    public static func bfloat16(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(truncatingIfNeeded: rounded >> 16)
+    }
+
+    /// Row `row`'s data for the A side (`UInt8` or bf16) of a product.
+    public func aSide(_ row: Int) -> UnsafeRawPointer {
+        format == .int8 ? UnsafeRawPointer(unsigned! + row * dimension) : UnsafeRawPointer(halves! + row * dimension)
+    }
+
+    /// Row `row`'s data for the B side (`Int8` or bf16) of a product.
+    public func bSide(_ row: Int) -> UnsafeRawPointer {
+        format == .int8 ? UnsafeRawPointer(signed! + row * dimension) : UnsafeRawPointer(halves! + row * dimension)
+    }
+}
+
+/// What a tile scan needs besides the product when the product came from reduced rows: the
+/// integer sums (int8; nil for bf16, whose products are the tile's float `dots`) and the rows'
+/// and columns' scales, offsets and norms, each pointer local to the tile.
+public struct ReducedTile {
+    public var integers: UnsafePointer<Int32>?
+    public var rowScales: UnsafePointer<Float>, columnScales: UnsafePointer<Float>
+    public var columnOffsets: UnsafePointer<Int32>
+    public var rowHat: UnsafePointer<Float>, rowError: UnsafePointer<Float>
+    public var columnError: UnsafePointer<Float>, columnLength: UnsafePointer<Float>
+
+    public init(
+        integers: UnsafePointer<Int32>?, rows: ReducedRows, rowStart: Int, columns: ReducedRows, columnStart: Int
+    ) {
+        self.integers = integers
+        rowScales = UnsafePointer(rows.scales + rowStart)
+        columnScales = UnsafePointer(columns.scales + columnStart)
+        columnOffsets = UnsafePointer(columns.offsets + columnStart)
+        rowHat = UnsafePointer(rows.hat + rowStart)
+        rowError = UnsafePointer(rows.error + rowStart)
+        columnError = UnsafePointer(columns.error + columnStart)
+        columnLength = UnsafePointer(columns.length + columnStart)
+    }
+}
+
+/// The inner products of a tile as a scan reads them: 16 lanes of row `r` from column `start`,
+/// with the slack to subtract (the error bound times |dotFactor|; zero for fp32 products).
+protocol TileProducts {
+    func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>)
+    func single(row r: Int, column c: Int) -> (dot: Float, slack: Float)
+}
+
+/// fp32 products from sgemm: the scans' own rounding margin covers them.
+struct FloatProducts: TileProducts {
+    let dots: UnsafeRawPointer
+    let ldc: Int
+
+    @inline(__always)
+    func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
+        (dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self), .zero)
+    }
+
+    @inline(__always)
+    func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
+        (dots.load(fromByteOffset: (r * ldc + c) * 4, as: Float.self), 0)
+    }
+}
+
+/// bf16 products (fp32 sums of bf16 inputs) with their slack.
+struct HalfProducts: TileProducts {
+    let dots: UnsafeRawPointer
+    let ldc: Int
+    let reduced: ReducedTile
+    let factor: Float
+
+    @inline(__always)
+    func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
+        let dots = dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self)
+        return (dots, slackLanes(reduced, factor: factor, row: r, from: start))
+    }
+
+    @inline(__always)
+    func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
+        (dots.load(fromByteOffset: (r * ldc + c) * 4, as: Float.self), slackSingle(reduced, factor: factor, row: r, column: c))
+    }
+}
+
+/// int8 products: exact integer sums, offset and scaled here, with their slack.
+struct IntegerProducts: TileProducts {
+    let integers: UnsafeRawPointer
+    let ldc: Int
+    let reduced: ReducedTile
+    let factor: Float
+
+    @inline(__always)
+    func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
+        let sums = integers.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
+        let offsets = UnsafeRawPointer(reduced.columnOffsets).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
+        let scales = UnsafeRawPointer(reduced.columnScales).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+        let dots = SIMD16<Float>(sums &- offsets) * (reduced.rowScales[r] * scales)
+        return (dots, slackLanes(reduced, factor: factor, row: r, from: start))
+    }
+
+    @inline(__always)
+    func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
+        let sum = integers.load(fromByteOffset: (r * ldc + c) * 4, as: Int32.self) &- reduced.columnOffsets[c]
+        return (Float(sum) * (reduced.rowScales[r] * reduced.columnScales[c]), slackSingle(reduced, factor: factor, row: r, column: c))
+    }
+}
+
+@inline(__always)
+func slackLanes(_ reduced: ReducedTile, factor: Float, row r: Int, from start: Int) -> SIMD16<Float> {
+    let columnError = UnsafeRawPointer(reduced.columnError).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+    let columnLength = UnsafeRawPointer(reduced.columnLength).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+    var bound = SIMD16<Float>(repeating: reduced.rowHat[r]) * columnError
+    bound.addProduct(SIMD16<Float>(repeating: reduced.rowError[r]), columnLength)
+    return bound * factor + ReducedRows.slackFloor
+}
+
+@inline(__always)
+func slackSingle(_ reduced: ReducedTile, factor: Float, row r: Int, column c: Int) -> Float {
+    (reduced.rowHat[r] * reduced.columnError[c] + reduced.rowError[r] * reduced.columnLength[c]) * factor + ReducedRows.slackFloor
+}
