@@ -45,7 +45,7 @@ public enum CandidateScan {
                     var score = normWeight * (rowNorm + columnNormBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self)) + constant
                     score.addProduct(factor, lineBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self))
                     let passing = score .<= bound
-                    if any(passing) {
+                    if VectorKernels.anyLane(passing) {
                         for lane in 0..<16 where passing[lane] && columnStart + c + lane != row {
                             reservoir[count] = Entry(score: score[lane], id: Int32(truncatingIfNeeded: columnStart + c + lane))
                             count += 1

@@ -121,7 +121,7 @@ public struct NeighborLists: @unchecked Sendable {
         let target = SIMD16<Int32>(repeating: id)
         var slot = 0
         while slot + 16 <= k {
-            if any(raw.loadUnaligned(fromByteOffset: slot * 4, as: SIMD16<Int32>.self) .== target) { return true }
+            if VectorKernels.anyLane(raw.loadUnaligned(fromByteOffset: slot * 4, as: SIMD16<Int32>.self) .== target) { return true }
             slot += 16
         }
         while slot < k {

@@ -34,7 +34,7 @@ public enum RangeScan {
                 score.addProduct(factor, line.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self))
                 score.addProduct(margin, norms)
                 let passing = score .<= limit
-                if any(passing) {
+                if VectorKernels.anyLane(passing) {
                     for lane in 0..<16 where passing[lane] {
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (c + lane) * d, dimension: d)
                         if exact <= maxScore { emit(row, tile.columnStart + c + lane, exact) }

@@ -228,7 +228,7 @@ struct IntegerProducts: TileProducts {
         let sums = integers.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
         let offsets = UnsafeRawPointer(reduced.columnOffsets).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
         let scales = UnsafeRawPointer(reduced.columnScales).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-        let dots = SIMD16<Float>(sums &- offsets) * (reduced.rowScales[r] * scales)
+        let dots = exactFloats(sums &- offsets) * (reduced.rowScales[r] * scales)
         return (dots, slackLanes(reduced, factor: factor, row: r, from: start))
     }
 
@@ -251,4 +251,18 @@ func slackLanes(_ reduced: ReducedTile, factor: Float, row r: Int, from start: I
 @inline(__always)
 func slackSingle(_ reduced: ReducedTile, factor: Float, row r: Int, column c: Int) -> Float {
     (reduced.rowHat[r] * reduced.columnError[c] + reduced.rowError[r] * reduced.columnLength[c]) * factor + ReducedRows.slackFloor
+}
+
+/// Int32 lanes to the nearest floats, in vector instructions (the standard library's generic
+/// conversion runs lane by lane): the value is split into its signed high and unsigned low 16
+/// bits, each converted exactly by the 2^23 bias trick (`(2^23 + v)` as float bits is `2^23 + v`
+/// for `0 <= v < 2^23`), then recombined as `high * 65536 + low` with one rounding.
+@inline(__always)
+func exactFloats(_ value: SIMD16<Int32>) -> SIMD16<Float> {
+    let bias = SIMD16<Int32>(repeating: 0x4B00_0000)  // the bits of 2^23 as a float
+    let biasValue = SIMD16<Float>(repeating: 8_388_608)
+    let low = unsafeBitCast((value & 0xFFFF) | bias, to: SIMD16<Float>.self) - biasValue
+    // The high half, offset to be non-negative: (value >> 16) + 32768 lies in [0, 65536).
+    let high = unsafeBitCast(((value &>> 16) &+ 32768) | bias, to: SIMD16<Float>.self) - (biasValue + 32768)
+    return high * 65536 + low
 }

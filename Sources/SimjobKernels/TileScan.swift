@@ -168,7 +168,7 @@ public enum TileScan {
                 score.addProduct(margin, norms)
                 score -= slack
                 var passing = score .<= bound
-                if nearestOnly && any(passing) {
+                if nearestOnly && VectorKernels.anyLane(passing) {
                     // k = 1: only lanes that could beat the group's best estimate can win. The
                     // row itself is no candidate: its lane (a score near 0) must not set the best.
                     var upper = score
@@ -181,7 +181,7 @@ public enum TileScan {
                     }
                     passing = passing .& (score .<= SIMD16(repeating: VectorKernels.horizontalMin(upper)))
                 }
-                if any(passing) {
+                if VectorKernels.anyLane(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
                         let column = columnIDs.map { Int($0[start + lane]) } ?? tile.columnStart + start + lane
                         if skipSelf && column == row { continue }
@@ -265,7 +265,7 @@ public enum TileScan {
                 score.addProduct(margin, norms)
                 score -= slack
                 let passing = (score .<= bound) .| (score .<= columnBounds.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
-                if any(passing) {
+                if VectorKernels.anyLane(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
                         let column = tile.columnStart + start + lane
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (start + lane) * d, dimension: d)

@@ -270,7 +270,7 @@ final class LocalJoin {
                                         let later = laneIndex .> SIMD16<Int32>(repeating: Int32(i - chunk))
                                         let forV = (score .< boundV) .& later
                                         let forW = (score .< boundBytes.loadUnaligned(fromByteOffset: chunk * 4, as: SIMD16<Float>.self)) .& later
-                                        if any(forV .| forW) {
+                                        if VectorKernels.anyLane(forV .| forW) {
                                             var bitsV = (unsafeBitCast(forV, to: SIMD16<Int32>.self) & laneBits).wrappedSum()
                                             while bitsV != 0 {
                                                 let lane = Int(bitsV.trailingZeroBitCount)
