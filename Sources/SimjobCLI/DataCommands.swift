@@ -55,7 +55,7 @@ struct ExactOptions: ParsableArguments {
     @Option(help: ArgumentHelp(ParameterHelp.help("block") + " (default: \(ExactKNNConfig().block))")) var block: Int?
     @Flag(help: "Compute (i, j) and (j, i) separately in self-joins (slower; for comparison).")
     var noSymmetry = false
-    @Option(help: ArgumentHelp(ParameterHelp.help("gemm") + " (values: fp32, bf16, int8, auto; default: auto)")) var gemm: GEMMChoice?
+    @Option(help: ArgumentHelp(ParameterHelp.help("gemm") + " (default: auto)")) var gemm: GEMMChoice?
 
     func config(threads: Int?) -> ExactKNNConfig {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)

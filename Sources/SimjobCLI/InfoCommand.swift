@@ -94,7 +94,7 @@ struct InfoCommand: ParsableCommand {
     func printSystem() {
         let cpu = CPUFeatures.current
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let shown = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"]
+        let shown = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni"]
         printLine("CPU: \(cpu.modelName) (\(cpu.vendor), family \(cpu.family), model \(cpu.model)), \(cores) cores")
         printLine("  flags: " + shown.filter(cpu.flags.contains).joined(separator: " "))
         let core = BLASRuntime.coreName
@@ -112,6 +112,17 @@ struct InfoCommand: ParsableCommand {
             } else {
                 printLine(String(format: "  the library's own detection picks %@: %.0f GFLOP/s on 1 thread (the core in use: %.2fx that)", probe.core, probe.gflops, one / max(probe.gflops, 1e-9)))
             }
+        }
+        // The exact engines' product backends (--gemm), measured the way `auto` measures them.
+        printLine("products of the exact engines (--gemm; 1024 x 512 tiles, 1 thread, GFLOP/s; auto takes a format at \(Int(GEMMCalibration.requiredSpeedup))x fp32):")
+        for dimension in [128, 384, 784] {
+            let measured = GEMMCalibration.measurement(dimension: dimension)
+            func rate(_ value: Double?, _ implementation: String?) -> String {
+                value.map { String(format: "%.0f (%@)", $0, implementation ?? "?") } ?? "unavailable"
+            }
+            printLine(String(format: "  d=%d: fp32 %.0f, int8 %@, bf16 %@ -> auto: %@", dimension, measured.fp32,
+                             rate(measured.int8, measured.int8Implementation), rate(measured.bf16, measured.bf16Implementation),
+                             measured.automaticFormat?.rawValue ?? "fp32"))
         }
     }
 

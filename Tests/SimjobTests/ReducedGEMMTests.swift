@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+@testable import SimjobAlgorithms
+@testable import SimjobBLAS
+@testable import SimjobKernels
+
+/// The reduced-precision products (oneDNN int8 and bf16) against the fp32 engine: the lists
+/// must be identical (ids, distances, tie order) on data built to break a careless margin.
+@Suite("Reduced-precision products")
+struct ReducedGEMMTests {
+    static let formats: [GEMMChoice] = [.int8, .bf16]
+
+    func engine(k: Int, gemm: GEMMChoice, block: Int = 64, symmetric: Bool = true) -> ExactKNN {
+        var config = ExactKNNConfig(k: k, threads: 2)
+        config.block = block
+        config.gemm = gemm
+        config.symmetric = symmetric
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = .silent
+        return engine
+    }
+
+    /// Rows that stress the bound: Gaussian rows, exact duplicates, near-ties (a row plus noise
+    /// at 1e-6 of its scale), rows scaled by 1e4 and 1e-4, zero vectors, one-hot rows (int8's
+    /// scale then rests on one coordinate) and rows of one repeated value.
+    static func adversarial(rows: Int, dimension: Int, seed: UInt64) -> FloatMatrix {
+        let base = gaussianMatrix(rows: rows, dimension: dimension, seed: seed)
+        var rng = SeededGenerator(seed: seed &+ 99)
+        for row in 0..<rows {
+            let x = base.row(row)
+            switch row % 9 {
+            case 1: x.update(from: base.row(row - 1), count: dimension)  // exact duplicate
+            case 2:  // near tie with the row before
+                for i in 0..<dimension { x[i] = base.row(row - 1)[i] * (1 + 1e-6 * Float(Int(rng.next() % 3) - 1)) }
+            case 3: for i in 0..<dimension { x[i] *= 1e4 }
+            case 4: for i in 0..<dimension { x[i] *= 1e-4 }
+            case 5: for i in 0..<dimension { x[i] = 0 }
+            case 6:
+                for i in 0..<dimension { x[i] = 0 }
+                x[Int(rng.next() % UInt64(dimension))] = 3
+            case 7: for i in 0..<dimension { x[i] = 0.5 }
+            default: break
+            }
+        }
+        return base
+    }
+
+    func expectIdentical(_ a: NeighborTable, _ b: NeighborTable, _ what: String) {
+        #expect(a.idArray == b.idArray, "\(what): ids differ")
+        #expect(a.distanceArray.map(\.bitPattern) == b.distanceArray.map(\.bitPattern), "\(what): distances differ")
+    }
+
+    @Test("graphs identical to fp32 on adversarial rows", arguments: formats, Metric.allCases)
+    func graphIdentical(gemm: GEMMChoice, metric: Metric) throws {
+        // 300 rows in blocks of 64 (ragged last block), dimension 37 (a SIMD tail everywhere).
+        let data = Self.adversarial(rows: 300, dimension: 37, seed: 21)
+        let (reference, fp32Stats) = try engine(k: 8, gemm: .fp32).graph(data, metric: metric)
+        let (reduced, stats) = try engine(k: 8, gemm: gemm).graph(data, metric: metric)
+        #expect(fp32Stats.gemm == "fp32")
+        #expect(stats.gemm == gemm.rawValue, "the engine did not use \(gemm)")
+        expectIdentical(reference, reduced, "\(gemm) \(metric) graph")
+        // The slack widens the filter: never fewer exact re-scores than fp32's.
+        #expect(stats.rescored >= fp32Stats.rescored)
+    }
+
+    @Test("search, k = 1 and the unsymmetric graph identical to fp32", arguments: formats)
+    func searchIdentical(gemm: GEMMChoice) throws {
+        let base = Self.adversarial(rows: 257, dimension: 64, seed: 5)
+        let queries = Self.adversarial(rows: 70, dimension: 64, seed: 6)
+        for metric in Metric.allCases {
+            for k in [1, 13] {
+                let (reference, _) = try engine(k: k, gemm: .fp32).search(queries: queries, base: base, metric: metric)
+                let (reduced, _) = try engine(k: k, gemm: gemm).search(queries: queries, base: base, metric: metric)
+                expectIdentical(reference, reduced, "\(gemm) \(metric) search k=\(k)")
+            }
+            let (reference, _) = try engine(k: 5, gemm: .fp32, symmetric: false).graph(base, metric: metric)
+            let (reduced, _) = try engine(k: 5, gemm: gemm, symmetric: false).graph(base, metric: metric)
+            expectIdentical(reference, reduced, "\(gemm) \(metric) unsymmetric graph")
+        }
+    }
+
+    @Test("integer rows with constant ties: same tie order as fp32")
+    func integerTies() throws {
+        var rng = SeededGenerator(seed: 3)
+        let values = (0..<(240 * 5)).map { _ in Float(rng.next() % 3) }
+        let data = FloatMatrix(rows: 240, columns: 5, values: values)
+        for gemm in Self.formats {
+            let (reference, _) = try engine(k: 9, gemm: .fp32, block: 32).graph(data, metric: .euclidean)
+            let (reduced, _) = try engine(k: 9, gemm: gemm, block: 32).graph(data, metric: .euclidean)
+            expectIdentical(reference, reduced, "\(gemm) integer ties")
+        }
+    }
+
+    @Test("the bound holds: |x.y - reduced product| <= ||x^|| ||e_y|| + ||e_x|| ||y|| for every pair", arguments: formats)
+    func boundHolds(gemm: GEMMChoice) throws {
+        let n = 120, d = 50
+        let data = Self.adversarial(rows: n, dimension: d, seed: 8)
+        let format = gemm.format!
+        let rows = ReducedRows.allocate(format: format, rows: n, dimension: d)
+        defer { rows.deallocate() }
+        rows.encode(data.pointer, rows: 0..<n)
+        let multiplier = try #require(ReducedGEMM(format: format))
+        let products = UnsafeMutableRawPointer.allocate(byteCount: n * n * 4, alignment: 64)
+        defer { products.deallocate() }
+        multiplier.multiply(m: n, n: n, k: d, a: rows.aSide(0), lda: d, b: rows.bSide(0), ldb: d, c: products, ldc: n)
+        var worst = 0.0
+        for i in 0..<n {
+            for j in 0..<n {
+                var exact = 0.0
+                for t in 0..<d { exact += Double(data.row(i)[t]) * Double(data.row(j)[t]) }
+                let approximate: Double
+                if format == .int8 {
+                    let sum = products.load(fromByteOffset: (i * n + j) * 4, as: Int32.self) - rows.offsets[j]
+                    approximate = Double(rows.scales[i]) * Double(rows.scales[j]) * Double(sum)
+                } else {
+                    approximate = Double(products.load(fromByteOffset: (i * n + j) * 4, as: Float.self))
+                }
+                let bound = Double(rows.hat[i]) * Double(rows.error[j]) + Double(rows.error[i]) * Double(rows.length[j])
+                // fp32 accumulation (bf16) adds rounding the scans' fp32 margin covers: allow it.
+                let rounding = 1e-5 * (Double(rows.length[i]) * Double(rows.length[i]) + Double(rows.length[j]) * Double(rows.length[j])) + 1e-30
+                #expect(abs(exact - approximate) <= bound + rounding, "pair (\(i), \(j)): error \(abs(exact - approximate)) above bound \(bound)")
+                if bound > 0 { worst = max(worst, abs(exact - approximate) / bound) }
+            }
+        }
+        // A bound that is never approached would be suspiciously loose; one never exceeded is the point.
+        #expect(worst > 0.01, "the bound is never approached (worst error / bound \(worst))")
+    }
+
+    @Test("int8 encoding: integer sums are exact and the offset undoes the unsigned side")
+    func int8Encoding() throws {
+        let data = FloatMatrix(rows: 2, columns: 4, values: [1, -2, 3, -4, 0.5, 0.5, -0.25, 127])
+        let rows = ReducedRows.allocate(format: .int8, rows: 2, dimension: 4)
+        defer { rows.deallocate() }
+        rows.encode(data.pointer, rows: 0..<2)
+        // Row 0: scale 4 / 127, q = round(x * 127 / 4).
+        #expect(rows.scales[0] == Float(4) / 127)
+        #expect((0..<4).map { Int(rows.signed![$0]) } == [32, -64, 95, -127])
+        #expect((0..<4).map { Int(rows.unsigned![$0]) } == [160, 64, 223, 1])
+        #expect(rows.offsets[0] == 128 * (32 - 64 + 95 - 127))
+        let multiplier = try #require(ReducedGEMM(format: .int8))
+        var out = [Int32](repeating: 0, count: 4)
+        out.withUnsafeMutableBytes { c in
+            multiplier.multiply(m: 2, n: 2, k: 4, a: rows.aSide(0), lda: 4, b: rows.bSide(0), ldb: 4, c: c.baseAddress!, ldc: 2)
+        }
+        let q0 = (0..<4).map { Int32(rows.signed![$0]) }, q1 = (0..<4).map { Int32(rows.signed![4 + $0]) }
+        let dot01 = zip(q0, q1).reduce(Int32(0)) { $0 + $1.0 * $1.1 }
+        #expect(out[1] - rows.offsets[1] == dot01)
+        #expect(out[0] - rows.offsets[0] == q0.reduce(0) { $0 + $1 * $1 })
+    }
+
+    @Test("choices: fp32 and auto on small products never reduce; a dimension past int8's sums is refused")
+    func choices() throws {
+        #expect(try GEMMCalibration.resolve(.fp32, dimension: 128, flops: 1e15) == nil)
+        #expect(try GEMMCalibration.resolve(.auto, dimension: 128, flops: 1e6) == nil)
+        #expect(try GEMMCalibration.resolve(.int8, dimension: 128, flops: 1) == .int8)
+        #expect(throws: GEMMChoiceError.self) { try GEMMCalibration.resolve(.int8, dimension: 70_000, flops: 1) }
+        // auto takes a reduced format only when the calibration measured it at least twice as fast.
+        var measured = GEMMCalibration.Measurement(dimension: 64, fp32: 100)
+        measured.int8 = 150
+        measured.bf16 = 90
+        #expect(measured.automaticFormat == nil)
+        measured.int8 = 400
+        #expect(measured.automaticFormat == .int8)
+        measured.bf16 = 500
+        #expect(measured.automaticFormat == .bf16)
+    }
+}
