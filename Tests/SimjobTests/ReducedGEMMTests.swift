@@ -3,6 +3,7 @@ import Testing
 @testable import SimjobAlgorithms
 @testable import SimjobBLAS
 @testable import SimjobKernels
+@testable import SimjobHDF5
 
 /// The reduced-precision products (oneDNN int8 and bf16) against the fp32 engine: the lists
 /// must be identical (ids, distances, tie order) on data built to break a careless margin.
@@ -163,5 +164,58 @@ struct ReducedGEMMTests {
         #expect(measured.automaticFormat == .int8)
         measured.bf16 = 500
         #expect(measured.automaticFormat == .bf16)
+    }
+
+    @Test("commands: --gemm int8 and bf16 give fp32's file whole and streamed by chunks; the job key does too; a bad value is refused")
+    func commands() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        #expect(try simjob("generate", data, "--n", "2500", "--queries", "40", "--dim", "20", "--duplicates", "0.04", "--k", "0", "--quiet").status == 0)
+        func arrays(_ path: String, _ names: [String]) throws -> [[Float]] {
+            try names.map { try HDF5File.open(path).dataset($0).readAll(as: Float.self) }
+        }
+        let graphNames = ["knn_graph/neighbors", "knn_graph/distances"], truthNames = ["neighbors", "distances"]
+        let reference = folder.file("fp32.hdf5"), truth = folder.file("truth-fp32.hdf5")
+        #expect(try simjob("knn-graph", data, "--k", "8", "--output", reference, "--quiet", "--block", "256", "--gemm", "fp32").status == 0)
+        #expect(try simjob("groundtruth", data, "--k", "8", "--output", truth, "--quiet", "--block", "256", "--gemm", "fp32").status == 0)
+        for gemm in ["int8", "bf16"] {
+            for limit in [[], ["--memory-limit", "140K"]] {
+                let output = folder.file("\(gemm)\(limit.count).hdf5")
+                let result = try simjob(["knn-graph", data, "--k", "8", "--output", output, "--block", "256", "--gemm", gemm] + limit)
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stdout.contains("of \(gemm) GEMM"), "\(result.stdout)")
+                if !limit.isEmpty { #expect(result.stdout.contains("streamed in"), "\(result.stdout)") }
+                #expect(try arrays(output, graphNames) == arrays(reference, graphNames), "\(gemm) \(limit): the graph differs from fp32's")
+                let truthOutput = folder.file("truth-\(gemm)\(limit.count).hdf5")
+                let searched = try simjob(["groundtruth", data, "--k", "8", "--output", truthOutput, "--quiet", "--block", "256", "--gemm", gemm] + limit)
+                #expect(searched.status == 0, "\(searched.stderr)")
+                #expect(try arrays(truthOutput, truthNames) == arrays(truth, truthNames), "\(gemm) \(limit): ground truth differs from fp32's")
+            }
+        }
+        // The job key.
+        let job = folder.file("job.yaml")
+        FileManager.default.createFile(atPath: job, contents: Data("""
+            output: \(folder.file("out"))
+            steps:
+              - name: graph
+                knn_graph: {input: \(data), k: 8, block: 256, gemm: int8}
+            """.utf8))
+        let run = try simjob("run", job, "--quiet")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try arrays(folder.file("out") + "/graph.hdf5", graphNames) == arrays(reference, graphNames))
+        // Bad values: one line naming the option or key.
+        let bad = try simjob("knn-graph", data, "--k", "8", "--output", folder.file("bad.hdf5"), "--gemm", "fp16")
+        #expect(bad.status != 0 && bad.stderr.contains("--gemm"), "\(bad.stderr)")
+        FileManager.default.createFile(atPath: job, contents: Data("""
+            output: \(folder.file("out2"))
+            steps:
+              - name: graph
+                knn_graph: {input: \(data), k: 8, gemm: int4}
+            """.utf8))
+        let badJob = try simjob("run", job, "--quiet")
+        #expect(badJob.status != 0 && badJob.stderr.contains("job.yaml:4") && badJob.stderr.contains("gemm"), "\(badJob.stderr)")
+        // An approximate graph refuses the exact engine's option rather than ignoring it.
+        let approx = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--output", folder.file("a.hdf5"), "--gemm", "int8")
+        #expect(approx.status != 0 && approx.stderr.contains("--gemm"), "\(approx.stderr)")
     }
 }
