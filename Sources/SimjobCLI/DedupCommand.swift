@@ -29,12 +29,14 @@ struct DedupCommand: ParsableCommand {
     @Flag(help: "Also write dedup/pairs and dedup/pair_distances.") var writePairs = false
     @Option(help: "Also write a new dataset file with only the kept train rows (test unchanged).") var writeKept: String?
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "dedup") + " (default: \(DedupConfig().seed))")) var seed: UInt64?
+    @Option(help: ArgumentHelp(ParameterHelp.help("gemm", in: "dedup") + " (default: auto)")) var gemm: GEMMChoice?
     @OptionGroup var common: CommonOptions
 
     /// Options of fast mode given with exact mode are an error, not ignored.
     func validate() throws {
         let fastOnly = (partitions != nil ? ["--partitions"] : []) + (nprobe != nil ? ["--nprobe"] : []) + (recallSample != nil ? ["--recall-sample"] : []) + (seed != nil ? ["--seed"] : [])
         if mode == .exact, let first = fastOnly.first { throw ValidationError("\(first) applies to --mode fast only") }
+        if mode == .fast, gemm != nil { throw ValidationError("--gemm applies to --mode exact only") }
     }
 
     func run() throws {
@@ -50,6 +52,7 @@ struct DedupCommand: ParsableCommand {
         config.memoryLimit = memoryLimit
         config.threads = common.threads
         config.seed = seed ?? config.seed
+        config.gemm = gemm ?? config.gemm
         let result = try DedupOperation.run(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
             writePairs: writePairs, writeKept: writeKept, logger: common.logger,

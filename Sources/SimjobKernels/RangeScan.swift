@@ -2,15 +2,27 @@
 /// threshold, with no top-k. Scores come from the GEMM tile through the metric's expansion and
 /// are compared 16 at a time against `maxScore` plus the rounding margin of `TileScan`; the
 /// survivors are re-scored exactly from the vectors, and only pairs whose exact score is within
-/// `maxScore` are emitted, so a pair at exactly the threshold is included.
+/// `maxScore` are emitted, so a pair at exactly the threshold is included. Products from reduced
+/// rows (int8, bf16) are compared with their error bound subtracted too (`ReducedRows`), so the
+/// pairs emitted are the same.
 public enum RangeScan {
     /// Scans one tile. Indices are tile-local: row r is `tile.rowStart + r`, column c is
     /// `tile.columnStart + c`, in whatever index space the caller uses. With `upperTriangle`,
     /// only pairs whose column index is above the row index are considered (a set joined with
     /// itself, each pair once). `emit(row, column, exactScore)` receives those indices.
-    @inlinable
     public static func scan(
         _ tile: TileScan.Tile, metric: Metric, maxScore: Float, upperTriangle: Bool,
+        emit: (Int, Int, Float) -> Void
+    ) {
+        switch TileScan.ProductKind(tile, metric: metric) {
+        case .float(let products): scan(tile, products, metric: metric, maxScore: maxScore, upperTriangle: upperTriangle, emit: emit)
+        case .half(let products): scan(tile, products, metric: metric, maxScore: maxScore, upperTriangle: upperTriangle, emit: emit)
+        case .integer(let products): scan(tile, products, metric: metric, maxScore: maxScore, upperTriangle: upperTriangle, emit: emit)
+        }
+    }
+
+    static func scan<Products: TileProducts>(
+        _ tile: TileScan.Tile, _ products: Products, metric: Metric, maxScore: Float, upperTriangle: Bool,
         emit: (Int, Int, Float) -> Void
     ) {
         let normWeight = SIMD16<Float>(repeating: metric.normWeight)
@@ -25,15 +37,18 @@ public enum RangeScan {
             let rowVector = tile.rowVectors + r * d
             let first = upperTriangle ? max(0, row + 1 - tile.columnStart) : 0
             guard first < tile.columnCount else { continue }
-            let line = UnsafeRawPointer(tile.dots + r * tile.ldc)
             let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
             var c = first
             while c + 16 <= tile.columnCount {
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self)
-                var score = normWeight * norms + constant
-                score.addProduct(factor, line.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self))
-                score.addProduct(margin, norms)
-                let passing = score .<= limit
+                let (dots, rowSlack) = products.lanes(row: r, from: c)
+                var estimate = normWeight * norms + constant
+                estimate.addProduct(factor, dots)
+                estimate.addProduct(margin, norms)
+                var passing = estimate - rowSlack .<= limit
+                if Products.hasSlack && VectorKernels.anyLane(passing) {
+                    passing = estimate - products.preciseSlack(row: r, from: c) .<= limit
+                }
                 if VectorKernels.anyLane(passing) {
                     for lane in 0..<16 where passing[lane] {
                         let exact = metric.exactScore(rowVector, tile.columnVectors + (c + lane) * d, dimension: d)
@@ -44,9 +59,10 @@ public enum RangeScan {
             }
             while c < tile.columnCount {
                 let norms = tile.rowNorms[r] + tile.columnNorms[c]
+                let (dot, slack) = products.single(row: r, column: c)
                 let score = (metric.normWeight * norms + metric.constant)
-                    .addingProduct(metric.dotFactor, tile.dots[r * tile.ldc + c])
-                    .addingProduct(-TileScan.roundingMargin, norms)
+                    .addingProduct(metric.dotFactor, dot)
+                    .addingProduct(-TileScan.roundingMargin, norms) - slack
                 if score <= maxScore {
                     let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
                     if exact <= maxScore { emit(row, tile.columnStart + c, exact) }

@@ -152,16 +152,20 @@ public struct ReducedRows {
 
 /// What a tile scan needs besides the product when the product came from reduced rows: the
 /// integer sums (int8; nil for bf16, whose products are the tile's float `dots`) and the rows'
-/// and columns' scales, offsets and norms, each pointer local to the tile.
+/// and columns' scales, offsets and norms, each pointer local to the tile; and the largest
+/// column norms of the tile, for a slack that is one number per row.
 public struct ReducedTile {
     public var integers: UnsafePointer<Int32>?
     public var rowScales: UnsafePointer<Float>, columnScales: UnsafePointer<Float>
     public var columnOffsets: UnsafePointer<Int32>
     public var rowHat: UnsafePointer<Float>, rowError: UnsafePointer<Float>
     public var columnError: UnsafePointer<Float>, columnLength: UnsafePointer<Float>
+    public var largestColumnError: Float = 0, largestColumnLength: Float = 0
+    /// int8 sums of at most 2^22 in magnitude (127^2 d with d <= 256): converted in two steps.
+    public var smallSums = false
 
     public init(
-        integers: UnsafePointer<Int32>?, rows: ReducedRows, rowStart: Int, columns: ReducedRows, columnStart: Int
+        integers: UnsafePointer<Int32>?, rows: ReducedRows, rowStart: Int, columns: ReducedRows, columnStart: Int, columnCount: Int
     ) {
         self.integers = integers
         rowScales = UnsafePointer(rows.scales + rowStart)
@@ -171,13 +175,28 @@ public struct ReducedTile {
         rowError = UnsafePointer(rows.error + rowStart)
         columnError = UnsafePointer(columns.error + columnStart)
         columnLength = UnsafePointer(columns.length + columnStart)
+        for c in 0..<columnCount {
+            largestColumnError = max(largestColumnError, columnError[c])
+            largestColumnLength = max(largestColumnLength, columnLength[c])
+        }
+        smallSums = rows.dimension <= 256
     }
 }
 
-/// The inner products of a tile as a scan reads them: 16 lanes of row `r` from column `start`,
-/// with the slack to subtract (the error bound times |dotFactor|; zero for fp32 products).
+/// The inner products of a tile as a scan reads them.
+///
+/// Scans subtract a slack from each estimated score before comparing it with a bound. To keep
+/// the common case cheap, `lanes` gives one slack per row that covers every column of the tile
+/// (from the tile's largest column norms); only a group of 16 that passes with it asks for the
+/// per-pair slack (`preciseSlack`, never larger) and is tested again.
 protocol TileProducts {
+    /// False for fp32 products, whose slack is zero (no second test).
+    static var hasSlack: Bool { get }
+    /// Products of row `r` with columns `start ..< start + 16`, and the row's slack.
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>)
+    /// The per-pair slack of those 16 pairs.
+    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float>
+    /// One pair's product and its per-pair slack.
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float)
 }
 
@@ -185,11 +204,15 @@ protocol TileProducts {
 struct FloatProducts: TileProducts {
     let dots: UnsafeRawPointer
     let ldc: Int
+    static var hasSlack: Bool { false }
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
         (dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self), .zero)
     }
+
+    @inline(__always)
+    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { .zero }
 
     @inline(__always)
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
@@ -203,12 +226,16 @@ struct HalfProducts: TileProducts {
     let ldc: Int
     let reduced: ReducedTile
     let factor: Float
+    static var hasSlack: Bool { true }
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
         let dots = dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self)
-        return (dots, slackLanes(reduced, factor: factor, row: r, from: start))
+        return (dots, SIMD16(repeating: rowSlack(reduced, factor: factor, row: r)))
     }
+
+    @inline(__always)
+    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { slackLanes(reduced, factor: factor, row: r, from: start) }
 
     @inline(__always)
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
@@ -222,21 +249,33 @@ struct IntegerProducts: TileProducts {
     let ldc: Int
     let reduced: ReducedTile
     let factor: Float
+    static var hasSlack: Bool { true }
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
         let sums = integers.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
         let offsets = UnsafeRawPointer(reduced.columnOffsets).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
         let scales = UnsafeRawPointer(reduced.columnScales).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-        let dots = exactFloats(sums &- offsets) * (reduced.rowScales[r] * scales)
-        return (dots, slackLanes(reduced, factor: factor, row: r, from: start))
+        let exact = sums &- offsets
+        let floats = reduced.smallSums ? smallExactFloats(exact) : exactFloats(exact)
+        return (floats * (reduced.rowScales[r] * scales), SIMD16(repeating: rowSlack(reduced, factor: factor, row: r)))
     }
+
+    @inline(__always)
+    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { slackLanes(reduced, factor: factor, row: r, from: start) }
 
     @inline(__always)
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
         let sum = integers.load(fromByteOffset: (r * ldc + c) * 4, as: Int32.self) &- reduced.columnOffsets[c]
         return (Float(sum) * (reduced.rowScales[r] * reduced.columnScales[c]), slackSingle(reduced, factor: factor, row: r, column: c))
     }
+}
+
+/// The slack of row `r` against any column of the tile: the bound with the tile's largest
+/// column norms, at least every pair's.
+@inline(__always)
+func rowSlack(_ reduced: ReducedTile, factor: Float, row r: Int) -> Float {
+    (reduced.rowHat[r] * reduced.largestColumnError + reduced.rowError[r] * reduced.largestColumnLength) * factor + ReducedRows.slackFloor
 }
 
 @inline(__always)
@@ -251,6 +290,13 @@ func slackLanes(_ reduced: ReducedTile, factor: Float, row r: Int, from start: I
 @inline(__always)
 func slackSingle(_ reduced: ReducedTile, factor: Float, row r: Int, column c: Int) -> Float {
     (reduced.rowHat[r] * reduced.columnError[c] + reduced.rowError[r] * reduced.columnLength[c]) * factor + ReducedRows.slackFloor
+}
+
+/// Int32 lanes of magnitude below 2^22 to floats (exactly) in two instructions: `2^23 + 2^22 + v`
+/// as float bits is that number, for `|v| < 2^22`.
+@inline(__always)
+func smallExactFloats(_ value: SIMD16<Int32>) -> SIMD16<Float> {
+    unsafeBitCast(value &+ 0x4B40_0000, to: SIMD16<Float>.self) - 12_582_912
 }
 
 /// Int32 lanes to the nearest floats, in vector instructions (the standard library's generic

@@ -162,12 +162,19 @@ public enum TileScan {
                     break
                 }
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-                let (dots, slack) = products.lanes(row: r, from: start)
-                var score = normWeight * norms + constant
-                score.addProduct(factor, dots)
-                score.addProduct(margin, norms)
-                score -= slack
+                let (dots, rowSlack) = products.lanes(row: r, from: start)
+                var estimate = normWeight * norms + constant
+                estimate.addProduct(factor, dots)
+                estimate.addProduct(margin, norms)
+                var slack = rowSlack
+                var score = estimate - slack
                 var passing = score .<= bound
+                if Products.hasSlack && VectorKernels.anyLane(passing) {
+                    // The row's slack let the group through: test again with each pair's own.
+                    slack = products.preciseSlack(row: r, from: start)
+                    score = estimate - slack
+                    passing = score .<= bound
+                }
                 if nearestOnly && VectorKernels.anyLane(passing) {
                     // k = 1: only lanes that could beat the group's best estimate can win. The
                     // row itself is no candidate: its lane (a score near 0) must not set the best.
@@ -259,12 +266,18 @@ public enum TileScan {
             while c < tile.columnCount {
                 let start = min(c, tile.columnCount - 16)
                 let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-                let (dots, slack) = products.lanes(row: r, from: start)
-                var score = normWeight * norms + constant
-                score.addProduct(factor, dots)
-                score.addProduct(margin, norms)
-                score -= slack
-                let passing = (score .<= bound) .| (score .<= columnBounds.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self))
+                let (dots, rowSlack) = products.lanes(row: r, from: start)
+                var estimate = normWeight * norms + constant
+                estimate.addProduct(factor, dots)
+                estimate.addProduct(margin, norms)
+                let columnBound = columnBounds.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                var score = estimate - rowSlack
+                var passing = (score .<= bound) .| (score .<= columnBound)
+                if Products.hasSlack && VectorKernels.anyLane(passing) {
+                    // The row's slack let the group through: test again with each pair's own.
+                    score = estimate - products.preciseSlack(row: r, from: start)
+                    passing = (score .<= bound) .| (score .<= columnBound)
+                }
                 if VectorKernels.anyLane(passing) {
                     for lane in (c - start)..<16 where passing[lane] {
                         let column = tile.columnStart + start + lane

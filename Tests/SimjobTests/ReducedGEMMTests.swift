@@ -218,4 +218,23 @@ struct ReducedGEMMTests {
         let approx = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--output", folder.file("a.hdf5"), "--gemm", "int8")
         #expect(approx.status != 0 && approx.stderr.contains("--gemm"), "\(approx.stderr)")
     }
+
+    @Test("exact dedup finds fp32's pairs, distances and groups with int8 and bf16 products", arguments: formats, Metric.allCases)
+    func dedupIdentical(gemm: GEMMChoice, metric: Metric) throws {
+        // Adversarial rows hold exact duplicates and near ties; thresholds around their distances.
+        let data = Self.adversarial(rows: 700, dimension: 33, seed: 31)
+        func run(_ gemm: GEMMChoice) throws -> DedupResult {
+            var config = DedupConfig(thresholds: metric == .euclidean ? [1e-3, 0.5, 3] : metric == .angular ? [1e-6, 0.05, 0.3] : [-20, -5])
+            config.threads = 2
+            config.gemm = gemm
+            return try Dedup(config: config).run(data, metric: metric)
+        }
+        let reference = try run(.fp32), reduced = try run(gemm)
+        #expect(reference.pairs.count > 0, "no pairs: the test data does not exercise the join")
+        #expect(reduced.pairs.map(\.0) == reference.pairs.map(\.0) && reduced.pairs.map(\.1) == reference.pairs.map(\.1), "\(gemm) \(metric): pairs differ")
+        #expect(reduced.pairDistances.map(\.bitPattern) == reference.pairDistances.map(\.bitPattern), "\(gemm) \(metric): distances differ")
+        for (a, b) in zip(reduced.byThreshold, reference.byThreshold) {
+            #expect(a.group == b.group && a.keep == b.keep, "\(gemm) \(metric): groups differ at \(b.threshold)")
+        }
+    }
 }

@@ -111,13 +111,21 @@ public struct Dedup {
         let n = vectors.rows
         let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
         let block = ExactKNNConfig.defaultBlock
+        // The product backend (`gemm`): pairs found are the same whichever it is.
+        let format: ReducedGEMM.Format?
+        do {
+            format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
+        } catch let error as GEMMChoiceError {
+            throw SimjobError(error.description)
+        }
+        chunk.prepare(format, threads: threadCount)
         let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in
             stride(from: row, to: n, by: block).map { (row, $0) }
         }
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
         let sink = PairSink(limit: config.maxPairs)
         let progress = ProgressDisplay("dedup join", total: tiles.count, unit: "tiles", style: progressStyle, logger: logger)
-        try BlockedJoin.run(items: tiles.count, threads: threadCount, block: block, progress: progress, stop: { sink.overflow }) { index, worker in
+        try BlockedJoin.run(items: tiles.count, threads: threadCount, block: block, progress: progress, stop: { sink.overflow }, format: format) { index, worker in
             let (row, column) = tiles[index]
             let tile = worker.tile(chunk, row..<min(row + block, n), against: chunk, column..<min(column + block, n))
             var found: [(Int32, Int32, Float)] = []

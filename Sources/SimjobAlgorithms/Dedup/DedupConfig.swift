@@ -1,3 +1,4 @@
+import SimjobBLAS
 import SimjobKernels
 
 /// Settings of `simjob dedup`.
@@ -50,12 +51,15 @@ public struct DedupConfig: Codable, Sendable, Equatable {
     public var threads: Int? = nil
     /// Seed of the fast mode's k-means and of the recall sample. Default 1.
     public var seed: UInt64 = 1
+    /// exact mode: the product of the join's tiles (fp32, int8, bf16 or auto, as for the exact
+    /// k-NN engine); the pairs found are the same whichever it is. Default auto.
+    public var gemm: GEMMChoice = .auto
 
     public init(thresholds: [Double] = []) { self.thresholds = thresholds }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case thresholds = "threshold", metric, mode, keep, partitions, nprobe, recallSample = "recall_sample"
-        case maxPairs = "max_pairs", memoryLimit = "memory_limit", threads, seed
+        case maxPairs = "max_pairs", memoryLimit = "memory_limit", threads, seed, gemm
     }
 }
 

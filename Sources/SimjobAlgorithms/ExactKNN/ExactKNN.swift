@@ -169,7 +169,7 @@ public struct ExactKNN {
                     m: rows.count, n: columnRange.count, k: d, a: rowSide.aSide(rows.lowerBound), lda: d,
                     b: columnSide.bSide(columnRange.lowerBound), ldb: d, c: UnsafeMutableRawPointer(scratch), ldc: columnRange.count)
                 let integers = multiplier.format == .int8 ? UnsafePointer(UnsafeRawPointer(scratch).assumingMemoryBound(to: Int32.self)) : nil
-                reducedTile = ReducedTile(integers: integers, rows: rowSide, rowStart: rows.lowerBound, columns: columnSide, columnStart: columnRange.lowerBound)
+                reducedTile = ReducedTile(integers: integers, rows: rowSide, rowStart: rows.lowerBound, columns: columnSide, columnStart: columnRange.lowerBound, columnCount: columnRange.count)
             } else {
                 BLAS.gemmABt(
                     m: rows.count, n: columnRange.count, k: d, a: rowVectors, lda: d, b: columnVectors, ldb: d,

@@ -11,13 +11,17 @@ import Synchronization
 ///
 /// Work items are taken in order from an atomic counter, so putting the largest first keeps the
 /// last ones to finish small. Each worker runs `body(item, worker)`; `worker.tiles` cuts a pair of
-/// chunks into `block x block` tiles, one sgemm each, into the worker's scratch.
+/// chunks into `block x block` tiles, one sgemm each (or a reduced-precision product, with
+/// `format`), into the worker's scratch.
 enum BlockedJoin {
     /// One worker's share: its index (for per-worker results) and its GEMM scratch.
     struct Worker {
         let index: Int
         let block: Int
         let scratch: UnsafeMutablePointer<Float>
+        /// The worker's reduced-precision products, when the run uses them (chunks prepared
+        /// for the same format then multiply through it; see `ExactKNN.Chunk.tile`).
+        var multiplier: ReducedGEMM? = nil
 
         /// Calls `body` with every tile of `rows` (local range `rowRange`) against `columns`
         /// (`columnRange`), `block x block` at most; with `upperTriangle`, column tiles start at
@@ -30,7 +34,8 @@ enum BlockedJoin {
                 let firstColumn = upperTriangle ? max(rowStart, columnRange.lowerBound) : columnRange.lowerBound
                 for columnStart in stride(from: firstColumn, to: columnRange.upperBound, by: block) {
                     let tile = rows.tile(rowStart..<min(rowStart + block, rowRange.upperBound), against: columns,
-                                         columnStart..<min(columnStart + block, columnRange.upperBound), scratch: scratch)
+                                         columnStart..<min(columnStart + block, columnRange.upperBound), scratch: scratch,
+                                         multiplier: multiplier)
                     body(tile, rowStart, columnStart)
                 }
             }
@@ -38,7 +43,7 @@ enum BlockedJoin {
 
         /// One tile given by its ranges.
         func tile(_ rows: ExactKNN.Chunk, _ rowRange: Range<Int>, against columns: ExactKNN.Chunk, _ columnRange: Range<Int>) -> TileScan.Tile {
-            rows.tile(rowRange, against: columns, columnRange, scratch: scratch)
+            rows.tile(rowRange, against: columns, columnRange, scratch: scratch, multiplier: multiplier)
         }
     }
 
@@ -49,6 +54,7 @@ enum BlockedJoin {
     static func run(
         items: Int, threads: Int, block: Int = ExactKNNConfig.defaultBlock, progress: ProgressDisplay? = nil,
         weight: (Int) -> Int = { _ in 1 }, stop: () -> Bool = { false }, scratch provided: ((Int) -> UnsafeMutablePointer<Float>)? = nil,
+        format: ReducedGEMM.Format? = nil,
         _ body: (_ item: Int, _ worker: Worker) -> Void
     ) throws {
         guard items > 0 else { return }
@@ -63,7 +69,7 @@ enum BlockedJoin {
                         let (body, weight, stop, provided) = shared.value
                         let scratch = provided?(index) ?? UnsafeMutablePointer<Float>.allocate(capacity: block * block)
                         defer { if provided == nil { scratch.deallocate() } }
-                        let worker = Worker(index: index, block: block, scratch: scratch)
+                        let worker = Worker(index: index, block: block, scratch: scratch, multiplier: format.flatMap { ReducedGEMM(format: $0) })
                         while !Cancellation.isRequested && !stop() {
                             let item = next.add(1, ordering: .relaxed).oldValue
                             guard item < items else { break }

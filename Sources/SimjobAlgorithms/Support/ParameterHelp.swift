@@ -68,6 +68,7 @@ public enum ParameterHelp {
         "threshold": "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.",
         "mode": "exact (every pair) or fast (k-means partitions and their borders).",
         "keep": "Representative per group: first (lowest id) or centroid (closest to the group mean).",
+        "dedup.gemm": "Exact mode: product of the join's tiles: fp32, int8 or bf16 (re-scored exactly: same pairs), or auto (the fastest here, measured).",
         "dedup.partitions": "Fast mode: k-means partitions (0: n / 2000).",
         "dedup.nprobe": "Fast mode: nearest cells each row joins (0: every cell the triangle inequality allows; exact).",
         "recall_sample": "Fast mode: rows checked against an exact join for the pair recall in the log (0: none).",

@@ -46,6 +46,9 @@ enum DedupStep: StepDefinition {
                 planning.problem(planning.keyNode(key), "\(planning.label).\(key)", "applies to mode fast only")
             }
         }
+        if config.mode == .fast, planning.options["gemm"] != nil {
+            planning.problem(planning.keyNode("gemm"), "\(planning.label).gemm", "applies to mode exact only")
+        }
         if config.mode == .fast, (config.metric ?? resolved.info?.metric) == .ip {
             planning.problem(planning.keyNode("mode") ?? planning.optionsNode, "\(planning.label).mode", "fast mode needs euclidean or angular; use exact for ip")
         }
