@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SimjobBLAS
 import Logging
 import SimjobAlgorithms
 import SimjobOperations
@@ -30,6 +31,7 @@ struct KMeansCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("tolerance"))) var tolerance = KMeansConfig().tolerance
     @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = KMeansConfig().seed
     @Option(help: ArgumentHelp(ParameterHelp.help("metric", in: "kmeans"))) var metric: Metric?
+    @Option(help: ArgumentHelp(ParameterHelp.help("gemm", in: "kmeans") + " (default: auto)")) var gemm: GEMMChoice?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -43,6 +45,7 @@ struct KMeansCommand: ParsableCommand {
         config.tolerance = tolerance
         config.seed = seed
         config.threads = common.threads
+        config.gemm = gemm ?? config.gemm
         let result = try QuantizationOperations.kmeans(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
             metric: metric, logger: common.logger, progressStyle: common.progressStyle)
@@ -71,6 +74,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("max_points_per_centroid"))) var maxPointsPerCentroid = IVFPQConfig().maxPointsPerCentroid
     @Option(help: ArgumentHelp(ParameterHelp.help("seed"))) var seed = IVFPQConfig().seed
     @Option(help: ArgumentHelp(ParameterHelp.help("memory_limit", in: "train"))) var memoryLimit: ByteCount?
+    @Option(help: ArgumentHelp(ParameterHelp.help("gemm", in: "train") + " (default: auto)")) var gemm: GEMMChoice?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -83,6 +87,7 @@ struct TrainCommand: ParsableCommand {
         config.maxPointsPerCentroid = maxPointsPerCentroid
         config.seed = seed
         config.threads = common.threads
+        config.gemm = gemm ?? config.gemm
         let (index, stats) = try QuantizationOperations.train(
             input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
             logger: common.logger, progressStyle: common.progressStyle)

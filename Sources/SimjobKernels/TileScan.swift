@@ -295,3 +295,110 @@ public enum TileScan {
         return survivors
     }
 }
+
+extension TileScan {
+    /// The nearest column of every row of a tile, by exact score, merged into running bests:
+    /// k-means, IVF and PQ assignment.
+    ///
+    /// The product gives each pair an estimate within a known error: the fp32 rounding margin,
+    /// plus the reduced product's slack when there is one. Pass one takes the least upper bound
+    /// (estimate plus error) of the row over the tile into `bestUpper[r]`, which carries over
+    /// from earlier tiles; pass two scores exactly (`Metric.exactScore`) every column whose lower
+    /// bound reaches it, and keeps the best in `bestScores` / `bestIndices` (ties to the lower
+    /// column index, so the split into tiles does not matter). The nearest column by exact score
+    /// can never be skipped, so the result is the same whatever the product. Returns how many
+    /// pairs were scored exactly.
+    public static func nearest(
+        _ tile: Tile, metric: Metric, bestUpper: UnsafeMutablePointer<Float>,
+        bestScores: UnsafeMutablePointer<Float>, bestIndices: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        switch ProductKind(tile, metric: metric) {
+        case .float(let products): nearest(tile, products, metric: metric, bestUpper: bestUpper, bestScores: bestScores, bestIndices: bestIndices)
+        case .half(let products): nearest(tile, products, metric: metric, bestUpper: bestUpper, bestScores: bestScores, bestIndices: bestIndices)
+        case .integer(let products): nearest(tile, products, metric: metric, bestUpper: bestUpper, bestScores: bestScores, bestIndices: bestIndices)
+        }
+    }
+
+    static func nearest<Products: TileProducts>(
+        _ tile: Tile, _ products: Products, metric: Metric, bestUpper: UnsafeMutablePointer<Float>,
+        bestScores: UnsafeMutablePointer<Float>, bestIndices: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        let normWeight = SIMD16<Float>(repeating: metric.normWeight)
+        let constant = SIMD16<Float>(repeating: metric.constant)
+        let factor = SIMD16<Float>(repeating: metric.dotFactor)
+        let margin = SIMD16<Float>(repeating: roundingMargin)
+        let columnNorms = UnsafeRawPointer(tile.columnNorms)
+        let d = tile.dimension
+        let groups = tile.columnCount / 16
+        var rescored = 0
+        for r in 0..<tile.rowCount {
+            let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
+            let rowVector = tile.rowVectors + r * d
+            // Pass one: the least upper bound (estimate plus the row's slack and rounding).
+            var upper = SIMD16<Float>(repeating: bestUpper[r])
+            for group in 0..<groups {
+                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
+                let (dots, slack) = products.lanes(row: r, from: group * 16)
+                var bound = normWeight * norms + constant + slack
+                bound.addProduct(factor, dots)
+                bound.addProduct(margin, norms)
+                upper = VectorKernels.lanewiseMin(bound, upper)
+            }
+            var least = VectorKernels.horizontalMin(upper)
+            for c in (groups * 16)..<tile.columnCount {
+                let norms = tile.rowNorms[r] + tile.columnNorms[c]
+                let (dot, slack) = products.single(row: r, column: c)
+                let value = (metric.normWeight * norms + metric.constant).addingProduct(metric.dotFactor, dot)
+                least = min(least, value + slack.addingProduct(roundingMargin, norms))
+            }
+            // Pass two: exact scores of the columns whose lower bound reaches it.
+            var best = bestScores[r], bestIndex = bestIndices[r]
+            for group in 0..<groups {
+                let start = group * 16
+                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                let (dots, slack) = products.lanes(row: r, from: start)
+                var value = normWeight * norms + constant
+                value.addProduct(factor, dots)
+                var lower = value - slack
+                lower.addProduct(-margin, norms)
+                let limit = SIMD16<Float>(repeating: least)
+                var passing = lower .<= limit
+                guard VectorKernels.anyLane(passing) else { continue }
+                if Products.hasSlack {
+                    lower = value - products.preciseSlack(row: r, from: start)
+                    lower.addProduct(-margin, norms)
+                    passing = lower .<= limit
+                }
+                for lane in 0..<16 where passing[lane] {
+                    let c = start + lane
+                    let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
+                    rescored += 1
+                    let column = Int32(truncatingIfNeeded: tile.columnStart + c)
+                    if exact < best || (exact == best && column < bestIndex) {
+                        best = exact
+                        bestIndex = column
+                    }
+                    least = min(least, exact)
+                }
+            }
+            for c in (groups * 16)..<tile.columnCount {
+                let norms = tile.rowNorms[r] + tile.columnNorms[c]
+                let (dot, slack) = products.single(row: r, column: c)
+                let value = (metric.normWeight * norms + metric.constant).addingProduct(metric.dotFactor, dot)
+                guard value - slack.addingProduct(roundingMargin, norms) <= least else { continue }
+                let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
+                rescored += 1
+                let column = Int32(truncatingIfNeeded: tile.columnStart + c)
+                if exact < best || (exact == best && column < bestIndex) {
+                    best = exact
+                    bestIndex = column
+                }
+                least = min(least, exact)
+            }
+            bestUpper[r] = least
+            bestScores[r] = best
+            bestIndices[r] = bestIndex
+        }
+        return rescored
+    }
+}

@@ -4,6 +4,7 @@ import Testing
 @testable import SimjobBLAS
 @testable import SimjobKernels
 @testable import SimjobHDF5
+@testable import SimjobOperations
 
 /// The reduced-precision products (oneDNN int8 and bf16) against the fp32 engine: the lists
 /// must be identical (ids, distances, tie order) on data built to break a careless margin.
@@ -236,5 +237,65 @@ struct ReducedGEMMTests {
         for (a, b) in zip(reduced.byThreshold, reference.byThreshold) {
             #expect(a.group == b.group && a.keep == b.keep, "\(gemm) \(metric): groups differ at \(b.threshold)")
         }
+    }
+
+    @Test("k-means: the same assignments, objectives and centroids at every iteration with int8 and bf16", arguments: formats)
+    func kmeansIdentical(gemm: GEMMChoice) throws {
+        // Adversarial rows (duplicates, near ties, zero and one-hot rows) and integer rows whose
+        // distances to integer centroids tie constantly.
+        var rng = SeededGenerator(seed: 12)
+        let integers = FloatMatrix(rows: 600, columns: 6, values: (0..<3600).map { _ in Float(rng.next() % 3) })
+        for (data, spherical) in [(Self.adversarial(rows: 1500, dimension: 40, seed: 41), false), (integers, false),
+                                  (Self.adversarial(rows: 800, dimension: 24, seed: 42), true)] {
+            func train(_ gemm: GEMMChoice) throws -> KMeansResult {
+                var config = KMeansConfig(k: 37)
+                config.iterations = 6
+                config.threads = 2
+                config.spherical = spherical
+                config.gemm = gemm
+                return try KMeans(config: config).train(data)
+            }
+            let reference = try train(.fp32), reduced = try train(gemm)
+            #expect(reduced.iterations.map(\.objective) == reference.iterations.map(\.objective), "\(gemm): objectives differ")
+            #expect(reduced.centroids.array.map(\.bitPattern) == reference.centroids.array.map(\.bitPattern), "\(gemm): centroids differ")
+            #expect(reduced.clusterSizes == reference.clusterSizes)
+        }
+        // The assignment itself against a brute force by exact distance, ties to the lower index.
+        let points = Self.adversarial(rows: 300, dimension: 20, seed: 43)
+        let centroids = Self.adversarial(rows: 45, dimension: 20, seed: 44)
+        for innerProduct in [false, true] {
+            var indices = [Int32](repeating: -1, count: 300), scores = [Float](repeating: 0, count: 300)
+            let assigner = NearestCentroid(centroids: centroids, innerProduct: innerProduct, gemm: gemm)
+            try assigner.assign(points.pointer, rows: 300, lda: 20, rowNorms: nil, indices: &indices, scores: &scores, threads: 2)
+            #expect(assigner.lastProduct == gemm.rawValue)
+            let metric: Metric = innerProduct ? .ip : .euclidean
+            for row in 0..<300 {
+                var best = Float.infinity, bestIndex = -1
+                for c in 0..<45 {
+                    let score = metric.exactScore(points.row(row), centroids.row(c), dimension: 20)
+                    if score < best { best = score; bestIndex = c }
+                }
+                #expect(Int(indices[row]) == bestIndex && scores[row] == best, "\(gemm) ip=\(innerProduct) row \(row)")
+            }
+        }
+    }
+
+    @Test("IVF-PQ: the same index (cells, codes) with int8 and bf16 products", arguments: formats)
+    func ivfpqIdentical(gemm: GEMMChoice) throws {
+        let folder = TemporaryFolder()
+        let data = Self.adversarial(rows: 900, dimension: 16, seed: 51)
+        let path = folder.file("data.hdf5")
+        try IVFPQTests().writeDataset(data, queries: Self.adversarial(rows: 10, dimension: 16, seed: 52), metric: .euclidean, to: path)
+        let source = try VectorSource(DatasetReference(path: path, dataset: "train"))
+        func train(_ gemm: GEMMChoice) throws -> IVFPQIndex {
+            var config = IVFPQConfig(nlist: 16, m: 4, nbits: 5)
+            config.threads = 2
+            config.gemm = gemm
+            return try IVFPQIndex.train(source, metric: .euclidean, config: config).0
+        }
+        let reference = try train(.fp32), reduced = try train(gemm)
+        #expect(reduced.ids == reference.ids && reduced.listOffsets == reference.listOffsets, "\(gemm): cells differ")
+        #expect(reduced.codes == reference.codes, "\(gemm): codes differ")
+        #expect(reduced.coarseCentroids.array == reference.coarseCentroids.array)
     }
 }

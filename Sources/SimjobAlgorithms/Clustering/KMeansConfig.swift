@@ -1,3 +1,4 @@
+import SimjobBLAS
 import SimjobKernels
 
 /// Settings of k-means (`simjob kmeans`, and the coarse and product quantizers of IVF-PQ).
@@ -33,12 +34,15 @@ public struct KMeansConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 1234
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
+    /// The assignment's product: fp32, int8, bf16 or auto (see `GEMMChoice`). Assignments are
+    /// the same with each: candidates are re-scored exactly (`NearestCentroid`). Default auto.
+    public var gemm: GEMMChoice = .auto
 
     public init(k: Int = 256) { self.k = k }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case k, iterations, initialization, maxPointsPerCentroid = "max_points_per_centroid", spherical
-        case restarts, tolerance, seed, threads
+        case restarts, tolerance, seed, threads, gemm
     }
 }
 

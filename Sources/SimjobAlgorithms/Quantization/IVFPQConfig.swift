@@ -1,3 +1,4 @@
+import SimjobBLAS
 import SimjobKernels
 
 /// Settings of IVF-PQ training (`simjob train`).
@@ -25,6 +26,9 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     /// encoded from memory; a larger one is read twice (sample, then encode by blocks).
     /// Nil means half of physical memory.
     public var memoryLimit: ByteCount? = nil
+    /// The product of the coarse k-means, of cell assignment and of PQ training: fp32, int8,
+    /// bf16 or auto (see `GEMMChoice`); the index is the same with each. Default auto.
+    public var gemm: GEMMChoice = .auto
 
     public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
         self.nlist = nlist
@@ -34,7 +38,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
-        case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit"
+        case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit", gemm
     }
 }
 

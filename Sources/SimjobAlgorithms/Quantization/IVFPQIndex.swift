@@ -120,6 +120,7 @@ public final class IVFPQIndex: @unchecked Sendable {
         }
         stats.trainingPoints = sample.rows
         var coarseConfig = KMeansConfig(k: config.nlist)
+        coarseConfig.gemm = config.gemm
         coarseConfig.iterations = config.coarseIterations
         coarseConfig.maxPointsPerCentroid = 0  // already sampled
         coarseConfig.seed = config.seed
@@ -134,13 +135,14 @@ public final class IVFPQIndex: @unchecked Sendable {
 
         // Product quantizer on the sample's residuals.
         let pqStarted = ProgressDisplay.now()
-        let assigner = NearestCentroid(centroids: coarse.centroids, innerProduct: metric == .ip)
+        let assigner = NearestCentroid(centroids: coarse.centroids, innerProduct: metric == .ip, gemm: config.gemm)
         var sampleCells = [Int32](repeating: 0, count: sample.rows)
         try sampleCells.withUnsafeMutableBufferPointer { cells in
             try assigner.assign(sample.pointer, rows: sample.rows, lda: d, rowNorms: nil, indices: cells.baseAddress!, scores: nil, threads: threads)
             subtractCentroids(sample, cells: cells.baseAddress!, centroids: coarse.centroids)
         }
         var pqConfig = KMeansConfig(k: 1 << config.nbits)
+        pqConfig.gemm = config.gemm
         pqConfig.iterations = config.pqIterations
         pqConfig.maxPointsPerCentroid = config.maxPointsPerCentroid
         pqConfig.seed = config.seed &+ 1000

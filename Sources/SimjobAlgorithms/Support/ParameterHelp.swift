@@ -68,6 +68,8 @@ public enum ParameterHelp {
         "threshold": "Distance threshold(s) in the metric (angular: 1 - cos; euclidean: L2), comma-separated; the first one's groups go to dedup/group.",
         "mode": "exact (every pair) or fast (k-means partitions and their borders).",
         "keep": "Representative per group: first (lowest id) or centroid (closest to the group mean).",
+        "kmeans.gemm": "Product of the assignment step: fp32, int8 or bf16 (candidates re-scored exactly: same assignments), or auto (the fastest here, measured).",
+        "train.gemm": "Product of the coarse k-means, cell assignment and PQ training: fp32, int8, bf16 or auto (the same index with each).",
         "dedup.gemm": "Exact mode: product of the join's tiles: fp32, int8 or bf16 (re-scored exactly: same pairs), or auto (the fastest here, measured).",
         "dedup.partitions": "Fast mode: k-means partitions (0: n / 2000).",
         "dedup.nprobe": "Fast mode: nearest cells each row joins (0: every cell the triangle inequality allows; exact).",

@@ -26,7 +26,7 @@ public enum QuantizationOperations {
         result.sampleSize = sample.rows
 
         // Assign every row, streaming.
-        let assigner = NearestCentroid(centroids: result.centroids)
+        let assigner = NearestCentroid(centroids: result.centroids, gemm: config.gemm)
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         var nearest = [Int32](repeating: 0, count: min(65_536, source.rows))
         let assignments = try out.file.createDataset("kmeans/assignments", type: .int32, shape: [source.rows])
