@@ -9,7 +9,9 @@ For each set, in one run (these machines are noisy, so ratios come from the same
   4. FAISS IndexFlat searching the set against itself (k + 1, self dropped), compute only, with
      OPENBLAS_CORETYPE=SKYLAKEX (FAISS's wheel falls back to old kernels otherwise);
   5. ratios to fp32 and to FAISS, pairs re-scored per row, GFLOP/s of useful work (n^2 d: each
-     unordered pair once) against each backend's own one-thread rate times the threads.
+     unordered pair once) against each backend's own one-thread rate times the threads;
+  6. `simjob kmeans --k 1024 --iterations 5` per backend: seconds per iteration (the median of
+     the last four) and whether centroids, assignments and objectives are identical to fp32's.
 
 Sets: `synthetic` (200,000 x 128 from `simjob generate`, the issue's set; clustered, easy for
 the filter), `hard` (100,000 x 128, 1,000 anisotropic components), and any ann-benchmarks file
@@ -54,6 +56,7 @@ def main():
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--backends", default="fp32,int8,bf16")
     parser.add_argument("--no-faiss", action="store_true")
+    parser.add_argument("--kmeans-k", type=int, default=1024, help="0 skips the k-means runs")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -145,6 +148,30 @@ def main():
                     f"{faiss_seconds / base:.2f}x | 1.00x | - | {useful * 2 / faiss_seconds / 1e9:.0f} (every pair twice) | - |"
                     if base else f"| FAISS | {faiss_seconds:.2f} | | | | | |")
             say("every backend's graph is identical to fp32's (ids and distances, array for array)")
+            if args.kmeans_k <= 0:
+                continue
+            say()
+            say(f"{name}: k-means k={args.kmeans_k}, 5 iterations, {threads} thread(s)")
+            say("| backend | s per iteration | vs fp32 | identical to fp32 |")
+            say("|---|---:|---:|---|")
+            reference_means = None
+            base_iteration = None
+            for backend in args.backends.split(","):
+                out_path = os.path.join(work, f"{name}-kmeans-{backend}.hdf5")
+                run = subprocess.run([simjob, "kmeans", path, "--k", str(args.kmeans_k), "--iterations", "5", "--output", out_path,
+                                      "--gemm", backend, "--threads", str(threads), "--quiet"], capture_output=True, text=True)
+                if run.returncode != 0:
+                    say(f"| {backend} | failed: {run.stderr.strip()} | | |")
+                    continue
+                seconds = sorted(float(line.split()[-1]) for line in run.stdout.splitlines()
+                                 if re.match(r"\s+[1-4]\s", line))
+                per_iteration = (seconds[1] + seconds[2]) / 2
+                with h5py.File(out_path, "r") as f:
+                    arrays = [f["kmeans/" + key][:] for key in ("centroids", "assignments", "objective")]
+                if reference_means is None:
+                    reference_means, base_iteration = arrays, per_iteration
+                same = all(np.array_equal(a, b) for a, b in zip(arrays, reference_means))
+                say(f"| {backend} | {per_iteration:.3f} | {per_iteration / base_iteration:.2f}x | {'yes' if same else 'NO'} |")
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(lines) + "\n")
