@@ -76,10 +76,22 @@ public enum GEMMCalibration {
         return measured
     }
 
+    /// Dimensions below which `auto` keeps fp32 for top-k and range scans (exact graph, ground
+    /// truth, dedup): there the scan after the product outweighs it, and a faster product
+    /// cannot pay for the slack. Measured on the Xeon: int8 took 0.54x fp32's time on a
+    /// 128-d graph; nothing under 64 dimensions was measured.
+    public static let minimumScanDimension = 64
+    /// The same for nearest-centroid assignment (k-means, IVF, PQ), whose scan per pair is
+    /// cheaper to beat: on the Xeon int8 was slower than fp32 at 128 dimensions (0.30 s against
+    /// 0.26 s per k-means iteration, k = 1024) and faster from 384 (0.45-0.65x).
+    public static let minimumAssignmentDimension = 256
+
     /// The format an engine uses for `choice` on products of `dimension` totalling `flops`;
-    /// nil means fp32. Throws when a reduced format is asked for and this CPU or oneDNN has no
-    /// product for it.
-    public static func resolve(_ choice: GEMMChoice, dimension: Int, flops: Double) throws -> ReducedGEMM.Format? {
+    /// nil means fp32. `auto` keeps fp32 below `minimumDimension` (see above). Throws when a
+    /// reduced format is asked for and this CPU or oneDNN has no product for it.
+    public static func resolve(
+        _ choice: GEMMChoice, dimension: Int, flops: Double, minimumDimension: Int = minimumScanDimension
+    ) throws -> ReducedGEMM.Format? {
         switch choice {
         case .fp32:
             return nil
@@ -93,7 +105,7 @@ public enum GEMMCalibration {
             }
             return format
         case .auto:
-            guard flops >= minimumFlops, dimension <= ReducedGEMM.maximumDimension else { return nil }
+            guard flops >= minimumFlops, dimension >= minimumDimension, dimension <= ReducedGEMM.maximumDimension else { return nil }
             return measurement(dimension: dimension).automaticFormat
         }
     }

@@ -114,7 +114,7 @@ struct InfoCommand: ParsableCommand {
             }
         }
         // The exact engines' product backends (--gemm), measured the way `auto` measures them.
-        printLine("products of the exact engines (--gemm; 1024 x 512 tiles, 1 thread, GFLOP/s; auto takes a format at \(Int(GEMMCalibration.requiredSpeedup))x fp32):")
+        printLine("products of the exact engines (--gemm; 1024 x 512 tiles, 1 thread, GFLOP/s; auto takes a format at \(Int(GEMMCalibration.requiredSpeedup))x fp32, from d=\(GEMMCalibration.minimumScanDimension) in scans and d=\(GEMMCalibration.minimumAssignmentDimension) in assignment):")
         for dimension in [128, 384, 784] {
             let measured = GEMMCalibration.measurement(dimension: dimension)
             func rate(_ value: Double?, _ implementation: String?) -> String {

@@ -103,7 +103,7 @@ public struct ReducedRows {
                 for group in 0..<groups {
                     let value = x.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
                     let magnitude = unsafeBitCast(unsafeBitCast(value, to: SIMD16<UInt32>.self) & absMask, to: SIMD16<Float>.self)
-                    largestLanes = -VectorKernels.lanewiseMin(-largestLanes, -magnitude)
+                    largestLanes.replace(with: magnitude, where: magnitude .> largestLanes)
                 }
                 var largest = -VectorKernels.horizontalMin(-largestLanes)
                 let xs = vectors + row * d

@@ -301,13 +301,16 @@ extension TileScan {
     /// k-means, IVF and PQ assignment.
     ///
     /// The product gives each pair an estimate within a known error: the fp32 rounding margin,
-    /// plus the reduced product's slack when there is one. Pass one takes the least upper bound
-    /// (estimate plus error) of the row over the tile into `bestUpper[r]`, which carries over
-    /// from earlier tiles; pass two scores exactly (`Metric.exactScore`) every column whose lower
-    /// bound reaches it, and keeps the best in `bestScores` / `bestIndices` (ties to the lower
-    /// column index, so the split into tiles does not matter). The nearest column by exact score
-    /// can never be skipped, so the result is the same whatever the product. Returns how many
-    /// pairs were scored exactly.
+    /// plus the reduced product's slack when there is one; over the tile, a row's error is at
+    /// most `E` (its slack and the margin with the tile's largest column norm). One pass keeps,
+    /// lane by lane, the least and second least estimate and the least one's column. When no
+    /// other estimate comes within `2E` of the least, that column is the nearest by exact score
+    /// too; it is scored exactly and merged into `bestScores` / `bestIndices`. Otherwise (near
+    /// ties) a second pass scores exactly every column whose lower bound reaches the least upper
+    /// bound. `bestUpper[r]` carries the least upper bound over earlier tiles. Ties go to the
+    /// lower column index, so the split into tiles does not matter, and the nearest column by
+    /// exact score is never skipped: the result is the same whatever the product. Returns how
+    /// many pairs were scored exactly.
     public static func nearest(
         _ tile: Tile, metric: Metric, bestUpper: UnsafeMutablePointer<Float>,
         bestScores: UnsafeMutablePointer<Float>, bestIndices: UnsafeMutablePointer<Int32>
@@ -330,62 +333,18 @@ extension TileScan {
         let columnNorms = UnsafeRawPointer(tile.columnNorms)
         let d = tile.dimension
         let groups = tile.columnCount / 16
+        let laneOffsets = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        var largestColumnNorm: Float = 0
+        for c in 0..<tile.columnCount { largestColumnNorm = max(largestColumnNorm, tile.columnNorms[c]) }
         var rescored = 0
         for r in 0..<tile.rowCount {
             let rowNorm = SIMD16<Float>(repeating: tile.rowNorms[r])
             let rowVector = tile.rowVectors + r * d
-            // Pass one: the least upper bound (estimate plus the row's slack and rounding).
-            var upper = SIMD16<Float>(repeating: bestUpper[r])
-            for group in 0..<groups {
-                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
-                let (dots, slack) = products.lanes(row: r, from: group * 16)
-                var bound = normWeight * norms + constant + slack
-                bound.addProduct(factor, dots)
-                bound.addProduct(margin, norms)
-                upper = VectorKernels.lanewiseMin(bound, upper)
-            }
-            var least = VectorKernels.horizontalMin(upper)
-            for c in (groups * 16)..<tile.columnCount {
-                let norms = tile.rowNorms[r] + tile.columnNorms[c]
-                let (dot, slack) = products.single(row: r, column: c)
-                let value = (metric.normWeight * norms + metric.constant).addingProduct(metric.dotFactor, dot)
-                least = min(least, value + slack.addingProduct(roundingMargin, norms))
-            }
-            // Pass two: exact scores of the columns whose lower bound reaches it.
+            // The row's largest error over the tile (estimates are exact to within it).
+            var rowError = roundingMargin * (tile.rowNorms[r] + largestColumnNorm)
             var best = bestScores[r], bestIndex = bestIndices[r]
-            for group in 0..<groups {
-                let start = group * 16
-                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-                let (dots, slack) = products.lanes(row: r, from: start)
-                var value = normWeight * norms + constant
-                value.addProduct(factor, dots)
-                var lower = value - slack
-                lower.addProduct(-margin, norms)
-                let limit = SIMD16<Float>(repeating: least)
-                var passing = lower .<= limit
-                guard VectorKernels.anyLane(passing) else { continue }
-                if Products.hasSlack {
-                    lower = value - products.preciseSlack(row: r, from: start)
-                    lower.addProduct(-margin, norms)
-                    passing = lower .<= limit
-                }
-                for lane in 0..<16 where passing[lane] {
-                    let c = start + lane
-                    let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
-                    rescored += 1
-                    let column = Int32(truncatingIfNeeded: tile.columnStart + c)
-                    if exact < best || (exact == best && column < bestIndex) {
-                        best = exact
-                        bestIndex = column
-                    }
-                    least = min(least, exact)
-                }
-            }
-            for c in (groups * 16)..<tile.columnCount {
-                let norms = tile.rowNorms[r] + tile.columnNorms[c]
-                let (dot, slack) = products.single(row: r, column: c)
-                let value = (metric.normWeight * norms + metric.constant).addingProduct(metric.dotFactor, dot)
-                guard value - slack.addingProduct(roundingMargin, norms) <= least else { continue }
+            var least = bestUpper[r]
+            func offer(_ c: Int) {
                 let exact = metric.exactScore(rowVector, tile.columnVectors + c * d, dimension: d)
                 rescored += 1
                 let column = Int32(truncatingIfNeeded: tile.columnStart + c)
@@ -395,6 +354,75 @@ extension TileScan {
                 }
                 least = min(least, exact)
             }
+            // One pass: least and second least estimate per lane, and the least one's column.
+            var first = SIMD16<Float>(repeating: .infinity), second = first
+            var firstIndex = SIMD16<Int32>(repeating: -1)
+            var index = laneOffsets
+            var slack: Float = 0
+            for group in 0..<groups {
+                let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
+                let (dots, rowSlack) = products.lanes(row: r, from: group * 16)
+                var value = normWeight * norms + constant
+                value.addProduct(factor, dots)
+                let better = value .< first
+                second.replace(with: value, where: value .< second)
+                second.replace(with: first, where: better)
+                first.replace(with: value, where: better)
+                firstIndex.replace(with: index, where: better)
+                index &+= 16
+                slack = rowSlack[0]
+            }
+            rowError += slack
+            var leastEstimate = Float.infinity, leastLane = -1
+            for lane in 0..<16 where first[lane] < leastEstimate {
+                leastEstimate = first[lane]
+                leastLane = lane
+            }
+            // The tail columns (fewer than 16) are always scored exactly: at most 15 per row.
+            var unique = groups > 0 && leastLane >= 0
+            if unique {
+                let limit = leastEstimate + 2 * rowError
+                for lane in 0..<16 where second[lane] <= limit || (lane != leastLane && first[lane] <= limit) {
+                    unique = false
+                    break
+                }
+                // Earlier tiles' best is within reach too: decide it exactly against this one.
+                if unique {
+                    offer(Int(firstIndex[leastLane]))
+                }
+            }
+            if !unique && groups > 0 {
+                // Near ties: the least upper bound, then exact scores of every column reaching it.
+                var upper = SIMD16<Float>(repeating: least)
+                for group in 0..<groups {
+                    let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
+                    let (dots, rowSlack) = products.lanes(row: r, from: group * 16)
+                    var bound = normWeight * norms + constant + rowSlack
+                    bound.addProduct(factor, dots)
+                    bound.addProduct(margin, norms)
+                    upper.replace(with: bound, where: bound .< upper)
+                }
+                least = min(least, VectorKernels.horizontalMin(upper))
+                for group in 0..<groups {
+                    let start = group * 16
+                    let norms = rowNorm + columnNorms.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+                    let (dots, rowSlack) = products.lanes(row: r, from: start)
+                    var value = normWeight * norms + constant
+                    value.addProduct(factor, dots)
+                    var lower = value - rowSlack
+                    lower.addProduct(-margin, norms)
+                    let limit = SIMD16<Float>(repeating: least)
+                    var passing = lower .<= limit
+                    guard VectorKernels.anyLane(passing) else { continue }
+                    if Products.hasSlack {
+                        lower = value - products.preciseSlack(row: r, from: start)
+                        lower.addProduct(-margin, norms)
+                        passing = lower .<= limit
+                    }
+                    for lane in 0..<16 where passing[lane] { offer(start + lane) }
+                }
+            }
+            for c in (groups * 16)..<tile.columnCount { offer(c) }
             bestUpper[r] = least
             bestScores[r] = best
             bestIndices[r] = bestIndex

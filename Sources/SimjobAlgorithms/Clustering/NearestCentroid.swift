@@ -7,12 +7,19 @@ import Synchronization
 /// The nearest centroid of every vector: k-means assignment, IVF cell assignment, PQ encoding.
 ///
 /// Blocked like the exact engine, on the same driver (`BlockedJoin`: one single-threaded
-/// product per tile, workers under Dispatch, cancellation per block of rows). Each tile's
-/// products give every pair an estimate within a known error (fp32 rounding, plus the slack of
-/// an int8 or bf16 product, see `ReducedRows`); only the centroids whose lower bound reaches the
-/// row's least upper bound are scored exactly from the two vectors (`TileScan.nearest`), usually
-/// one or two. The nearest centroid by exact score wins, ties to the lower index: the result is
-/// the same with every product, every thread count and every split into tiles.
+/// product per tile, workers under Dispatch, cancellation per block of rows). Two kernels:
+///
+/// - fp32 products (the default below 256 dimensions): a branch-free argmin of the sgemm
+///   expansion `||c||^2 - 2 x.c` over each tile (`ClusterKernels.nearestColumns`), the fastest.
+///   Its choice can differ from the exact nearest centroid only between centroids whose
+///   distances agree to about 1e-5 relative (fp32 rounding of the expansion).
+/// - int8 and bf16 products, or `exact`: each pair's estimate comes with a bound on its error
+///   (fp32 rounding plus the reduced product's slack, see `ReducedRows`), and only centroids
+///   within reach of the row's best are scored exactly from the two vectors
+///   (`TileScan.nearest`). The nearest centroid by exact score wins, ties to the lower index:
+///   int8, bf16 and exact fp32 give the same assignments, at any thread count.
+///
+/// Both give results independent of the thread count and of the split into tiles.
 public final class NearestCentroid: @unchecked Sendable {
     /// Rows (vectors) per tile. 512: a 512 x 2048 tile is 4 MiB.
     static let rowBlock = 512
@@ -30,16 +37,29 @@ public final class NearestCentroid: @unchecked Sendable {
     private let encodeLock = NSLock()
 
     /// `innerProduct` picks the centroid of largest inner product; otherwise the nearest in L2.
-    public init(centroids: FloatMatrix, innerProduct: Bool = false, gemm: GEMMChoice = .auto) {
+    /// Assign by exact score with fp32 products too (what int8 and bf16 always do).
+    public let exact: Bool
+    /// `||c||^2` for squared L2, 0 for inner product: the fp32 kernel's column terms.
+    let columnTerms: UnsafeMutablePointer<Float>
+
+    public init(centroids: FloatMatrix, innerProduct: Bool = false, gemm: GEMMChoice = .auto, exact: Bool = false) {
         self.centroids = centroids
         self.innerProduct = innerProduct
         self.gemm = gemm
+        self.exact = exact
         centroidNorms = .allocate(capacity: max(centroids.rows, 1))
         VectorKernels.squaredNorms(centroids.pointer, rows: centroids.rows, dimension: centroids.columns, into: centroidNorms)
+        columnTerms = .allocate(capacity: max(centroids.rows, 1))
+        if innerProduct {
+            columnTerms.initialize(repeating: 0, count: max(centroids.rows, 1))
+        } else {
+            columnTerms.update(from: centroidNorms, count: max(centroids.rows, 1))
+        }
     }
 
     deinit {
         centroidNorms.deallocate()
+        columnTerms.deallocate()
         encoded?.deallocate()
     }
 
@@ -62,7 +82,8 @@ public final class NearestCentroid: @unchecked Sendable {
     /// The product `gemm` resolves to for `rows` vectors against `k` centroids of `dimension`.
     public static func format(_ gemm: GEMMChoice, rows: Int, k: Int, dimension: Int) throws -> ReducedGEMM.Format? {
         do {
-            return try GEMMCalibration.resolve(gemm, dimension: dimension, flops: 2 * Double(rows) * Double(k) * Double(dimension))
+            return try GEMMCalibration.resolve(gemm, dimension: dimension, flops: 2 * Double(rows) * Double(k) * Double(dimension),
+                                               minimumDimension: GEMMCalibration.minimumAssignmentDimension)
         } catch let error as GEMMChoiceError {
             throw SimjobError(error.description)
         }
@@ -82,6 +103,12 @@ public final class NearestCentroid: @unchecked Sendable {
         let k = centroids.rows, d = centroids.columns
         let metric: Metric = innerProduct ? .ip : .euclidean
         let format = try Self.format(gemm, rows: rows, k: k, dimension: d)
+        if format == nil && !exact {
+            try assignByEstimate(vectors, rows: rows, lda: lda, rowNorms: rowNorms, indices: indices, scores: scores, threads: threads)
+            lastRescored = 0
+            lastProduct = "fp32"
+            return
+        }
         let given = encodedRows.flatMap { $0.format == format && $0.rows == rows && $0.dimension == d ? $0 : nil }
         let columnSide = format.map { encodedCentroids($0) }
         let blocks = (rows + Self.rowBlock - 1) / Self.rowBlock
@@ -145,5 +172,52 @@ public final class NearestCentroid: @unchecked Sendable {
         }
         lastRescored = rescored.load(ordering: .relaxed)
         lastProduct = format?.rawValue ?? "fp32"
+    }
+
+    /// The fp32 kernel: argmin of the sgemm expansion per tile. `scores[i]` receives
+    /// `||x_i||^2 + ||c||^2 - 2 x_i.c` clamped at 0 (norms computed when not given), or `-x_i.c`.
+    func assignByEstimate(
+        _ vectors: UnsafePointer<Float>, rows: Int, lda: Int, rowNorms: UnsafePointer<Float>?,
+        indices: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>?, threads: Int
+    ) throws {
+        let k = centroids.rows, d = centroids.columns
+        let blocks = (rows + Self.rowBlock - 1) / Self.rowBlock
+        let shared = UnsafeSendable((vectors, indices, scores, rowNorms))
+        let centroids = self.centroids, columnTerms = self.columnTerms, innerProduct = self.innerProduct
+        let dotFactor: Float = innerProduct ? -1 : -2
+        // The driver's scratch is block x block = 1024^2 floats, a 512 x 2048 tile.
+        try BlockedJoin.run(items: blocks, threads: threads, block: 1024) { block, worker in
+            let (vectors, indices, scores, rowNorms) = shared.value
+            let first = block * Self.rowBlock
+            let count = min(Self.rowBlock, rows - first)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.rowBlock) { bestBuffer in
+                let best = bestBuffer.baseAddress!
+                best.initialize(repeating: .infinity, count: count)
+                (indices + first).initialize(repeating: Int32.max, count: count)
+                var column = 0
+                while column < k {
+                    let width = min(Self.columnBlock, k - column)
+                    BLAS.gemmABt(
+                        m: count, n: width, k: d, a: vectors + first * lda, lda: lda,
+                        b: centroids.row(column), ldb: d, c: worker.scratch, ldc: width)
+                    ClusterKernels.nearestColumns(
+                        dots: worker.scratch, ldc: width, rows: count, columns: width, columnStart: column,
+                        columnTerms: columnTerms + column, dotFactor: dotFactor,
+                        bestScores: best, bestIndices: indices + first)
+                    column += width
+                }
+                if let scores {
+                    for r in 0..<count {
+                        if innerProduct {
+                            scores[first + r] = best[r]
+                        } else {
+                            // ||x||^2 + (||c||^2 - 2 x.c); rounding can dip below 0 for x = c.
+                            let norm = rowNorms?[first + r] ?? VectorKernels.dot(vectors + (first + r) * lda, vectors + (first + r) * lda, count: d)
+                            scores[first + r] = max(0, norm + best[r])
+                        }
+                    }
+                }
+            }
+        }
     }
 }
