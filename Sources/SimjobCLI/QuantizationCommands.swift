@@ -18,7 +18,7 @@ let simjobLogger: Logger = {
 struct KMeansCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kmeans",
-        abstract: "k-means of a dataset (assignment by exact distance; --gemm picks the product): centroids, assignments and per-iteration objective.")
+        abstract: "k-means of a dataset (GEMM assignment; --gemm picks the product): centroids, assignments and per-iteration objective.")
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output file.") var output: String
