@@ -24,32 +24,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run, simjob_binary  # noqa: E402
+from common import FAISS_SELF_SEARCH as FAISS_SCRIPT, run, simjob_binary  # noqa: E402
 
 
 
-FAISS_SCRIPT = r"""
-import json, sys, time
-import faiss, h5py, numpy as np
-path, k, threads, metric = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-faiss.omp_set_num_threads(threads)
-x = h5py.File(path, "r")["train"][:].astype("float32")
-started = time.perf_counter()
-if metric == "angular":
-    faiss.normalize_L2(x)
-index = faiss.IndexFlatIP(x.shape[1]) if metric in ("angular", "ip") else faiss.IndexFlatL2(x.shape[1])
-index.add(x)
-distances, ids = index.search(x, k + 1)
-# Drop self: where the row's own id is listed remove it, else drop the last column.
-rows = np.arange(x.shape[0])[:, None]
-is_self = ids == rows
-keep = ~is_self
-keep[~is_self.any(axis=1), k] = False
-ids = ids[keep].reshape(x.shape[0], k)
-seconds = time.perf_counter() - started
-np.save(sys.argv[5], ids)
-print(json.dumps({"seconds": seconds, "core": faiss.get_compile_options() if hasattr(faiss, "get_compile_options") else ""}))
-"""
+
 
 
 def main():

@@ -11,7 +11,8 @@ For each set, in one run (these machines are noisy, so ratios come from the same
   5. ratios to fp32 and to FAISS, pairs re-scored per row, GFLOP/s of useful work (n^2 d: each
      unordered pair once) against each backend's own one-thread rate times the threads;
   6. `simjob kmeans --k 1024 --iterations 5` per backend: seconds per iteration (the median of
-     the last four) and whether centroids, assignments and objectives are identical to fp32's.
+     the last four) and whether centroids and assignments are identical to fp32's (objectives
+     within 1e-6 relative: fp32 sums the expansion's distances, the others exact ones).
 
 Sets: `synthetic` (200,000 x 128 from `simjob generate`, the issue's set; clustered, easy for
 the filter), `hard` (100,000 x 128, 1,000 anisotropic components), and any ann-benchmarks file
@@ -30,22 +31,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import simjob_binary  # noqa: E402
+from common import FAISS_SELF_SEARCH as FAISS_SCRIPT, simjob_binary  # noqa: E402
 
-FAISS_SCRIPT = r"""
-import json, sys, time
-import faiss, h5py, numpy as np
-path, k, threads, metric = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-faiss.omp_set_num_threads(threads)
-x = h5py.File(path, "r")["train"][:].astype("float32")
-started = time.perf_counter()
-if metric == "angular":
-    faiss.normalize_L2(x)
-index = faiss.IndexFlatIP(x.shape[1]) if metric in ("angular", "ip") else faiss.IndexFlatL2(x.shape[1])
-index.add(x)
-distances, ids = index.search(x, k + 1)
-print(json.dumps({"seconds": time.perf_counter() - started}))
-"""
+
 
 
 def main():
@@ -170,8 +158,12 @@ def main():
                     arrays = [f["kmeans/" + key][:] for key in ("centroids", "assignments", "objective")]
                 if reference_means is None:
                     reference_means, base_iteration = arrays, per_iteration
-                same = all(np.array_equal(a, b) for a, b in zip(arrays, reference_means))
-                say(f"| {backend} | {per_iteration:.3f} | {per_iteration / base_iteration:.2f}x | {'yes' if same else 'NO'} |")
+                # Centroids and assignments exactly; fp32 sums the expansion's distances into the
+                # objective where int8 and bf16 sum exact ones, so it agrees to 1e-6 relative.
+                same = all(np.array_equal(a, b) for a, b in zip(arrays[:2], reference_means[:2]))
+                close = np.allclose(arrays[2], reference_means[2], rtol=1e-6, atol=0)
+                verdict = "yes" if same and close else ("assignments yes, objective NO" if same else "NO")
+                say(f"| {backend} | {per_iteration:.3f} | {per_iteration / base_iteration:.2f}x | {verdict} |")
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(lines) + "\n")

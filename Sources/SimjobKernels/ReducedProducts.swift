@@ -269,22 +269,35 @@ struct FloatProducts: TileProducts {
     }
 }
 
+/// Products from reduced rows: their slack comes from the tile's norms (`ReducedTile`).
+protocol ReducedTileProducts: TileProducts {
+    var reduced: ReducedTile { get }
+    /// |dotFactor| of the metric: how much of the product's error reaches the score.
+    var factor: Float { get }
+}
+
+extension ReducedTileProducts {
+    static var hasSlack: Bool { true }
+
+    @inline(__always)
+    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { slackLanes(reduced, factor: factor, row: r, from: start) }
+
+    /// The row's slack against the whole tile, in every lane.
+    @inline(__always)
+    func rowSlackLanes(_ r: Int) -> SIMD16<Float> { SIMD16(repeating: rowSlack(reduced, factor: factor, row: r)) }
+}
+
 /// bf16 products (fp32 sums of bf16 inputs) with their slack.
-struct HalfProducts: TileProducts {
+struct HalfProducts: ReducedTileProducts {
     let dots: UnsafeRawPointer
     let ldc: Int
     let reduced: ReducedTile
     let factor: Float
-    static var hasSlack: Bool { true }
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
-        let dots = dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self)
-        return (dots, SIMD16(repeating: rowSlack(reduced, factor: factor, row: r)))
+        (dots.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Float>.self), rowSlackLanes(r))
     }
-
-    @inline(__always)
-    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { slackLanes(reduced, factor: factor, row: r, from: start) }
 
     @inline(__always)
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
@@ -293,12 +306,11 @@ struct HalfProducts: TileProducts {
 }
 
 /// int8 products: exact integer sums, offset and scaled here, with their slack.
-struct IntegerProducts: TileProducts {
+struct IntegerProducts: ReducedTileProducts {
     let integers: UnsafeRawPointer
     let ldc: Int
     let reduced: ReducedTile
     let factor: Float
-    static var hasSlack: Bool { true }
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
@@ -307,11 +319,8 @@ struct IntegerProducts: TileProducts {
         let scales = UnsafeRawPointer(reduced.columnScales).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
         let exact = sums &- offsets
         let floats = reduced.smallSums ? smallExactFloats(exact) : exactFloats(exact)
-        return (floats * (reduced.rowScales[r] * scales), SIMD16(repeating: rowSlack(reduced, factor: factor, row: r)))
+        return (floats * (reduced.rowScales[r] * scales), rowSlackLanes(r))
     }
-
-    @inline(__always)
-    func preciseSlack(row r: Int, from start: Int) -> SIMD16<Float> { slackLanes(reduced, factor: factor, row: r, from: start) }
 
     @inline(__always)
     func single(row r: Int, column c: Int) -> (dot: Float, slack: Float) {
