@@ -65,11 +65,11 @@ def main():
     for line in system.strip().splitlines():
         say(line)
     rates = {}
-    for match in re.finditer(r"d=(\d+): fp32 (\d+), int8 (\d+|unavailable)[^,]*, bf16 (\d+|unavailable)", system):
+    for match in re.finditer(r"d=(\d+): fp32 (\d+), int8 (\d+|unavailable)[^,]*, bf16 (\d+|unavailable|not measured)", system):
         d = int(match.group(1))
         rates[d] = {"fp32": float(match.group(2))}
         for name, value in (("int8", match.group(3)), ("bf16", match.group(4))):
-            if value != "unavailable":
+            if value not in ("unavailable", "not measured"):
                 rates[d][name] = float(value)
 
     sets = []

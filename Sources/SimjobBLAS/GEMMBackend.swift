@@ -32,9 +32,10 @@ public enum GEMMChoice: String, Codable, CaseIterable, Sendable, CustomStringCon
 
 /// Measured throughput of each product on this CPU, and `auto`'s choice from it.
 ///
-/// One calibration per dimension and process: each backend multiplies a `1024 x 512` tile by
-/// `512` rows of that dimension (the engines' tile shape), after one warm-up call, on one
-/// thread, three times; the best time counts. It takes 5-60 ms, against products of seconds.
+/// One calibration per dimension and process: each backend multiplies a `1024 x 512` tile of
+/// that dimension (the engines' tile shape), after one warm-up call, on one thread, twice; the
+/// better time counts. bf16 is measured only on CPUs with AMX: without it oneDNN's bf16 was
+/// slower than sgemm on every CPU measured (AVX512-BF16 included). It takes 5-30 ms.
 public enum GEMMCalibration {
     public struct Measurement: Sendable {
         public var dimension: Int
@@ -62,9 +63,10 @@ public enum GEMMCalibration {
     /// after it, the slack and the wider re-scoring cost the same or more than with fp32, so a
     /// small lead in the product alone would not make the whole run faster.
     public static let requiredSpeedup = 2.0
-    /// Products below this many floating-point operations in all run on fp32 under `auto`
-    /// (the calibration would cost more than it could save).
-    public static let minimumFlops = 2e10
+    /// Products below this many floating-point operations in all run on fp32 under `auto`: the
+    /// calibration and the encoding of the rows would cost more than they could save (5e10 is
+    /// about a quarter of a second of sgemm on two cores).
+    public static let minimumFlops = 5e10
 
     private static let cache = Mutex<[Int: Measurement]>([:])
 
@@ -133,7 +135,7 @@ public enum GEMMCalibration {
         func best(_ run: () -> Void) -> Double {
             run()
             var fastest = Double.infinity
-            for _ in 0..<3 {
+            for _ in 0..<2 {
                 let start = DispatchTime.now().uptimeNanoseconds
                 run()
                 fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
@@ -150,7 +152,8 @@ public enum GEMMCalibration {
                 result.int8 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
                 result.int8Implementation = gemm.implementation(k: k)
             }
-            if let gemm = ReducedGEMM(format: .bf16) {
+            let flags = CPUFeatures.current.flags
+            if flags.contains("amx_bf16") || flags.contains("amx_tile"), let gemm = ReducedGEMM(format: .bf16) {
                 result.bf16 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
                 result.bf16Implementation = gemm.implementation(k: k)
             }

@@ -121,7 +121,7 @@ struct InfoCommand: ParsableCommand {
                 value.map { String(format: "%.0f (%@)", $0, implementation ?? "?") } ?? "unavailable"
             }
             printLine(String(format: "  d=%d: fp32 %.0f, int8 %@, bf16 %@ -> auto: %@", dimension, measured.fp32,
-                             rate(measured.int8, measured.int8Implementation), rate(measured.bf16, measured.bf16Implementation),
+                             rate(measured.int8, measured.int8Implementation), measured.bf16 == nil ? "not measured (no AMX)" : rate(measured.bf16, measured.bf16Implementation),
                              measured.automaticFormat?.rawValue ?? "fp32"))
         }
     }
