@@ -219,6 +219,13 @@ struct ReducedGEMMTests {
             """.utf8))
         let badJob = try simjob("run", job, "--quiet")
         #expect(badJob.status != 0 && badJob.stderr.contains("job.yaml:4") && badJob.stderr.contains("gemm"), "\(badJob.stderr)")
+        // Exact dedup takes a reduced product only when its copy of the rows fits the memory
+        // limit (vectors 195 KiB + state 78 KiB + int8 copy 146 KiB > 300K): fp32 then, same groups.
+        let roomy = try simjob("dedup", data, "--threshold", "0.3", "--output", folder.file("d1.hdf5"), "--gemm", "int8")
+        let tight = try simjob("dedup", data, "--threshold", "0.3", "--output", folder.file("d2.hdf5"), "--gemm", "int8", "--memory-limit", "300K")
+        #expect(roomy.status == 0 && tight.status == 0, "\(roomy.stderr) \(tight.stderr)")
+        #expect(tight.stderr.contains("does not fit within the memory limit") && !roomy.stderr.contains("does not fit"), "\(tight.stderr)")
+        #expect(try arrays(folder.file("d1.hdf5"), ["dedup/group", "dedup/keep"]) == arrays(folder.file("d2.hdf5"), ["dedup/group", "dedup/keep"]))
         // An approximate graph refuses the exact engine's option rather than ignoring it.
         let approx = try simjob("knn-graph", data, "--k", "8", "--method", "approx", "--output", folder.file("a.hdf5"), "--gemm", "int8")
         #expect(approx.status != 0 && approx.stderr.contains("--gemm"), "\(approx.stderr)")

@@ -51,6 +51,9 @@ public struct CellPartition {
         kmeansConfig.iterations = config.iterations
         kmeansConfig.seed = config.seed
         kmeansConfig.threads = config.threads
+        // fp32: a reduced format would encode a copy of the training sample, outside the memory
+        // plans of the approximate graph and fast dedup.
+        kmeansConfig.gemm = .fp32
         var kmeans = KMeans(config: kmeansConfig, logger: logger)
         kmeans.label = config.label
         centroids = try kmeans.train(vectors).centroids

@@ -59,7 +59,7 @@ public struct Dedup {
         var partitions = 1
         switch config.mode {
         case .exact:
-            pairs = try exactJoin(vectors, metric: metric, threshold: largest)
+            pairs = try exactJoin(vectors, metric: metric, threshold: largest, spilled: spillDirectory != nil)
         case .fast:
             guard metric != .ip else {
                 throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
@@ -107,16 +107,28 @@ public struct Dedup {
 
     /// Every pair i < j of the set within `threshold`: the upper triangle of `block x block`
     /// tiles, one sgemm each, scanned against the threshold.
-    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double) throws -> [(Int32, Int32, Float)] {
+    ///
+    /// A reduced-precision product (`gemm`) needs a second copy of the rows, half their size
+    /// again: it is used only when that copy fits within the memory limit beside the vectors and
+    /// the state, never for spilled vectors.
+    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spilled: Bool = false) throws -> [(Int32, Int32, Float)] {
         let n = vectors.rows
         let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
         let block = ExactKNNConfig.defaultBlock
         // The product backend (`gemm`): pairs found are the same whichever it is.
-        let format: ReducedGEMM.Format?
+        var format: ReducedGEMM.Format?
         do {
             format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
         } catch let error as GEMMChoiceError {
             throw SimjobError(error.description)
+        }
+        if let chosen = format {
+            let plan = Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config)
+            let copy = n * ReducedRows.bytesPerRow(format: chosen, dimension: vectors.columns)
+            if spilled || plan.vectors + plan.state + copy > ProcessMemory.limit(config.memoryLimit) {
+                logger?.info("dedup: the \(chosen) copy of the rows (\(formatBytes(copy))) does not fit within the memory limit; products in fp32")
+                format = nil
+            }
         }
         chunk.prepare(format, threads: threadCount)
         let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in

@@ -314,10 +314,14 @@ public struct ExactKNN {
     }
 
     /// `nearestScores` by a silent engine of `k` with the default tile size: the search every
-    /// caller that needs nearest centroids or a sample's exact neighbours runs.
+    /// caller that needs nearest centroids or a sample's exact neighbours runs. Its products are
+    /// fp32: a reduced format would encode a second copy of `queries` and `base` (half their
+    /// size again), which the approximate graph's memory plan (spilled sets of 10M rows
+    /// included) does not hold room for.
     static func nearestScores(queries: Chunk, base: Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
         config.block = ExactKNNConfig.defaultBlock
+        config.gemm = .fp32
         var engine = ExactKNN(config: config)
         engine.progressStyle = .silent
         return try engine.nearestScores(queries: queries, base: base, metric: metric)
