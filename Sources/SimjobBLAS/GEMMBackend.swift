@@ -37,7 +37,7 @@ public enum GEMMChoice: String, Codable, CaseIterable, Sendable, CustomStringCon
 /// better time counts. bf16 is measured only on CPUs with AMX: without it oneDNN's bf16 was
 /// slower than sgemm on every CPU measured (AVX512-BF16 included). It takes 5-30 ms.
 public enum GEMMCalibration {
-    public struct Measurement: Sendable {
+    public struct Measurement: Sendable, Codable {
         public var dimension: Int
         /// GFLOP/s (2 m n k per product) on one thread; nil where the backend is unavailable.
         public var fp32: Double
@@ -70,12 +70,71 @@ public enum GEMMCalibration {
 
     private static let cache = Mutex<[Int: Measurement]>([:])
 
-    /// The measurement for `dimension`, from this process's cache or measured now.
-    public static func measurement(dimension: Int) -> Measurement {
-        if let known = cache.withLock({ $0[dimension] }) { return known }
+    /// The measurement for `dimension`: from this process's cache, else from the machine's cache
+    /// file (`cacheFile`), else measured now and added to both. `fresh` measures again (and
+    /// updates the file), for `info --system`.
+    public static func measurement(dimension: Int, fresh: Bool = false) -> Measurement {
+        if !fresh, let known = cache.withLock({ $0[dimension] }) { return known }
+        if !fresh, let stored = readCacheFile()[String(dimension)] {
+            cache.withLock { $0[dimension] = stored }
+            return stored
+        }
         let measured = measure(dimension: dimension)
         cache.withLock { $0[dimension] = measured }
+        writeCacheFile(adding: measured)
         return measured
+    }
+
+    /// The cache file: `$SIMJOB_CACHE_DIR`, else `$XDG_CACHE_HOME/simjob`, else
+    /// `~/.cache/simjob`, then `gemm-<key>.json`, where the key names what the measurement depends
+    /// on (CPU model and flags, OpenBLAS core, oneDNN version), so another machine, library or
+    /// core never reads it. Unreadable or foreign content is ignored and replaced; a folder that
+    /// cannot be written only costs the calibration again next time.
+    public static var cacheFile: String? {
+        let environment = ProcessInfo.processInfo.environment
+        let folder: String
+        if let own = environment["SIMJOB_CACHE_DIR"], !own.isEmpty {
+            folder = own
+        } else if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            folder = xdg + "/simjob"
+        } else if let home = environment["HOME"], !home.isEmpty {
+            folder = home + "/.cache/simjob"
+        } else {
+            return nil
+        }
+        return folder + "/gemm-\(cacheKey).json"
+    }
+
+    /// A short stable hash of everything a measurement depends on.
+    static var cacheKey: String {
+        let cpu = CPUFeatures.current
+        let version = ReducedGEMM.libraryVersion
+        let text = "\(cpu.vendor)|\(cpu.family)|\(cpu.model)|\(cpu.modelName)|\(cpu.flags.sorted().joined(separator: ","))|\(BLASRuntime.coreName)|\(version)"
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+
+    static func readCacheFile() -> [String: Measurement] {
+        guard let path = cacheFile, let data = FileManager.default.contents(atPath: path),
+              let stored = try? JSONDecoder().decode([String: Measurement].self, from: data) else { return [:] }
+        return stored.filter { Int($0.key) == $0.value.dimension && $0.value.fp32 > 0 }
+    }
+
+    static func writeCacheFile(adding measured: Measurement) {
+        guard let path = cacheFile else { return }
+        var stored = readCacheFile()
+        stored[String(measured.dimension)] = measured
+        guard let data = try? JSONEncoder().encode(stored) else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // A temporary name, then a rename: a reader never sees half a file.
+        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else { return }
+        if rename(temporary, path) != 0 { unlink(temporary) }
     }
 
     /// Dimensions below which `auto` keeps fp32 for top-k and range scans (exact graph, ground

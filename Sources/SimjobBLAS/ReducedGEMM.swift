@@ -113,6 +113,13 @@ public final class ReducedGEMM: @unchecked Sendable {
         dnnl_stream_wait(stream)
     }
 
+    /// oneDNN's version and build hash, e.g. `2.6.3 (...)`.
+    public static var libraryVersion: String {
+        guard let version = dnnl_version()?.pointee else { return "unknown" }
+        let hash = version.hash.map { String(cString: $0) } ?? ""
+        return "\(version.major).\(version.minor).\(version.patch) \(hash)"
+    }
+
     /// Longest rows an int8 product takes: 255 x 127 x k must stay below 2^31 (exact sums).
     public static let maximumDimension = 65_000
 

@@ -116,7 +116,7 @@ struct InfoCommand: ParsableCommand {
         // The exact engines' product backends (--gemm), measured the way `auto` measures them.
         printLine("products of the exact engines (--gemm; 1024 x 512 tiles, 1 thread, GFLOP/s; auto takes a format at \(Int(GEMMCalibration.requiredSpeedup))x fp32, from d=\(GEMMCalibration.minimumScanDimension) in scans and d=\(GEMMCalibration.minimumAssignmentDimension) in assignment):")
         for dimension in [128, 384, 784] {
-            let measured = GEMMCalibration.measurement(dimension: dimension)
+            let measured = GEMMCalibration.measurement(dimension: dimension, fresh: true)
             func rate(_ value: Double?, _ implementation: String?) -> String {
                 value.map { String(format: "%.0f (%@)", $0, implementation ?? "?") } ?? "unavailable"
             }
@@ -124,6 +124,7 @@ struct InfoCommand: ParsableCommand {
                              rate(measured.int8, measured.int8Implementation), measured.bf16 == nil ? "not measured (no AMX)" : rate(measured.bf16, measured.bf16Implementation),
                              measured.automaticFormat?.rawValue ?? "fp32"))
         }
+        if let file = GEMMCalibration.cacheFile { printLine("  measurements cached in \(file) (auto reads them; info --system measures again)") }
     }
 
     /// `--sgemm-probe`: the loaded core and its one-thread sgemm rate, as `core=NAME gflops=X`.

@@ -325,4 +325,32 @@ struct ReducedGEMMTests {
             #expect(reduced.coarseCentroids.array == reference.coarseCentroids.array)
         }
     }
+
+    @Test("auto's measurements are cached per machine: written by info --system, a damaged cache is replaced, an unwritable folder costs nothing")
+    func calibrationCache() throws {
+        let folder = TemporaryFolder()
+        let cache = folder.file("cache")
+        var environment = ProcessInfo.processInfo.environment
+        environment["SIMJOB_CACHE_DIR"] = cache
+        let first = try runProgram(simjobPath, ["info", "--system", "--sgemm-seconds", "0.05"], environment: environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasPrefix("gemm-") && $0.hasSuffix(".json") }
+        #expect(files.count == 1, "cache folder holds \(files)")
+        #expect(first.stdout.contains("measurements cached in \(cache)/gemm-"), "\(first.stdout)")
+        let path = cache + "/" + (files.first ?? "")
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        #expect(Set(stored?.keys.map { $0 } ?? []) == ["128", "384", "784"])
+        // Damaged content is replaced by the next measurement, not read.
+        FileManager.default.createFile(atPath: path, contents: Data("{not json".utf8))
+        #expect(try runProgram(simjobPath, ["info", "--system", "--sgemm-seconds", "0.05"], environment: environment).status == 0)
+        let replaced = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        #expect(replaced?.count == 3)
+        // A cache location that cannot be created (a file stands where the folder would go).
+        let blocked = folder.file("blocked")
+        FileManager.default.createFile(atPath: blocked, contents: Data())
+        environment["SIMJOB_CACHE_DIR"] = blocked + "/sub"
+        let unwritable = try runProgram(simjobPath, ["info", "--system", "--sgemm-seconds", "0.05"], environment: environment)
+        #expect(unwritable.status == 0, "\(unwritable.stderr)")
+        #expect(GEMMCalibration.cacheKey.count >= 8)
+    }
 }
