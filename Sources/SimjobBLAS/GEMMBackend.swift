@@ -32,10 +32,11 @@ public enum GEMMChoice: String, Codable, CaseIterable, Sendable, CustomStringCon
 
 /// Measured throughput of each product on this CPU, and `auto`'s choice from it.
 ///
-/// One calibration per dimension and process: each backend multiplies a `1024 x 512` tile of
-/// that dimension (the engines' tile shape), after one warm-up call, on one thread, twice; the
-/// better time counts. bf16 is measured only on CPUs with AMX: without it oneDNN's bf16 was
-/// slower than sgemm on every CPU measured (AVX512-BF16 included). It takes 5-30 ms.
+/// One calibration per dimension and machine (cached in `cacheFile`): each backend multiplies a
+/// `1024 x 512` tile of that dimension (the engines' tile shape), after one warm-up call, on one
+/// thread, twice; the better time counts. It takes 5-30 ms. bf16 is measured only on CPUs with
+/// AMX: without it oneDNN's bf16 ran at about half sgemm's rate on the CPUs measured
+/// (AVX512-BF16 included).
 public enum GEMMCalibration {
     public struct Measurement: Sendable, Codable {
         public var dimension: Int
