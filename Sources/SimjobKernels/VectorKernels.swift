@@ -141,15 +141,6 @@ public enum VectorKernels {
         return (four[0] | four[1] | four[2] | four[3]) != 0
     }
 
-    /// Lane-wise minimum by a bit select on the comparison's mask (the standard library's
-    /// `pointwiseMin` and `replace(with:where:)` went lane by lane through memory here).
-    @inlinable @inline(__always)
-    public static func lanewiseMin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-        let mask = unsafeBitCast(a .< b, to: SIMD16<UInt32>.self)
-        let bits = (unsafeBitCast(a, to: SIMD16<UInt32>.self) & mask) | (unsafeBitCast(b, to: SIMD16<UInt32>.self) & ~mask)
-        return unsafeBitCast(bits, to: SIMD16<Float>.self)
-    }
-
     /// Minimum of 16 lanes (lane by lane: the standard library's generic `pointwiseMin` was
     /// not specialised and showed up at 25 % of a k-means profile).
     @inlinable
