@@ -69,7 +69,7 @@ let package = Package(
         // The one error type of every layer.
         .target(name: "SimjobCore"),
         .target(name: "SimjobHDF5", dependencies: ["SimjobCore", "CHDF5"]),
-        .target(name: "SimjobBLAS", dependencies: ["CBLAS", "CDNNL"], swiftSettings: kernelSettings),
+        .target(name: "SimjobBLAS", dependencies: ["SimjobCore", "CBLAS", "CDNNL"], swiftSettings: kernelSettings),
         .target(name: "SimjobKernels", dependencies: ["SimjobBLAS"], swiftSettings: kernelSettings),
         .target(
             name: "SimjobAlgorithms",

@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import SimjobCore
 import Synchronization
 
 /// Which product the exact engines multiply with (`--gemm`, job key `gemm`).
@@ -160,10 +161,10 @@ public enum GEMMCalibration {
         case .int8, .bf16:
             let format = choice.format!
             guard dimension <= ReducedGEMM.maximumDimension else {
-                throw GEMMChoiceError("--gemm \(choice): vectors of \(dimension) dimensions are longer than the \(ReducedGEMM.maximumDimension) a reduced product takes")
+                throw SimjobError("--gemm \(choice): vectors of \(dimension) dimensions are longer than the \(ReducedGEMM.maximumDimension) a reduced product takes")
             }
             guard ReducedGEMM(format: format) != nil else {
-                throw GEMMChoiceError("--gemm \(choice): oneDNN has no \(choice) matrix product on this CPU; use --gemm fp32 or auto")
+                throw SimjobError("--gemm \(choice): oneDNN has no \(choice) matrix product on this CPU; use --gemm fp32 or auto")
             }
             return format
         case .auto:
@@ -210,20 +211,14 @@ public enum GEMMCalibration {
         if dimension <= ReducedGEMM.maximumDimension {
             if let gemm = ReducedGEMM(format: .int8) {
                 result.int8 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
-                result.int8Implementation = gemm.implementation(k: k)
+                result.int8Implementation = gemm.implementation(m: m, n: n, k: k)
             }
             let flags = CPUFeatures.current.flags
             if flags.contains("amx_bf16") || flags.contains("amx_tile"), let gemm = ReducedGEMM(format: .bf16) {
                 result.bf16 = best { gemm.multiply(m: m, n: n, k: k, a: bytesA, lda: k, b: bytesB, ldb: k, c: c, ldc: n) }
-                result.bf16Implementation = gemm.implementation(k: k)
+                result.bf16Implementation = gemm.implementation(m: m, n: n, k: k)
             }
         }
         return result
     }
-}
-
-/// A `--gemm` request this machine cannot serve.
-public struct GEMMChoiceError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

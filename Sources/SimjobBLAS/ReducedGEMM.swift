@@ -70,16 +70,15 @@ public final class ReducedGEMM: @unchecked Sendable {
         dnnl_stream_destroy(stream)
     }
 
-    /// oneDNN's name for the kernel it chose for this format and shape (`brg:avx512_core_vnni`,
-    /// `brg:avx512_core_amx`, ...): which instructions do the work.
-    public func implementation(m: Int = 1024, n: Int = 1024, k: Int) -> String {
-        var primitiveDescriptor: dnnl_primitive_desc_t?
-        guard let descriptor = try? Self.descriptor(format: format, Shape(m: m, n: n, k: k, lda: k, ldb: k, ldc: n)) else { return "none" }
-        guard dnnl_primitive_desc_create(&primitiveDescriptor, [descriptor], nil, Self.engine, nil) == dnnl_success,
-              let primitiveDescriptor else { return "none" }
-        defer { dnnl_primitive_desc_destroy(primitiveDescriptor) }
+    /// oneDNN's name for the kernel of this format's product of a dense shape
+    /// (`brg:avx512_core_vnni`, `brg:avx512_core_amx`, ...): which instructions do the work.
+    /// It is the shape's own primitive, so asking after multiplying that shape costs nothing.
+    public func implementation(m: Int, n: Int, k: Int) -> String {
+        guard let plan = try? plan(Shape(m: m, n: n, k: k, lda: k, ldb: k, ldc: n)) else { return "none" }
+        var descriptor: const_dnnl_primitive_desc_t?
+        guard dnnl_primitive_get_primitive_desc(plan.primitive, &descriptor) == dnnl_success, let descriptor else { return "unknown" }
         var name: UnsafePointer<CChar>?
-        dnnl_primitive_desc_query(primitiveDescriptor, dnnl_query_impl_info_str, 0, &name)
+        dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
         return name.map { String(cString: $0) } ?? "unknown"
     }
 

@@ -6,7 +6,6 @@ import SimjobKernels
 import SimjobBLAS
 
 extension DedupConfig.Mode: ExpressibleByArgument {}
-extension GEMMChoice: ExpressibleByArgument {}
 extension DedupConfig.Keep: ExpressibleByArgument {}
 
 struct DedupCommand: ParsableCommand {

@@ -108,6 +108,9 @@ extension Metric: ExpressibleByArgument {
     public static var allValueStrings: [String] { Metric.allCases.map(\.rawValue) }
 }
 
+/// `--gemm` on every command with an exact product.
+extension GEMMChoice: ExpressibleByArgument {}
+
 /// Options most commands share.
 struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp(ParameterHelp.help("threads")))

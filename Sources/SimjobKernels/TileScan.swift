@@ -311,6 +311,7 @@ extension TileScan {
     /// lower column index, so the split into tiles does not matter, and the nearest column by
     /// exact score is never skipped: the result is the same whatever the product. Returns how
     /// many pairs were scored exactly.
+    @discardableResult
     public static func nearest(
         _ tile: Tile, metric: Metric, bestUpper: UnsafeMutablePointer<Float>,
         bestScores: UnsafeMutablePointer<Float>, bestIndices: UnsafeMutablePointer<Int32>

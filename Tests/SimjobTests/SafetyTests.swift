@@ -30,6 +30,17 @@ struct SafetyTests {
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// What every stopped-run test starts from: a set large enough for a graph to be stopped
+    /// mid-way (30,000 x 64) and an output that already holds a previous version.
+    func stoppedRunFixture() throws -> (folder: TemporaryFolder, data: String, output: String) {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try generate(data, n: 30000, dim: 64)
+        let output = folder.file("graph.hdf5")
+        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
+        return (folder, data, output)
+    }
+
     @Test("an output that is an input, through its own path, a symlink or a hard link, is refused for every command")
     func inputAsOutput() throws {
         let folder = TemporaryFolder()
@@ -182,11 +193,7 @@ struct SafetyTests {
 
     @Test("SIGTERM and SIGHUP stop at a block boundary like SIGINT: conventional exit status, nothing left", arguments: [SIGINT, SIGTERM, SIGHUP])
     func signals(signal: Int32) throws {
-        let folder = TemporaryFolder()
-        let data = folder.file("data.hdf5")
-        try generate(data, n: 30000, dim: 64)
-        let output = folder.file("graph.hdf5")
-        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
+        let (folder, data, output) = try stoppedRunFixture()
         let run = try BackgroundSimjob(["knn-graph", data, "--k", "10", "--block", "256", "--threads", "1", "--output", output, "--quiet"])
         let started = waitFor(timeout: 60) { !partials(folder.path).isEmpty }
         #expect(started, "the command never created its temporary output")
@@ -201,12 +208,8 @@ struct SafetyTests {
 
     @Test("a spilled approximate graph killed outright (SIGKILL) leaves no spill file, keeps the previous output and the input; the next run finishes")
     func spilledGraphKilled() throws {
-        let folder = TemporaryFolder()
-        let data = folder.file("data.hdf5")
-        try generate(data, n: 30000, dim: 64)
+        let (folder, data, output) = try stoppedRunFixture()
         let input = fileDigest(data)
-        let output = folder.file("graph.hdf5")
-        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
         // 7.3 MiB of vectors and about 12.4 MiB of state: 16M spills the vectors.
         let options = ["--k", "10", "--method", "approx", "--memory-limit", "16M", "--threads", "1", "--output", output, "--quiet"]
         let run = try BackgroundSimjob(["knn-graph", data, "--nprobe", "8", "--rounds", "12"] + options)
@@ -229,12 +232,8 @@ struct SafetyTests {
 
     @Test("the approximate graph in a reduced space: a stop mid-run leaves nothing and keeps the previous output; a finished run leaves the input as it was")
     func approximateGraphStopped() throws {
-        let folder = TemporaryFolder()
-        let data = folder.file("data.hdf5")
-        try generate(data, n: 30000, dim: 64)
+        let (folder, data, output) = try stoppedRunFixture()
         let input = fileDigest(data)
-        let output = folder.file("graph.hdf5")
-        FileManager.default.createFile(atPath: output, contents: Data("previous".utf8))
         let run = try BackgroundSimjob(["knn-graph", data, "--k", "10", "--method", "approx", "--dimension", "32", "--nprobe", "8", "--rounds", "12",
                                         "--threads", "1", "--output", output, "--quiet"])
         let started = waitFor(timeout: 60) { !partials(folder.path).isEmpty }

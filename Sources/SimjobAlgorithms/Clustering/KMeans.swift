@@ -89,24 +89,16 @@ public struct KMeans {
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: k * d)
         defer { sums.deallocate() }
         var counts = [Int](repeating: 0, count: k)
-        // The points in the assignment's reduced format, encoded once for every iteration.
-        let format = try NearestCentroid.format(config.gemm, rows: n, k: k, dimension: d)
-        let encodedPoints = format.map { ReducedRows.allocate(format: $0, rows: n, dimension: d) }
-        defer { encodedPoints?.deallocate() }
-        if let encodedPoints {
-            let pieces = max(1, min(threadCount * 4, n / 256))
-            let shared = UnsafeSendable((UnsafePointer(training.vectors.pointer), encodedPoints))
-            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-                shared.value.1.encode(shared.value.0, rows: (n * piece / pieces)..<(n * (piece + 1) / pieces))
-            }
-        }
+        // The points in the assignment's reduced format, encoded once for every iteration (and
+        // every restart: the chunk keeps them).
+        training.prepare(try NearestCentroid.format(config.gemm, rows: n, k: k, dimension: d), threads: threadCount)
         for iteration in 0..<config.iterations {
             try Cancellation.check()
             let iterationStarted = ProgressDisplay.now()
             // Assignment: the nearest centroid of every point, by sgemm.
             try NearestCentroid(centroids: centroids, gemm: config.gemm).assign(
                 training.vectors.pointer, rows: n, lda: d, rowNorms: training.norms,
-                indices: assignments, scores: distances, threads: threadCount, encodedRows: encodedPoints)
+                indices: assignments, scores: distances, threads: threadCount, encodedRows: training.reduced)
             var objective = 0.0
             for i in 0..<n { objective += Double(distances[i]) }
 

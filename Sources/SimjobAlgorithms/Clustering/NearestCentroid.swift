@@ -36,12 +36,15 @@ public final class NearestCentroid: @unchecked Sendable {
     private var encoded: ReducedRows?
     private let encodeLock = NSLock()
 
-    /// `innerProduct` picks the centroid of largest inner product; otherwise the nearest in L2.
     /// Assign by exact score with fp32 products too (what int8 and bf16 always do).
     public let exact: Bool
-    /// `||c||^2` for squared L2, 0 for inner product: the fp32 kernel's column terms.
-    let columnTerms: UnsafeMutablePointer<Float>
+    /// Zeros, the fp32 kernel's column terms for inner product (nil for L2, whose terms are
+    /// `centroidNorms`).
+    private let zeros: UnsafeMutablePointer<Float>?
+    /// The fp32 kernel's column terms: `||c||^2` for squared L2, 0 for inner product.
+    var columnTerms: UnsafePointer<Float> { UnsafePointer(zeros ?? centroidNorms) }
 
+    /// `innerProduct` picks the centroid of largest inner product; otherwise the nearest in L2.
     public init(centroids: FloatMatrix, innerProduct: Bool = false, gemm: GEMMChoice = .auto, exact: Bool = false) {
         self.centroids = centroids
         self.innerProduct = innerProduct
@@ -49,22 +52,20 @@ public final class NearestCentroid: @unchecked Sendable {
         self.exact = exact
         centroidNorms = .allocate(capacity: max(centroids.rows, 1))
         VectorKernels.squaredNorms(centroids.pointer, rows: centroids.rows, dimension: centroids.columns, into: centroidNorms)
-        columnTerms = .allocate(capacity: max(centroids.rows, 1))
         if innerProduct {
-            columnTerms.initialize(repeating: 0, count: max(centroids.rows, 1))
+            zeros = .allocate(capacity: max(centroids.rows, 1))
+            zeros!.initialize(repeating: 0, count: max(centroids.rows, 1))
         } else {
-            columnTerms.update(from: centroidNorms, count: max(centroids.rows, 1))
+            zeros = nil
         }
     }
 
     deinit {
         centroidNorms.deallocate()
-        columnTerms.deallocate()
+        zeros?.deallocate()
         encoded?.deallocate()
     }
 
-    /// Exact re-scores of the last `assign` (pairs scored from the vectors), for statistics.
-    public private(set) var lastRescored = 0
     /// The product the last `assign` used (`fp32`, `int8`, `bf16`).
     public private(set) var lastProduct = "fp32"
 
@@ -81,12 +82,8 @@ public final class NearestCentroid: @unchecked Sendable {
 
     /// The product `gemm` resolves to for `rows` vectors against `k` centroids of `dimension`.
     public static func format(_ gemm: GEMMChoice, rows: Int, k: Int, dimension: Int) throws -> ReducedGEMM.Format? {
-        do {
-            return try GEMMCalibration.resolve(gemm, dimension: dimension, flops: 2 * Double(rows) * Double(k) * Double(dimension),
-                                               minimumDimension: GEMMCalibration.minimumAssignmentDimension)
-        } catch let error as GEMMChoiceError {
-            throw SimjobError(error.description)
-        }
+        try GEMMCalibration.resolve(gemm, dimension: dimension, flops: 2 * Double(rows) * Double(k) * Double(dimension),
+                                    minimumDimension: GEMMCalibration.minimumAssignmentDimension)
     }
 
     /// Assigns `rows` vectors (row-major, `lda` floats apart, `centroids.columns` used).
@@ -105,7 +102,6 @@ public final class NearestCentroid: @unchecked Sendable {
         let format = try Self.format(gemm, rows: rows, k: k, dimension: d)
         if format == nil && !exact {
             try assignByEstimate(vectors, rows: rows, lda: lda, rowNorms: rowNorms, indices: indices, scores: scores, threads: threads)
-            lastRescored = 0
             lastProduct = "fp32"
             return
         }
@@ -113,26 +109,28 @@ public final class NearestCentroid: @unchecked Sendable {
         let columnSide = format.map { encodedCentroids($0) }
         let blocks = (rows + Self.rowBlock - 1) / Self.rowBlock
         let shared = UnsafeSendable((vectors, indices, scores, rowNorms, columnSide, given))
-        let rescored = Atomic<Int>(0)
         let centroids = self.centroids, centroidNorms = self.centroidNorms
         // The driver's scratch is block x block = 1024^2 floats, a 512 x 2048 tile.
         try BlockedJoin.run(items: blocks, threads: threads, block: 1024, format: format) { block, worker in
             let (vectors, indices, scores, givenNorms, columnSide, given) = shared.value
             let first = block * Self.rowBlock
             let count = min(Self.rowBlock, rows - first)
-            // The block's rows packed (lda may exceed d), their norms and, for a reduced
-            // product, their encoding.
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: count * d)
+            // The block's rows packed when lda exceeds d (the scan reads rows d apart), their
+            // norms and, for a reduced product, their encoding.
+            let copy = lda == d ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count * d)
             let norms = UnsafeMutablePointer<Float>.allocate(capacity: count)
             let bestUpper = UnsafeMutablePointer<Float>.allocate(capacity: count)
             let best = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer {
-                packed.deallocate()
+                copy?.deallocate()
                 norms.deallocate()
                 bestUpper.deallocate()
                 best.deallocate()
             }
-            for r in 0..<count { (packed + r * d).update(from: vectors + (first + r) * lda, count: d) }
+            if let copy {
+                for r in 0..<count { (copy + r * d).update(from: vectors + (first + r) * lda, count: d) }
+            }
+            let packed = copy.map { UnsafePointer($0) } ?? vectors + first * d
             if let givenNorms {
                 norms.update(from: givenNorms + first, count: count)
             } else {
@@ -146,7 +144,6 @@ public final class NearestCentroid: @unchecked Sendable {
             bestUpper.initialize(repeating: .infinity, count: count)
             best.initialize(repeating: .infinity, count: count)
             (indices + first).initialize(repeating: Int32.max, count: count)
-            var scored = 0
             var column = 0
             while column < k {
                 let width = min(Self.columnBlock, k - column)
@@ -164,13 +161,11 @@ public final class NearestCentroid: @unchecked Sendable {
                     rowVectors: packed, columnVectors: centroids.row(column), dimension: d,
                     rowNorms: norms, columnNorms: centroidNorms + column)
                 tile.reduced = reduced
-                scored += TileScan.nearest(tile, metric: metric, bestUpper: bestUpper, bestScores: best, bestIndices: indices + first)
+                TileScan.nearest(tile, metric: metric, bestUpper: bestUpper, bestScores: best, bestIndices: indices + first)
                 column += width
             }
             if let scores { (scores + first).update(from: best, count: count) }
-            rescored.add(scored, ordering: .relaxed)
         }
-        lastRescored = rescored.load(ordering: .relaxed)
         lastProduct = format?.rawValue ?? "fp32"
     }
 

@@ -116,12 +116,7 @@ public struct Dedup {
         let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
         let block = ExactKNNConfig.defaultBlock
         // The product backend (`gemm`): pairs found are the same whichever it is.
-        var format: ReducedGEMM.Format?
-        do {
-            format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
-        } catch let error as GEMMChoiceError {
-            throw SimjobError(error.description)
-        }
+        var format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
         if let chosen = format {
             let plan = Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config)
             let copy = n * ReducedRows.bytesPerRow(format: chosen, dimension: vectors.columns)

@@ -283,11 +283,7 @@ public struct ExactKNN {
     /// The reduced format for this run's products (nil: fp32), from `config.gemm`.
     func productFormat(rows: Int, columns: Int, dimension: Int, selfJoin: Bool) throws -> ReducedGEMM.Format? {
         let pairs = Double(rows) * Double(columns) * (selfJoin && config.symmetric ? 0.5 : 1)
-        do {
-            return try GEMMCalibration.resolve(config.gemm, dimension: dimension, flops: 2 * pairs * Double(dimension))
-        } catch let error as GEMMChoiceError {
-            throw SimjobError(error.description)
-        }
+        return try GEMMCalibration.resolve(config.gemm, dimension: dimension, flops: 2 * pairs * Double(dimension))
     }
 
     func pairKind(selfJoin: Bool) -> TileScan.Pairs {
@@ -445,12 +441,12 @@ public struct ExactKNN {
             let tileList = UnsafeSendable(tileBuffer)
             try BlockedJoin.run(
                 items: tiles.count, threads: workers.count, block: config.block, progress: progress,
-                weight: { tileList.value[$0].rowCount * tileList.value[$0].columnCount }, scratch: { workers[$0].scratch }
+                weight: { tileList.value[$0].rowCount * tileList.value[$0].columnCount }, scratch: { workers[$0].scratch },
+                multiplier: { workers[$0].multiplier }
             ) { index, worker in
                 let lists = shared ?? workers[worker.index].lists!
                 let spec = tileList.value[index]
-                let tile = rows.tile(spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount),
-                                     scratch: worker.scratch, multiplier: workers[worker.index].multiplier)
+                let tile = worker.tile(rows, spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount))
                 let survivors = TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
                 rescored.add(survivors, ordering: .relaxed)
             }

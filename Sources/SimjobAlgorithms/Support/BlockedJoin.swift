@@ -50,11 +50,12 @@ enum BlockedJoin {
     /// Runs `items` work items on `threads` workers with tiles of `block`. `weight(item)` advances
     /// `progress`; `stop()` ends the work early (besides cancellation, which is thrown after).
     /// `scratch(worker)`, when given, supplies each worker's GEMM buffer (`block x block`) instead
-    /// of one allocated per call: engines that run many short rounds keep theirs.
+    /// of one allocated per call, and `multiplier(worker)` its reduced-precision products instead
+    /// of ones made for `format`: engines that run many short rounds keep theirs.
     static func run(
         items: Int, threads: Int, block: Int = ExactKNNConfig.defaultBlock, progress: ProgressDisplay? = nil,
         weight: (Int) -> Int = { _ in 1 }, stop: () -> Bool = { false }, scratch provided: ((Int) -> UnsafeMutablePointer<Float>)? = nil,
-        format: ReducedGEMM.Format? = nil,
+        format: ReducedGEMM.Format? = nil, multiplier providedMultiplier: ((Int) -> ReducedGEMM?)? = nil,
         _ body: (_ item: Int, _ worker: Worker) -> Void
     ) throws {
         guard items > 0 else { return }
@@ -64,12 +65,13 @@ enum BlockedJoin {
         withoutActuallyEscaping(body) { body in
             withoutActuallyEscaping(weight) { weight in
                 withoutActuallyEscaping(stop) { stop in
-                    let shared = UnsafeSendable((body, weight, stop, provided))
+                    let shared = UnsafeSendable((body, weight, stop, provided, providedMultiplier))
                     DispatchQueue.concurrentPerform(iterations: workers) { index in
-                        let (body, weight, stop, provided) = shared.value
+                        let (body, weight, stop, provided, providedMultiplier) = shared.value
                         let scratch = provided?(index) ?? UnsafeMutablePointer<Float>.allocate(capacity: block * block)
                         defer { if provided == nil { scratch.deallocate() } }
-                        let worker = Worker(index: index, block: block, scratch: scratch, multiplier: format.flatMap { ReducedGEMM(format: $0) })
+                        let multiplier = providedMultiplier.map { $0(index) } ?? format.flatMap { ReducedGEMM(format: $0) }
+                        let worker = Worker(index: index, block: block, scratch: scratch, multiplier: multiplier)
                         while !Cancellation.isRequested && !stop() {
                             let item = next.add(1, ordering: .relaxed).oldValue
                             guard item < items else { break }
