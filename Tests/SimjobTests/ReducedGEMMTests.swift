@@ -326,7 +326,7 @@ struct ReducedGEMMTests {
         }
     }
 
-    @Test("auto's measurements are cached per machine: written by info --system, a damaged cache is replaced, an unwritable folder costs nothing")
+    @Test("auto's measurements are cached per machine: written by info --system, a damaged cache is replaced, an unwritable folder or a folder in the file's place costs nothing")
     func calibrationCache() throws {
         let folder = TemporaryFolder()
         let cache = folder.file("cache")
@@ -345,6 +345,12 @@ struct ReducedGEMMTests {
         #expect(try runProgram(simjobPath, ["info", "--system", "--sgemm-seconds", "0.05"], environment: environment).status == 0)
         let replaced = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
         #expect(replaced?.count == 3)
+        // A folder where the cache file should be: it can be neither read nor replaced; no harm.
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        let folderInTheWay = try runProgram(simjobPath, ["info", "--system", "--sgemm-seconds", "0.05"], environment: environment)
+        #expect(folderInTheWay.status == 0, "\(folderInTheWay.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.contains(".tmp-") }) == [], "temporary cache files left")
         // A cache location that cannot be created (a file stands where the folder would go).
         let blocked = folder.file("blocked")
         FileManager.default.createFile(atPath: blocked, contents: Data())
