@@ -40,8 +40,18 @@ struct RunCommand: ParsableCommand {
         abstract: "Run every step of a job file, skipping steps already done with the same settings and inputs.")
 
     @OptionGroup var job: JobOptions
-    @Flag(help: "Run every step again, done or not.") var force = false
+    @Flag(help: "Run every step again, done or not (with --shard: the shard again).") var force = false
+    @Option(help: ArgumentHelp(
+        "Run shard I of N (counted from 0) of the next shardable step (groundtruth, knn_graph exact, dedup exact), or of --step; '/N' takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. A later run without --shard merges the shards.",
+        valueName: "I/N")) var shard: String?
+    @Option(help: ArgumentHelp("With --shard: the step to run a shard of.", valueName: "NAME")) var step: String?
+    @Option(help: ArgumentHelp("Run every step before STEP (what its shards need), then stop.", valueName: "STEP")) var prepare: String?
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if step != nil && shard == nil { throw ValidationError("--step goes with --shard I/N") }
+        if prepare != nil && shard != nil { throw ValidationError("--prepare and --shard exclude each other: prepare first, then run the shards") }
+    }
 
     func run() throws {
         common.warnAboutBLAS()
@@ -50,6 +60,18 @@ struct RunCommand: ParsableCommand {
         runner.force = force
         runner.logger = simjobLogger
         runner.progressStyle = common.progressStyle
+        if let shard {
+            let id = try ShardID(parsing: shard)
+            let reports = try runner.runShard(id, step: step)
+            printLine(JobRunner.shardSummary(reports, plan: plan))
+            return
+        }
+        if let prepare {
+            guard plan.steps.contains(where: { $0.name == prepare }) else {
+                throw SimjobError("\(plan.file): no step named '\(prepare)' (steps: \(plan.steps.map(\.name).joined(separator: ", ")))")
+            }
+            runner.stopBefore = prepare
+        }
         let reports = try runner.run()
         printLine(JobRunner.summaryTable(reports, plan: plan))
     }

@@ -248,6 +248,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     /// Reads the whole dataset.
     public func readAll<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {
         var result = [T](repeating: 0, count: rows * columns)
+        guard !result.isEmpty else { return result }
         try result.withUnsafeMutableBufferPointer { try readRows(0, rows, into: $0.baseAddress!) }
         return result
     }

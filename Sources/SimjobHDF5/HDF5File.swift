@@ -246,6 +246,7 @@ public final class HDF5File: @unchecked Sendable {
         _ name: String, _ values: [T], shape: [Int], storage: StorageType? = nil
     ) throws {
         let dataset = try createDataset(name, type: storage ?? T.defaultStorage, shape: shape)
+        guard !values.isEmpty else { return }  // an empty dataset: nothing to write
         try values.withUnsafeBufferPointer { buffer in
             try dataset.writeRows(0, shape[0], from: buffer.baseAddress!)
         }

@@ -135,6 +135,9 @@ public struct OutputPath: Sendable {
         return prefix + suffix
     }
 
+    /// This machine's name, as temporary files and shard manifests record it.
+    public static var currentHost: String { hostName }
+
     static let hostName: String = {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count - 1)

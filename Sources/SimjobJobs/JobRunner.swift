@@ -16,6 +16,8 @@ public struct JobRunner {
     public var force = false
     public var logger: Logger?
     public var progressStyle: ProgressDisplay.Style = .automatic
+    /// Stop before this step (`run --prepare STEP`: what must exist before its shards run).
+    public var stopBefore: String?
 
     public init(plan: JobPlan) {
         self.plan = plan
@@ -47,6 +49,10 @@ public struct JobRunner {
         if let warning { logger?.warning("\(warning)") }
         var reports: [StepReport] = []
         for step in plan.steps {
+            if step.name == stopBefore {
+                log("step \(step.index + 1)/\(plan.steps.count) \(step.name) (\(step.kind.rawValue)): every step before it is done; its shards can run")
+                break
+            }
             let header = "step \(step.index + 1)/\(plan.steps.count) \(step.name) (\(step.kind.rawValue))"
             let reason = force ? "--force" : state.reasonToRun(step, folder: folder)
             if reason == nil, let record = state.steps[step.name] {
@@ -61,7 +67,17 @@ public struct JobRunner {
             // Each step is a command of its own: the files it may not overwrite are those it reads.
             InputRegistry.reset()
             let started = ProgressDisplay.now()
-            let summary = try execute(step)
+            // A step whose shards ran elsewhere is merged from them; one without shards runs here.
+            let shards = shardStore(step)
+            let manifests = try shards?.readyToMerge(jobFile: plan.file) ?? []
+            let summary: String
+            if let shards, let action = step.action as? any ShardableAction, !manifests.isEmpty {
+                log("\(header): merging \(manifests.count) shards from \(shards.folder)")
+                summary = try action.merge(manifests.map { shards.dataPath(ShardID(index: $0.shard, count: $0.shards)) }, manifests: manifests,
+                                           step: step, runner: self)
+            } else {
+                summary = try execute(step)
+            }
             let seconds = ProgressDisplay.now() - started
             let peak = ProcessMemory.peakResidentBytes
             state.steps[step.name] = JobState.StepRecord(
@@ -71,6 +87,8 @@ public struct JobRunner {
                     FileFingerprint(path: path).map { (JobState.key(path, folder: folder), $0) }
                 }))
             try state.save(folder: folder)
+            // The merged output is recorded: the shards have served.
+            if !manifests.isEmpty { shards?.remove() }
             log("\(header): done in \(String(format: "%.2f", seconds)) s; \(summary)")
             reports.append(StepReport(name: step.name, kind: step.kind, ran: true, seconds: seconds, peakMemoryBytes: peak,
                                       summary: summary, outputs: step.outputs))
@@ -119,8 +137,13 @@ final class RunLock {
     let path: String
     private var descriptor: Int32
 
-    init(folder: String) throws {
-        path = folder + "/.simjob-run.lock"
+    convenience init(folder: String) throws {
+        try self.init(path: folder + "/.simjob-run.lock", busy: "\(folder): another simjob run is using this output folder")
+    }
+
+    /// Locks `path`; when another process holds it, throws `busy` with the holder's line.
+    init(path: String, busy: String) throws {
+        self.path = path
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw SimjobError("\(path): cannot create the job's lock file: \(String(cString: strerror(errno)))")
@@ -128,7 +151,7 @@ final class RunLock {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             Glibc.close(descriptor)
-            throw SimjobError("\(folder): another simjob run is using this output folder (\(holder.isEmpty ? "holder unknown" : holder)); wait for it to finish or stop it")
+            throw SimjobError("\(busy) (\(holder.isEmpty ? "holder unknown" : holder)); wait for it to finish or stop it")
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)

@@ -50,10 +50,7 @@ public struct Dedup {
     /// rows from there; the pairs are the same.
     public func run(_ vectors: FloatMatrix, metric: Metric, spillingTo spillDirectory: String? = nil) throws -> DedupResult {
         let started = ProgressDisplay.now()
-        let thresholds = config.thresholds.sorted()
-        guard let largest = thresholds.last else { throw SimjobError("dedup: give at least one --threshold") }
-        guard thresholds.allSatisfy({ $0.isFinite }) else { throw SimjobError("dedup: thresholds must be finite numbers") }
-        if metric != .ip { guard thresholds.first! >= 0 else { throw SimjobError("dedup: thresholds must not be negative for \(metric)") } }
+        let largest = try largestThreshold(metric: metric)
         var pairs: [(Int32, Int32, Float)]
         var recall: Double?
         var partitions = 1
@@ -70,22 +67,65 @@ public struct Dedup {
                 logger?.info("dedup: fast mode found \(String(format: "%.5f", recall!)) of the exact pairs of \(min(config.recallSample, vectors.rows)) sampled rows")
             }
         }
+        var result = try groups(rows: vectors.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
+        result.sampledPairRecall = recall
+        result.partitions = partitions
+        result.spilledBytes = spillDirectory != nil ? vectors.byteCount : 0
+        return result
+    }
+
+    /// The groups of `pairs` (each i < j with its exact score, in any order, repeats allowed)
+    /// at every threshold. The pairs are sorted and repeats dropped first, so the result does
+    /// not depend on the order in which joins or shards found them. `vectors` (all rows) is
+    /// read only by `keep: centroid`.
+    public func groups(rows: Int, pairs found: [(Int32, Int32, Float)], metric: Metric, vectors: FloatMatrix?, started: Double = ProgressDisplay.now()) throws -> DedupResult {
+        let thresholds = config.thresholds.sorted()
+        var pairs = found
         pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-        if config.mode == .fast && config.nprobe > 0 {
-            var unique: [(Int32, Int32, Float)] = []
-            unique.reserveCapacity(pairs.count)
-            for pair in pairs where unique.last.map({ $0.0 != pair.0 || $0.1 != pair.1 }) ?? true { unique.append(pair) }
-            pairs = unique
+        var unique: [(Int32, Int32, Float)] = []
+        unique.reserveCapacity(pairs.count)
+        for pair in pairs where unique.last.map({ $0.0 != pair.0 || $0.1 != pair.1 }) ?? true { unique.append(pair) }
+        pairs = unique
+        if config.keep == .centroid && vectors == nil {
+            throw SimjobError("dedup: keep centroid needs the vectors to pick each group's row")
         }
         let distances = pairs.map { metric.reportedDistance(fromScore: $0.2) }
         let groups = thresholds.map { threshold in
-            Dedup.group(rows: vectors.rows, pairs: pairs, distances: distances, threshold: threshold, keep: config.keep, vectors: vectors)
+            Dedup.group(rows: rows, pairs: pairs, distances: distances, threshold: threshold, keep: config.keep, vectors: vectors)
         }
         return DedupResult(
-            rows: vectors.rows, metric: metric, mode: config.mode, pairs: pairs.map { ($0.0, $0.1) },
+            rows: rows, metric: metric, mode: config.mode, pairs: pairs.map { ($0.0, $0.1) },
             pairDistances: distances, byThreshold: groups.sorted { config.thresholds.firstIndex(of: $0.threshold)! < config.thresholds.firstIndex(of: $1.threshold)! },
-            seconds: ProgressDisplay.now() - started, sampledPairRecall: recall, partitions: partitions,
-            spilledBytes: spillDirectory != nil ? vectors.byteCount : 0)
+            seconds: ProgressDisplay.now() - started, sampledPairRecall: nil, partitions: 1)
+    }
+
+    /// Checks the thresholds; returns the largest.
+    func largestThreshold(metric: Metric) throws -> Double {
+        let thresholds = config.thresholds.sorted()
+        guard let largest = thresholds.last else { throw SimjobError("dedup: give at least one --threshold") }
+        guard thresholds.allSatisfy({ $0.isFinite }) else { throw SimjobError("dedup: thresholds must be finite numbers") }
+        if metric != .ip { guard thresholds.first! >= 0 else { throw SimjobError("dedup: thresholds must not be negative for \(metric)") } }
+        return largest
+    }
+
+    /// One shard of the exact join: every pair (i, j), i < j, within the largest threshold
+    /// whose first row i is among the first `homeRows` of `vectors`. `vectors` holds rows
+    /// `start ..< start + vectors.rows` of the set and must reach its last row (j runs to it);
+    /// ids are the set's. The union of the shards' pairs over a cut of 0..<n into ranges of i
+    /// is the whole join's, scores included (each is the exact score of its two vectors).
+    public func exactShardPairs(_ vectors: FloatMatrix, start: Int, homeRows: Int, metric: Metric) throws -> [(Int32, Int32, Float)] {
+        let largest = try largestThreshold(metric: metric)
+        return try exactJoin(vectors, metric: metric, threshold: largest, start: start, homeRows: homeRows)
+    }
+
+    /// The first rows of `count` cuts of `rows` so that each range holds about the same share
+    /// of the upper triangle's pairs (row i pairs with the rows after it, so early ranges are
+    /// shorter): cut c starts at n (1 - sqrt(1 - c / count)).
+    public static func balancedCuts(rows n: Int, count: Int) -> [Range<Int>] {
+        let starts = (0...count).map { c -> Int in
+            c == count ? n : Int((Double(n) * (1 - (1 - Double(c) / Double(count)).squareRoot())).rounded())
+        }
+        return (0..<count).map { starts[$0]..<max(starts[$0], starts[$0 + 1]) }
     }
 
     // MARK: joins
@@ -111,9 +151,13 @@ public struct Dedup {
     /// A reduced-precision product (`gemm`) needs a second copy of the rows, half their size
     /// again: it is used only when that copy fits within the memory limit beside the vectors and
     /// the state, never for spilled vectors.
-    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spilled: Bool = false) throws -> [(Int32, Int32, Float)] {
+    ///
+    /// `vectors` holds rows `start ..<` of the set; only pairs whose first row is among its
+    /// first `homeRows` are joined (all of them when nil).
+    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spilled: Bool = false, start: Int = 0, homeRows: Int? = nil) throws -> [(Int32, Int32, Float)] {
         let n = vectors.rows
-        let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
+        let home = min(homeRows ?? n, n)
+        let chunk = ExactKNN.Chunk(vectors: vectors, start: start)
         let block = ExactKNNConfig.defaultBlock
         // The product backend (`gemm`): pairs found are the same whichever it is.
         var format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
@@ -126,7 +170,7 @@ public struct Dedup {
             }
         }
         chunk.prepare(format, threads: threadCount)
-        let tiles: [(Int, Int)] = stride(from: 0, to: n, by: block).flatMap { row in
+        let tiles: [(Int, Int)] = stride(from: 0, to: home, by: block).flatMap { row in
             stride(from: row, to: n, by: block).map { (row, $0) }
         }
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
@@ -134,7 +178,7 @@ public struct Dedup {
         let progress = ProgressDisplay("dedup join", total: tiles.count, unit: "tiles", style: progressStyle, logger: logger)
         try BlockedJoin.run(items: tiles.count, threads: threadCount, block: block, progress: progress, stop: { sink.overflow }, format: format) { index, worker in
             let (row, column) = tiles[index]
-            let tile = worker.tile(chunk, row..<min(row + block, n), against: chunk, column..<min(column + block, n))
+            let tile = worker.tile(chunk, row..<min(row + block, home), against: chunk, column..<min(column + block, n))
             var found: [(Int32, Int32, Float)] = []
             RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
                 if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
@@ -266,7 +310,7 @@ public struct Dedup {
 
     /// Groups at one threshold: connected components of the pairs within it, one kept each.
     static func group(
-        rows: Int, pairs: [(Int32, Int32, Float)], distances: [Float], threshold: Double, keep: DedupConfig.Keep, vectors: FloatMatrix
+        rows: Int, pairs: [(Int32, Int32, Float)], distances: [Float], threshold: Double, keep: DedupConfig.Keep, vectors: FloatMatrix?
     ) -> DedupGroups {
         var sets = UnionFind(count: rows)
         var count = 0
@@ -295,6 +339,7 @@ public struct Dedup {
                 if representative[Int(group[row])] < 0 { representative[Int(group[row])] = row }
             }
         case .centroid:
+            let vectors = vectors!
             let d = vectors.columns
             var sums = [Double](repeating: 0, count: sizes.count * d)
             for row in 0..<rows where group[row] >= 0 {

@@ -57,6 +57,31 @@ public struct ExactKNN {
         return result
     }
 
+    /// Queries `range` only, against all of `base`: one shard of a ground truth. The table's row
+    /// r is query `range.lowerBound + r`; lists are identical to those rows of the whole search.
+    public func search(queries: RowSource, rows range: Range<Int>, base: RowSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
+        guard queries.dimension == base.dimension else {
+            throw SimjobError("\(queries.name) has dimension \(queries.dimension) but \(base.name) has \(base.dimension)")
+        }
+        try validateK(rows: base.rows, selfJoin: false, source: base)
+        let queryChunk = try Chunk(source: queries, range: range, metric: metric)
+        let result = try run(rows: queryChunk, base: base, metric: metric, selfJoin: false)
+        Invariants.check(result.0, idLimit: base.rows, selfJoin: false, what: "exact search")
+        return result
+    }
+
+    /// Rows `range` of the k-NN graph of `source`: each one's k nearest other rows among all of
+    /// `source`. One shard of the graph: the lists are those rows of `graph(_:metric:)`'s table,
+    /// bit for bit (every listed score is the exact one, computed from the two vectors whichever
+    /// side of a tile they sit on, and lists order candidates by score, then id).
+    public func graphRows(_ range: Range<Int>, of source: RowSource, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
+        try validateK(rows: source.rows, selfJoin: true, source: source)
+        let queryChunk = try Chunk(source: source, range: range, metric: metric)
+        let result = try run(rows: queryChunk, base: source, metric: metric, selfJoin: false, excludingSelf: true)
+        Invariants.check(result.0, idLimit: source.rows, selfJoin: false, what: "exact k-NN graph rows")
+        return result
+    }
+
     /// In-memory variants, for callers that already hold the vectors (and for tests).
     public func search(queries: FloatMatrix, base: FloatMatrix, metric: Metric) throws -> (NeighborTable, ExactKNNStats) {
         precondition(queries.columns == base.columns)
@@ -346,12 +371,15 @@ public struct ExactKNN {
 
     /// Runs over a base read from a file: whole when it fits in `memoryLimit`, else by chunks.
     /// `rows` is nil for a self-join (the rows are the base's own chunks).
-    func run(rows queryChunk: Chunk?, base: RowSource, metric: Metric, selfJoin: Bool) throws -> (NeighborTable, ExactKNNStats) {
+    /// With a query chunk, its lists are indexed from the chunk's first row (`rowListOffset`);
+    /// `excludingSelf` skips pairs of one id (the query chunk is rows of the base itself).
+    func run(rows queryChunk: Chunk?, base: RowSource, metric: Metric, selfJoin: Bool, excludingSelf: Bool = false) throws -> (NeighborTable, ExactKNNStats) {
         let started = ProgressDisplay.now()
         let n = base.rows
         let d = base.dimension
         var stats = makeStats(rows: queryChunk?.count ?? n, baseRows: n, dimension: d, metric: metric, selfJoin: selfJoin)
-        let pairs = pairKind(selfJoin: selfJoin)
+        let pairs = excludingSelf ? .allButSelf : pairKind(selfJoin: selfJoin)
+        let listOffset = queryChunk?.start ?? 0
         let symmetric = pairs == .upperTriangle
 
         // Resident vectors: the query chunk plus one base chunk, or two for self-joins.
@@ -409,7 +437,8 @@ public struct ExactKNN {
                 stats.chunkLoads += 1
             }
             for round in rounds {
-                try process(round, rows: rowChunk, columns: columnChunk, metric: metric, pairs: pairs, plan: listPlan, progress: progress, stats: &stats)
+                try process(round, rows: rowChunk, columns: columnChunk, metric: metric, pairs: pairs, plan: listPlan, progress: progress,
+                            stats: &stats, rowListOffset: listOffset)
             }
         }
         progress.finish()
@@ -429,14 +458,14 @@ public struct ExactKNN {
     /// Runs one round of tiles on every worker; returns when all are done.
     func process(
         _ tiles: [TileSpec], rows: Chunk, columns: Chunk, metric: Metric, pairs: TileScan.Pairs,
-        plan: ListPlan, progress: ProgressDisplay, stats: inout ExactKNNStats
+        plan: ListPlan, progress: ProgressDisplay, stats: inout ExactKNNStats, rowListOffset: Int = 0
     ) throws {
         let d = rows.vectors.columns
         let workers = plan.workers
         let shared = plan.shared
         let rescored = Atomic<Int>(0)
         // Lists are indexed by global row id in self-joins (rows and columns are one set) and
-        // by query index otherwise; a query chunk starts at 0, so no offset is needed.
+        // by query index otherwise (`rowListOffset`: where the query chunk starts).
         try tiles.withUnsafeBufferPointer { tileBuffer in
             let tileList = UnsafeSendable(tileBuffer)
             try BlockedJoin.run(
@@ -447,7 +476,7 @@ public struct ExactKNN {
                 let lists = shared ?? workers[worker.index].lists!
                 let spec = tileList.value[index]
                 let tile = worker.tile(rows, spec.row..<(spec.row + spec.rowCount), against: columns, spec.column..<(spec.column + spec.columnCount))
-                let survivors = TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, columnLists: lists)
+                let survivors = TileScan.scan(tile, metric: metric, pairs: pairs, rowLists: lists, rowListOffset: rowListOffset, columnLists: lists)
                 rescored.add(survivors, ordering: .relaxed)
             }
         }

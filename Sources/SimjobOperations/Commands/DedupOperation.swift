@@ -30,7 +30,15 @@ public enum DedupOperation {
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
         let result = try dedup.run(vectors, metric: metric, spillingTo: spill)
+        try write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept)
+        return result
+    }
 
+    /// Writes a result's masks (and pairs, and the kept rows) and commits the outputs together.
+    static func write(
+        _ result: DedupResult, input: DatasetReference, config: DedupConfig, metric: Metric, writePairs: Bool, source: VectorSource,
+        out: AtomicOutputFile, kept: AtomicOutputFile?
+    ) throws {
         let file = out.file
         let primary = result.byThreshold[0]
         try file.write("dedup/group", primary.group, shape: [result.rows])
@@ -69,7 +77,6 @@ public enum DedupOperation {
             try writeKeptRows(source: source, keep: primary.keep, threshold: primary.threshold, to: kept.file)
         }
         try AtomicOutputFile.commit([out] + (kept.map { [$0] } ?? []))
-        return result
     }
 
     /// A new ann-benchmarks-layout file: the kept rows of `train` (in order), `test` and the

@@ -18,8 +18,15 @@ public enum KNNGraphFile {
         extra: [(String, AttributeValue)] = [], to file: HDF5File
     ) throws {
         try OutputWriting.write(table, to: file, neighbors: "\(group)/neighbors", distances: "\(group)/distances")
+        try writeAttributes(k: table.k, metric: metric, method: method, source: source, extra: extra, to: file)
+    }
+
+    /// The group's attributes and the root's `distance`, once its datasets are written.
+    public static func writeAttributes(
+        k: Int, metric: Metric, method: String, source: DatasetReference, extra: [(String, AttributeValue)] = [], to file: HDF5File
+    ) throws {
         try file.setAttribute("metric", .string(metric.rawValue), on: group)
-        try file.setAttribute("k", .int(Int64(table.k)), on: group)
+        try file.setAttribute("k", .int(Int64(k)), on: group)
         try file.setAttribute("method", .string(method), on: group)
         try file.setAttribute("source", .string(source.description), on: group)
         for (name, value) in extra { try file.setAttribute(name, value, on: group) }

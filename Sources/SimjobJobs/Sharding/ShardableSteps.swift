@@ -1,0 +1,53 @@
+import Foundation
+import SimjobAlgorithms
+import SimjobHDF5
+import SimjobOperations
+
+// The step kinds that run in shards (`ShardOperations` says how each is cut and merged).
+
+extension GroundTruthStep.Action: ShardableAction {
+    func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
+        let (rows, stats) = try ShardOperations.groundTruthShard(
+            input: input, shard: (shard.index, shard.count), config: config, into: file, progressStyle: runner.progressStyle)
+        return (rows, String(format: "queries %d..<%d of test x %d rows, k=%d (%.0f queries/s)", rows.lowerBound, rows.upperBound,
+                             stats.baseRows, stats.k, Double(stats.rows) / max(stats.seconds, 1e-9)))
+    }
+
+    func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let rows = try ShardOperations.groundTruthMerge(input: input, output: step.output, shards: shards, k: config.k, metric: config.metric)
+        return "\(rows) queries, k=\(config.k), merged from \(shards.count) shards"
+    }
+}
+
+extension KNNGraphStep.Exact: ShardableAction {
+    func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
+        let (rows, stats) = try ShardOperations.knnGraphShard(
+            input: input, shard: (shard.index, shard.count), config: config, into: file, progressStyle: runner.progressStyle)
+        return (rows, String(format: "rows %d..<%d of %d, k=%d, %@ (%.0f rows/s)", rows.lowerBound, rows.upperBound, stats.baseRows,
+                             stats.k, stats.metric.rawValue, Double(stats.rows) / max(stats.seconds, 1e-9)))
+    }
+
+    func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let rows = try ShardOperations.knnGraphMerge(input: input, output: step.output, shards: shards, k: config.k, metric: config.metric)
+        return "\(rows) rows, k=\(config.k), merged from \(shards.count) shards"
+    }
+}
+
+extension DedupStep.Action: ShardableAction {
+    var isShardable: Bool { config.mode == .exact }
+
+    func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
+        let (rows, pairs) = try ShardOperations.dedupShard(
+            input: input, shard: (shard.index, shard.count), config: config, into: file, logger: runner.logger,
+            progressStyle: runner.progressStyle)
+        return (rows, "pairs from rows \(rows.lowerBound)..<\(rows.upperBound): \(pairs)")
+    }
+
+    func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let result = try ShardOperations.dedupMerge(
+            input: input, output: step.output, shards: shards, covered: manifests.last?.rows.last ?? 0, config: config, writePairs: writePairs,
+            writeKept: writeKept ? step.outputs[1] : nil)
+        let primary = result.byThreshold[0]
+        return "\(primary.pairs) pairs, \(primary.groupCount) groups, \(primary.rowsRemoved) of \(result.rows) rows removed at threshold \(primary.threshold), merged from \(shards.count) shards"
+    }
+}

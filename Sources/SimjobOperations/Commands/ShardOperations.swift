@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import SimjobAlgorithms
+import SimjobHDF5
+import SimjobKernels
+
+/// The shardable steps' work, cut so that merging the shards gives exactly one run's output.
+///
+/// - Ground truth and the exact k-NN graph are cut by rows of the result: shard i computes the
+///   lists of its range of query (or graph) rows against every row of the base. Each list is
+///   the one a whole run computes, bit for bit: every listed distance is the exact one from
+///   the two vectors and lists order by (distance, id), so the merge is a concatenation. (The
+///   one-machine graph computes each pair once for both rows; shards give up that symmetry
+///   for independence, about 2x the arithmetic in all.)
+/// - Exact dedup is cut by the first row of each pair i < j: shard i joins its rows against
+///   every later row, ranges sized so that each holds about the same share of the upper
+///   triangle. The merge is one sort and one union-find over all pairs, the same code one run
+///   uses, so groups and kept rows do not depend on shard order or count.
+///
+/// Shard files hold the raw pieces: `neighbors` int32 and `distances` float32 for the list
+/// cuts, `pairs` int32 [p, 2] and `scores` float32 [p] (the exact scores) for dedup.
+public enum ShardOperations {
+    // MARK: ground truth
+
+    public static func groundTruthShard(
+        input: String, shard: (index: Int, count: Int), config: ExactKNNConfig, into file: HDF5File,
+        progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> (rows: Range<Int>, stats: ExactKNNStats) {
+        let base = try VectorSource(DatasetReference(path: input, dataset: "train"), threads: config.threads)
+        let queries = try VectorSource(DatasetReference(path: input, dataset: "test"), threads: config.threads)
+        let metric = try base.resolveMetric(config.metric)
+        let range = evenRange(queries.rows, shard)
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = progressStyle
+        let (table, stats) = try engine.search(queries: queries, rows: range, base: base, metric: metric)
+        try OutputWriting.write(table, to: file, neighbors: "neighbors", distances: "distances")
+        try file.setAttribute("metric", .string(metric.rawValue))
+        return (range, stats)
+    }
+
+    /// The ground-truth output of a whole run, from its shards' files in order.
+    public static func groundTruthMerge(input: String, output: String, shards: [String], k: Int, metric explicit: Metric?) throws -> Int {
+        let base = try VectorSource(DatasetReference(path: input, dataset: "train"))
+        let queries = try VectorSource(DatasetReference(path: input, dataset: "test"))
+        let metric = try base.resolveMetric(explicit)
+        let out = try AtomicOutputFile(output)
+        for (name, value) in try base.file.attributes() where name != "distance" {
+            try out.file.setAttribute(name, value)
+        }
+        try out.file.setAttribute("distance", .string(metric.rawValue))
+        for name in base.file.datasetPaths() where name != "neighbors" && name != "distances" {
+            try OutputWriting.copyDataset(name, from: base.file, to: out.file)
+        }
+        try concatenateLists(shards, rows: queries.rows, k: k, to: out.file, neighbors: "neighbors", distances: "distances")
+        try out.commit()
+        return queries.rows
+    }
+
+    // MARK: exact k-NN graph
+
+    public static func knnGraphShard(
+        input: DatasetReference, shard: (index: Int, count: Int), config: ExactKNNConfig, into file: HDF5File,
+        progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> (rows: Range<Int>, stats: ExactKNNStats) {
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        let range = evenRange(source.rows, shard)
+        var engine = ExactKNN(config: config)
+        engine.progressStyle = progressStyle
+        let (table, stats) = try engine.graphRows(range, of: source, metric: metric)
+        try OutputWriting.write(table, to: file, neighbors: "neighbors", distances: "distances")
+        try file.setAttribute("metric", .string(metric.rawValue))
+        return (range, stats)
+    }
+
+    public static func knnGraphMerge(input: DatasetReference, output: String, shards: [String], k: Int, metric explicit: Metric?) throws -> Int {
+        let source = try VectorSource(input)
+        let metric = try source.resolveMetric(explicit)
+        let out = try AtomicOutputFile(output)
+        try concatenateLists(shards, rows: source.rows, k: k, to: out.file,
+                             neighbors: "\(KNNGraphFile.group)/neighbors", distances: "\(KNNGraphFile.group)/distances")
+        try KNNGraphFile.writeAttributes(k: k, metric: metric, method: "exact", source: input, to: out.file)
+        try out.commit()
+        return source.rows
+    }
+
+    // MARK: exact dedup
+
+    public static func dedupShard(
+        input: DatasetReference, shard: (index: Int, count: Int), config: DedupConfig, into file: HDF5File, logger: Logger? = nil,
+        progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> (rows: Range<Int>, pairs: Int) {
+        guard config.mode == .exact else {
+            throw SimjobError("dedup: only mode exact runs in shards (fast mode's partitions join rows across the whole set)")
+        }
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        let range = Dedup.balancedCuts(rows: source.rows, count: shard.count)[shard.index]
+        // The shard's rows and every row after them: pairs (i, j) with i in range, j > i.
+        let vectors = try source.readMatrix(range.lowerBound..<source.rows, metric: metric)
+        var dedup = Dedup(config: config, logger: logger)
+        dedup.progressStyle = progressStyle
+        let pairs = try dedup.exactShardPairs(vectors, start: range.lowerBound, homeRows: range.count, metric: metric)
+        try file.write("pairs", pairs.flatMap { [$0.0, $0.1] }, shape: [pairs.count, 2])
+        try file.write("scores", pairs.map(\.2), shape: [pairs.count])
+        try file.setAttribute("metric", .string(metric.rawValue))
+        return (range, pairs.count)
+    }
+
+    public static func dedupMerge(
+        input: DatasetReference, output: String, shards: [String], covered: Int, config: DedupConfig, writePairs: Bool, writeKept: String?
+    ) throws -> DedupResult {
+        let started = ProgressDisplay.now()
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        guard covered == source.rows else {
+            throw SimjobError("\(input): has \(source.rows) rows but its dedup shards cover \(covered): the input changed since the shards ran")
+        }
+        let out = try AtomicOutputFile(output)
+        let kept = try writeKept.map { try AtomicOutputFile($0) }
+        var pairs: [(Int32, Int32, Float)] = []
+        for path in shards {
+            let file = try HDF5File.open(path, registerInput: false)
+            let flat: [Int32] = try file.dataset("pairs").readAll()
+            let scores: [Float] = try file.dataset("scores").readAll()
+            guard flat.count == 2 * scores.count else { throw SimjobError("\(path): pairs and scores differ in length") }
+            for index in scores.indices {
+                let (i, j) = (flat[2 * index], flat[2 * index + 1])
+                guard i >= 0, i < j, Int(j) < source.rows else { throw SimjobError("\(path): pair \(index) (\(i), \(j)) is not a pair of rows i < j < \(source.rows)") }
+                pairs.append((i, j, scores[index]))
+            }
+        }
+        // Only keep: centroid needs the vectors (to pick each group's row).
+        let vectors = config.keep == .centroid ? try source.readMatrix(0..<source.rows, metric: metric) : nil
+        let dedup = Dedup(config: config)
+        var result = try dedup.groups(rows: source.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
+        result.partitions = 1
+        try DedupOperation.write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept)
+        return result
+    }
+
+    // MARK: helpers
+
+    static func evenRange(_ n: Int, _ shard: (index: Int, count: Int)) -> Range<Int> {
+        (n * shard.index / shard.count)..<(n * (shard.index + 1) / shard.count)
+    }
+
+    /// Copies each shard's `neighbors`/`distances` rows into place in one [rows, k] pair of
+    /// datasets, one shard at a time (only one shard's lists in memory).
+    static func concatenateLists(_ shards: [String], rows: Int, k: Int, to file: HDF5File, neighbors: String, distances: String) throws {
+        let ids = try file.createDataset(neighbors, type: .int32, shape: [rows, k])
+        let scores = try file.createDataset(distances, type: .float32, shape: [rows, k])
+        var next = 0
+        for path in shards {
+            try Cancellation.check()
+            let shard = try HDF5File.open(path, registerInput: false)
+            let shardIDs = try shard.dataset("neighbors"), shardScores = try shard.dataset("distances")
+            guard shardIDs.shape.count == 2, shardIDs.shape == shardScores.shape, shardIDs.columns == k else {
+                throw SimjobError("\(path): lists of shape \(shardIDs.shape) and \(shardScores.shape), expected [rows, \(k)]")
+            }
+            let count = shardIDs.rows
+            guard next + count <= rows else { throw SimjobError("\(path): the shards hold more than the \(rows) rows of the result") }
+            let idBuffer: [Int32] = try shardIDs.readAll()
+            let scoreBuffer: [Float] = try shardScores.readAll()
+            if count > 0 {
+                try idBuffer.withUnsafeBufferPointer { try ids.writeRows(next, count, from: $0.baseAddress!) }
+                try scoreBuffer.withUnsafeBufferPointer { try scores.writeRows(next, count, from: $0.baseAddress!) }
+            }
+            next += count
+        }
+        guard next == rows else { throw SimjobError("the shards hold \(next) rows of lists, the result has \(rows)") }
+    }
+}
