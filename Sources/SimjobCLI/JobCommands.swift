@@ -100,3 +100,66 @@ struct SchemaCommand: ParsableCommand {
         print(JobSchema.text(), terminator: "")
     }
 }
+
+struct SlurmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slurm",
+        abstract: "Run a job's sharded steps on a Slurm cluster: batch scripts, sbatch, status and resubmission.",
+        discussion: """
+            For each step that runs in shards (groundtruth, knn_graph exact, dedup exact), in job order: a job that \
+            runs every step before it, then an array of --shards tasks, each one shard; after the last array, a merge \
+            job that merges and runs the rest. Dependent jobs use afterok and --kill-on-invalid-dep=yes, so a failed \
+            shard cancels what waits for it. Scripts, job ids and logs go to OUTPUT/slurm/. The result equals \
+            `simjob run JOB` on one machine, dataset for dataset.
+            """)
+
+    @OptionGroup var job: JobOptions
+    @Option(help: "Shards per sharded step (the array size).") var shards: Int
+    @Option(help: "Slurm partition (sbatch --partition).") var partition: String?
+    @Option(help: "Time limit of each batch job (sbatch --time), e.g. 2:00:00.") var time: String?
+    @Option(help: "Memory of each batch job (sbatch --mem), e.g. 16G.") var mem: String?
+    @Option(help: "CPUs of each batch job (sbatch --cpus-per-task).") var cpusPerTask: Int?
+    @Option(name: .customLong("sbatch-arg"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Another sbatch option for every script (repeatable), e.g. --sbatch-arg=--account=ml.", valueName: "ARG"))
+    var sbatchArguments: [String] = []
+    @Flag(help: "Print the scripts and the sbatch lines; submit nothing.") var dryRun = false
+    @Flag(help: "Show which shards are done, running, pending or failed, and the prepare and merge jobs.") var status = false
+    @Flag(help: "Resubmit the shards that are missing or failed, then the jobs after them.") var resume = false
+    @Flag(help: "Run every step again: clear the job's state and shards before submitting.") var force = false
+
+    func validate() throws {
+        guard shards >= 1, shards <= ShardID.maximumCount else { throw ValidationError("--shards must be between 1 and \(ShardID.maximumCount)") }
+        if [dryRun, status, resume].filter({ $0 }).count > 1 { throw ValidationError("--dry-run, --status and --resume exclude each other") }
+        if force && (status || resume) { throw ValidationError("--force goes with a new submission, not with --status or --resume") }
+        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+    }
+
+    func run() throws {
+        let plan = try JobPlanner.plan(job.document())
+        var arguments = [job.job]
+        for assignment in job.assignments { arguments += ["--set", assignment] }
+        for input in job.inputs { arguments += ["--input", input] }
+        if let output = job.output { arguments += ["--output", output] }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var options = SlurmRunner.Options(shards: shards, jobArguments: arguments, executable: executable,
+                                          workingDirectory: FileManager.default.currentDirectoryPath)
+        options.partition = partition
+        options.time = time
+        options.memory = mem
+        options.cpusPerTask = cpusPerTask
+        options.sbatchArguments = sbatchArguments
+        var slurm = SlurmRunner(plan: plan, options: options)
+        slurm.log = { simjobLogger.info("\($0)") }
+        if dryRun {
+            printLine(try slurm.dryRun())
+            return
+        }
+        if status {
+            printLine(try slurm.status().text)
+            return
+        }
+        let submission = resume ? try slurm.resume() : try slurm.submit(force: force)
+        let ids = submission.jobs.map(\.id)
+        printLine("job \(plan.name): submitted Slurm jobs " + submission.jobs.map { "\($0.id) (\($0.role)\($0.step.map { " \($0)" } ?? ""))" }.joined(separator: ", "))
+        printLine("follow: simjob slurm \(arguments.joined(separator: " ")) --shards \(shards) --status; squeue -j \(ids.joined(separator: ",")); logs in \(plan.outputFolder)/slurm/logs")
+    }
+}
