@@ -40,6 +40,13 @@ if [ "$action" = stop ]; then
 fi
 [ "$action" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
+# The daemons must not inherit the caller's descriptors beyond stdio: a parent that learns of
+# this script's end by a pipe or socket closing (Foundation's Process does) would wait forever.
+for fd in /proc/$$/fd/*; do
+  n=${fd##*/}
+  if [ "$n" -gt 2 ] 2>/dev/null && [ "$n" -lt 255 ]; then eval "exec $n>&-" 2>/dev/null || true; fi
+done
+
 missing=()
 command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld)
 command -v slurmd >/dev/null 2>&1 || missing+=(slurmd)

@@ -259,3 +259,110 @@ struct ShardTests {
         #expect(zero.status != 0 && zero.stderr.contains("--shards must be between 1 and"), "\(zero.stderr)")
     }
 }
+
+/// `simjob slurm` against a real single-node Slurm cluster, started by the test from Debian's
+/// packages (installed when missing) and stopped by pid afterwards.
+@Suite("Slurm cluster")
+struct SlurmClusterTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/slurm-test-cluster.sh").path
+
+    @Test("a job through simjob slurm with 4 shards equals the one-machine run; a cancelled shard shows in --status, cancels what waits for it, and --resume completes it with the same result")
+    func slurmRun() throws {
+        let folder = TemporaryFolder()
+        let cluster = folder.file("cluster")
+        let start = try runProgram("/bin/bash", [SlurmClusterTests.script, "start", cluster],
+                                   environment: ProcessInfo.processInfo.environment.merging(["SIMJOB_SLURM_PORT": "16917"]) { $1 })
+        defer { _ = try? runProgram("/bin/bash", [SlurmClusterTests.script, "stop", cluster]) }
+        try #require(start.status == 0, "could not start a Slurm cluster: \(start.stderr)")
+        var environment = ProcessInfo.processInfo.environment
+        environment["SLURM_CONF"] = cluster + "/slurm.conf"
+        environment["SIMJOB_TEST_SHARD_DELAY"] = nil
+        func simjobHere(_ arguments: [String], extra: [String: String] = [:]) throws -> CommandResult {
+            try runProgram(simjobPath, arguments, environment: environment.merging(extra) { $1 }, currentDirectory: folder.path)
+        }
+        func slurm(_ arguments: [String]) throws -> CommandResult {
+            try runProgram("/usr/bin/env", arguments, environment: environment, currentDirectory: folder.path)
+        }
+        let jobFile = folder.file("job.yaml")
+        try """
+            output: out
+            steps:
+              - name: data
+                generate: {n: 3000, queries: 40, dim: 16, clusters: 10, duplicates: 0.05, k: 0, seed: 2}
+              - name: graph
+                knn_graph: {input: data, k: 5}
+              - name: dups
+                dedup: {input: data, threshold: [0.05, 0.2], write_pairs: true}
+            """.write(toFile: jobFile, atomically: true, encoding: .utf8)
+        let one = try simjobHere(["run", "job.yaml", "--output", "one", "--quiet"])
+        #expect(one.status == 0, "\(one.stderr)")
+
+        /// Waits until none of the submission's jobs is queued or running.
+        func waitForQuiet(_ ids: [String], timeout: Double = 300) -> Bool {
+            waitFor(timeout: timeout) {
+                guard let queue = try? slurm(["squeue", "-h", "-r", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED", "-o", "%i"]) else { return false }
+                return queue.status == 0 && !queue.stdout.split(separator: "\n").contains { line in ids.contains { line.hasPrefix($0) } }
+            }
+        }
+        func ids(_ result: CommandResult) -> [String] {
+            guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("submitted Slurm jobs") }) else { return [] }
+            return line.split(separator: " ").filter { $0.allSatisfy(\.isNumber) }.map(String.init)
+        }
+        func outputs(_ name: String) throws -> String {
+            try python("""
+                import sys, h5py, hashlib
+                digest = hashlib.sha256()
+                for name in ["graph.hdf5", "dups.hdf5"]:
+                    f = h5py.File(sys.argv[1] + "/" + name, "r")
+                    def visit(path, obj):
+                        if isinstance(obj, h5py.Dataset): digest.update(path.encode()); digest.update(obj[()].tobytes())
+                    f.visititems(visit)
+                print(digest.hexdigest())
+                """, folder.file(name))
+        }
+
+        // 1. The whole job through Slurm.
+        let submitted = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--cpus-per-task", "1"])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let first = ids(submitted)
+        #expect(first.count == 5, "\(submitted.stdout)")  // prepare + shards, twice, and the merge
+        #expect(waitForQuiet(first), "the Slurm jobs did not finish")
+        let done = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--status"])
+        #expect(done.stdout.contains("step graph (knn_graph): merged") && done.stdout.contains("merge (job \(first.last!)): COMPLETED"), "\(done.stdout)\(done.stderr)")
+        #expect(try outputs("out") == (try outputs("one")))
+
+        // 2. Again from scratch (--force), one shard cancelled while it runs.
+        let second = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--cpus-per-task", "1", "--force"], extra: ["SIMJOB_TEST_SHARD_DELAY": "6"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let secondIDs = ids(second)
+        try #require(secondIDs.count == 5, "\(second.stdout)")
+        let graphArray = secondIDs[1]
+        let running = waitFor(timeout: 120) {
+            (try? slurm(["squeue", "-h", "-r", "-j", graphArray, "-t", "RUNNING", "-o", "%i"]))?.stdout.contains("\(graphArray)_1") == true
+        }
+        #expect(running, "shard 1 of the graph never ran")
+        #expect(try slurm(["scancel", "\(graphArray)_1"]).status == 0)
+        #expect(waitForQuiet(secondIDs), "jobs stayed queued after a shard was cancelled (a dependency left pending)")
+        let status = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--status"])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("1 failed (\(graphArray)_1, CANCELLED"), "\(status.stdout)")
+        #expect(status.stdout.contains("merge (job \(secondIDs.last!)): CANCELLED"), "\(status.stdout)")
+        #expect(status.stdout.contains("--resume"), "\(status.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out/shards/graph/shard-0001-of-0004.json")))
+        // A new submission while nothing runs is allowed; while jobs wait it is refused (checked
+        // below by --resume's own refusal of a changed shard count).
+        let wrongCount = try simjobHere(["slurm", "job.yaml", "--shards", "3", "--resume"])
+        #expect(wrongCount.status != 0 && wrongCount.stderr.contains("submitted with 4 shards"), "\(wrongCount.stderr)")
+
+        let resumed = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("step graph: resubmitted shards 1 as Slurm job"), "\(resumed.stderr)")
+        #expect(waitForQuiet(ids(resumed)), "the resubmitted jobs did not finish")
+        let final = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--status"])
+        #expect(final.stdout.contains("step dups (dedup): merged"), "\(final.stdout)\(final.stderr)")
+        #expect(try outputs("out") == (try outputs("one")))
+        let logs = (try? FileManager.default.contentsOfDirectory(atPath: folder.file("out/slurm/logs"))) ?? []
+        #expect(logs.contains { $0.hasPrefix("shards-graph-") }, "no shard logs in out/slurm/logs: \(logs)")
+    }
+}
