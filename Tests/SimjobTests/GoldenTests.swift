@@ -10,7 +10,7 @@ struct GoldenTests {
         .appendingPathComponent("Golden").path
 
     static let commands = ["info", "generate", "groundtruth", "knn-graph", "kmeans", "train", "search", "evaluate", "dedup",
-                           "run", "validate", "schema"]
+                           "run", "validate", "slurm", "schema"]
 
     /// Help is laid out for a fixed width, whatever the terminal.
     static var environment: [String: String] {
