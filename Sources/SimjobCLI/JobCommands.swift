@@ -42,10 +42,10 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var job: JobOptions
     @Flag(help: "Run every step again, done or not (with --shard: the shard again).") var force = false
     @Option(help: ArgumentHelp(
-        "Run shard I of N (counted from 0) of the next shardable step (groundtruth, knn_graph exact, dedup exact), or of --step; '/N' takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. A later run without --shard merges the shards.",
+        "Run shard I of N (counted from 0) of the next shardable step (groundtruth, knn_graph exact, dedup exact, train: its encoding), or of --step; '/N' takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. A later run without --shard merges the shards.",
         valueName: "I/N")) var shard: String?
     @Option(help: ArgumentHelp("With --shard: the step to run a shard of.", valueName: "NAME")) var step: String?
-    @Option(help: ArgumentHelp("Run every step before STEP (what its shards need), then stop.", valueName: "STEP")) var prepare: String?
+    @Option(help: ArgumentHelp("Run every step before STEP and the work its shards share, then stop.", valueName: "STEP")) var prepare: String?
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -106,8 +106,8 @@ struct SlurmCommand: ParsableCommand {
         commandName: "slurm",
         abstract: "Run a job's sharded steps on a Slurm cluster: batch scripts, sbatch, status and resubmission.",
         discussion: """
-            For each step that runs in shards (groundtruth, knn_graph exact, dedup exact), in job order: a job that \
-            runs every step before it, then an array of --shards tasks, each one shard; after the last array, a merge \
+            For each step that runs in shards (groundtruth, knn_graph exact, dedup exact, train), in job order: a job that \
+            runs every step before it (and trains the quantizers of a train step), then an array of --shards tasks, each one shard; after the last array, a merge \
             job that merges and runs the rest. Dependent jobs use afterok and --kill-on-invalid-dep=yes, so a failed \
             shard cancels what waits for it. Scripts, job ids and logs go to OUTPUT/slurm/. The result equals \
             `simjob run JOB` on one machine, dataset for dataset.

@@ -50,6 +50,7 @@ public struct JobRunner {
         var reports: [StepReport] = []
         for step in plan.steps {
             if step.name == stopBefore {
+                if state.reasonToRun(step, folder: folder) != nil { try prepareShards(of: step) }
                 log("step \(step.index + 1)/\(plan.steps.count) \(step.name) (\(step.kind.rawValue)): every step before it is done; its shards can run")
                 break
             }

@@ -28,10 +28,12 @@ struct ShardTests {
                 dedup: {input: data, metric: \(dedupMetric), threshold: \(thresholds), keep: \(keep), write_pairs: true, write_kept: true}
               - name: check
                 evaluate: {graph: graph, truth: graph}
+              - name: index
+                train: {input: data, nlist: 8, m: 4, nbits: 5, metric: \(metric)}
             """, in: folder, name: name)
     }
 
-    static let outputs = ["truth.hdf5", "graph.hdf5", "dups.hdf5", "dups-kept.hdf5", "check.hdf5"]
+    static let outputs = ["truth.hdf5", "graph.hdf5", "dups.hdf5", "dups-kept.hdf5", "check.hdf5", "index.hdf5"]
 
     /// Every dataset's bytes and every attribute (evaluation timings aside) of the outputs.
     func contents(_ folder: String, files: [String] = ShardTests.outputs) throws -> String {
@@ -69,7 +71,7 @@ struct ShardTests {
 
     /// Runs every sharded step's shards (in the order given) after its preparation, then merges.
     func runSharded(_ jobFile: String, shards: Int, order: [Int], in folder: TemporaryFolder) throws -> CommandResult {
-        for step in ["truth", "graph", "dups"] {
+        for step in ["truth", "graph", "dups", "index"] {
             let prepared = try run(["run", jobFile, "--prepare", step, "--quiet"], in: folder)
             #expect(prepared.status == 0, "\(prepared.stderr)")
             for index in order {
@@ -80,7 +82,7 @@ struct ShardTests {
         return try run(["run", jobFile, "--quiet"], in: folder)
     }
 
-    @Test("shards of ground truth, the exact graph and exact dedup merge into exactly one run's outputs",
+    @Test("shards of ground truth, the exact graph, exact dedup and IVF-PQ encoding merge into exactly one run's outputs",
           arguments: [("euclidean", 3, "first"), ("angular", 5, "centroid"), ("ip", 2, "first")])
     func mergedEqualsOneRun(metric: String, shards: Int, keep: String) throws {
         let folder = TemporaryFolder()
@@ -165,6 +167,32 @@ struct ShardTests {
         merge = try run(["run", jobFile, "--quiet"], in: folder)
         #expect(merge.status == 0, "\(merge.stderr)")
         #expect(merge.stdout.contains("merged from 3 shards"))
+    }
+
+    @Test("IVF-PQ encoding shards need their shared preparation; a damaged preparation is refused at the merge")
+    func encodingPreparation() throws {
+        let folder = TemporaryFolder()
+        let jobFile = shardedJob(folder)
+        // Everything before the index on one machine, then its shards without the preparation.
+        #expect(try run(["run", jobFile, "--prepare", "truth", "--quiet"], in: folder).status == 0)
+        let before = try run(["run", jobFile, "--shard", "0/2", "--step", "index", "--quiet"], in: folder)
+        #expect(before.status != 0 && before.stderr.contains("step 'truth' (groundtruth) has not run"), "\(before.stderr)")
+        let steps = try run(["run", jobFile, "--prepare", "index", "--quiet"], in: folder)
+        #expect(steps.status == 0, "\(steps.stderr)")
+        let store = folder.file("out/shards/index")
+        #expect(FileManager.default.fileExists(atPath: store + "/prepared.hdf5"))
+        try FileManager.default.removeItem(atPath: store + "/prepared.json")
+        let unprepared = try run(["run", jobFile, "--shard", "0/2", "--step", "index", "--quiet"], in: folder)
+        #expect(unprepared.status != 0 && unprepared.stderr.contains("share a preparation") && unprepared.stderr.contains("--prepare index"), "\(unprepared.stderr)")
+        #expect(try run(["run", jobFile, "--prepare", "index", "--quiet"], in: folder).status == 0)
+        for index in 0..<2 { #expect(try run(["run", jobFile, "--shard", "\(index)/2", "--quiet"], in: folder).status == 0) }
+        // The quantizers the shards encoded with, altered: the merge refuses.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: store + "/prepared.hdf5"))
+        bytes[bytes.count - 3] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: store + "/prepared.hdf5"))
+        let merge = try run(["run", jobFile, "--quiet"], in: folder)
+        #expect(merge.status != 0 && merge.stderr.contains("preparation") && merge.stderr.contains("changed since it was written"), "\(merge.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out/index.hdf5")))
     }
 
     @Test("a finished shard is not run again; a killed shard leaves nothing behind and reruns; one shard runs once at a time")

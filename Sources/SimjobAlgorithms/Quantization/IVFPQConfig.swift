@@ -57,6 +57,8 @@ public struct IVFPQTrainStats: Sendable {
     public var reconstructionError = 0.0
     /// `nlist * sum(size^2) / n^2` over the inverted lists.
     public var listImbalance = 0.0
+
+    public init() {}
 }
 
 /// Settings of one IVF-PQ search.

@@ -91,6 +91,52 @@ public final class IVFPQIndex: @unchecked Sendable {
         _ source: RowSource, metric: Metric, config: IVFPQConfig, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
     ) throws -> (IVFPQIndex, IVFPQTrainStats) {
         let started = ProgressDisplay.now()
+        let trained = try trainQuantizers(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+        var stats = trained.stats
+        let encodeStarted = ProgressDisplay.now()
+        let (cells, codes) = try encode(source, rows: 0..<source.rows, trained: trained, config: config, resident: trained.resident,
+                                        logger: logger, progressStyle: progressStyle)
+        stats.encodeSeconds = ProgressDisplay.now() - encodeStarted
+        let index = assemble(trained, cells: cells, codes: codes, config: config, stats: &stats)
+        stats.totalSeconds = ProgressDisplay.now() - started
+        return (index, stats)
+    }
+
+    /// The quantizers, trained; no vector encoded yet.
+    public struct Trained: @unchecked Sendable {
+        public var metric: Metric
+        public var coarseCentroids: FloatMatrix
+        public var pq: ProductQuantizer
+        public var source: String
+        public var stats: IVFPQTrainStats
+        /// The whole set, when it fit in memory (read once for the sample and the encoding).
+        var resident: FloatMatrix?
+
+        public init(metric: Metric, coarseCentroids: FloatMatrix, pq: ProductQuantizer, source: String, stats: IVFPQTrainStats = IVFPQTrainStats()) {
+            self.metric = metric
+            self.coarseCentroids = coarseCentroids
+            self.pq = pq
+            self.source = source
+            self.stats = stats
+        }
+
+        /// An index of these quantizers with no vector in it (the shared state of encoding
+        /// shards, saved like any index).
+        public var emptyIndex: IVFPQIndex {
+            IVFPQIndex(metric: metric, pq: pq, coarseCentroids: coarseCentroids, listOffsets: [Int](repeating: 0, count: coarseCentroids.rows + 1),
+                       ids: [], codes: [], source: source)
+        }
+    }
+
+    /// Encoding shards start on multiples of this many rows, so that every block the
+    /// assignment (512 rows) and the PQ encoding (1,024) multiply is the one a whole run
+    /// multiplies: codes and cells then match a whole run's bit for bit.
+    public static let encodeAlignment = 1024
+
+    /// Trains the coarse quantizer and the product quantizer on a sample of `source`.
+    public static func trainQuantizers(
+        _ source: RowSource, metric: Metric, config: IVFPQConfig, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
+    ) throws -> Trained {
         let n = source.rows, d = source.dimension
         try ProductQuantizer.validate(dimension: d, m: config.m, nbits: config.nbits)
         guard config.nlist >= 1, config.nlist <= n else {
@@ -153,56 +199,70 @@ public final class IVFPQIndex: @unchecked Sendable {
         check.pointer.update(from: sample.pointer, count: checkRows * d)
         stats.reconstructionError = try pq.reconstructionError(check, threads: threads)
         stats.pqSeconds = ProgressDisplay.now() - pqStarted
+        var trained = Trained(metric: metric, coarseCentroids: coarse.centroids, pq: pq, source: source.name, stats: stats)
+        trained.resident = resident
+        return trained
+    }
 
-        // Encode everything, streaming the source by blocks.
-        let encodeStarted = ProgressDisplay.now()
-        let progress = ProgressDisplay("encode", total: n, unit: "vectors", style: progressStyle, logger: logger)
-        var cellOf = [Int32](repeating: 0, count: n)
-        var allCodes = [UInt8](repeating: 0, count: n * config.m)
-        // Encodes rows `range` given as (already normalised) vectors; overwrites them.
-        func encode(_ range: Range<Int>, _ vectors: FloatMatrix) throws {
+    /// Each row's cell and codes, for rows `rows` of `source` (all of them, or one shard's,
+    /// starting on a multiple of `encodeAlignment`), streaming the source by blocks unless
+    /// `resident` holds the whole set.
+    public static func encode(
+        _ source: RowSource, rows range: Range<Int>, trained: Trained, config: IVFPQConfig, resident: FloatMatrix? = nil,
+        logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .silent
+    ) throws -> (cells: [Int32], codes: [UInt8]) {
+        let n = source.rows, d = source.dimension, metric = trained.metric, pq = trained.pq
+        precondition(range.lowerBound == 0 || range.lowerBound % encodeAlignment == 0, "shards of the encoding start on multiples of encodeAlignment")
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        // One product format for the whole set, whatever part of it this call encodes.
+        let format = try NearestCentroid.format(config.gemm, rows: n, k: config.nlist, dimension: d)
+        let assigner = NearestCentroid(centroids: trained.coarseCentroids, innerProduct: metric == .ip,
+                                       gemm: format.map { $0 == .int8 ? .int8 : .bf16 } ?? .fp32)
+        let progress = ProgressDisplay("encode", total: range.count, unit: "vectors", style: progressStyle, logger: logger)
+        var cellOf = [Int32](repeating: 0, count: range.count)
+        var allCodes = [UInt8](repeating: 0, count: range.count * config.m)
+        // Encodes rows `local` (of this call's range) given as (already normalised) vectors; overwrites them.
+        func encode(_ local: Range<Int>, _ vectors: FloatMatrix) throws {
             try cellOf.withUnsafeMutableBufferPointer { cells in
-                let blockCells = cells.baseAddress! + range.lowerBound
-                try assigner.assign(vectors.pointer, rows: range.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
-                subtractCentroids(vectors, cells: blockCells, centroids: coarse.centroids)
+                let blockCells = cells.baseAddress! + local.lowerBound
+                try assigner.assign(vectors.pointer, rows: local.count, lda: d, rowNorms: nil, indices: blockCells, scores: nil, threads: threads)
+                subtractCentroids(vectors, cells: blockCells, centroids: trained.coarseCentroids)
             }
             try allCodes.withUnsafeMutableBufferPointer { buffer in
-                try pq.encode(vectors.pointer, rows: range.count, into: buffer.baseAddress! + range.lowerBound * config.m, threads: threads)
+                try pq.encode(vectors.pointer, rows: local.count, into: buffer.baseAddress! + local.lowerBound * config.m, threads: threads)
             }
-            progress.advance(by: range.count)
+            progress.advance(by: local.count)
         }
         let blockRows = 65_536
-        let block = FloatMatrix(rows: min(blockRows, n), columns: d)
-        if let resident {
-            for start in stride(from: 0, to: n, by: blockRows) {
-                try Cancellation.check()
-                let range = start..<min(start + blockRows, n)
-                let view = FloatMatrix(rows: range.count, columns: d)
-                view.pointer.update(from: resident.row(start), count: range.count * d)
-                try encode(range, view)
+        for start in stride(from: range.lowerBound, to: range.upperBound, by: blockRows) {
+            try Cancellation.check()
+            let rows = start..<min(start + blockRows, range.upperBound)
+            let view: FloatMatrix
+            if let resident {
+                view = FloatMatrix(rows: rows.count, columns: d)
+                view.pointer.update(from: resident.row(start), count: rows.count * d)
+            } else {
+                view = try source.readMatrix(rows, metric: metric)
             }
-        } else {
-            try source.forEachBlock(blockRows: blockRows) { range, rows in
-                let view = range.count == block.rows ? block : FloatMatrix(rows: range.count, columns: d)
-                view.pointer.update(from: rows, count: range.count * d)
-                if metric.normalizesVectors { VectorKernels.normalizeRows(view.pointer, rows: range.count, dimension: d) }
-                try encode(range, view)
-            }
+            try encode((rows.lowerBound - range.lowerBound)..<(rows.upperBound - range.lowerBound), view)
         }
         progress.finish()
+        return (cellOf, allCodes)
+    }
 
+    /// The index from every row's cell and codes (in row order).
+    public static func assemble(_ trained: Trained, cells cellOf: [Int32], codes allCodes: [UInt8], config: IVFPQConfig, stats: inout IVFPQTrainStats) -> IVFPQIndex {
+        let n = cellOf.count
         let (offsets, ids, codes) = bucketByCell(cellOf, codes: allCodes, nlist: config.nlist, m: config.m)
-        stats.encodeSeconds = ProgressDisplay.now() - encodeStarted
         let squares = (0..<config.nlist).reduce(0.0) { total, cell in
             let size = Double(offsets[cell + 1] - offsets[cell])
             return total + size * size
         }
-        stats.listImbalance = Double(config.nlist) * squares / (Double(n) * Double(n))
-        let index = IVFPQIndex(
-            metric: metric, pq: pq, coarseCentroids: coarse.centroids, listOffsets: offsets,
-            ids: ids, codes: codes, source: source.name)
-        stats.totalSeconds = ProgressDisplay.now() - started
-        return (index, stats)
+        stats.vectors = n
+        stats.listImbalance = Double(config.nlist) * squares / (Double(max(n, 1)) * Double(max(n, 1)))
+        return IVFPQIndex(
+            metric: trained.metric, pq: trained.pq, coarseCentroids: trained.coarseCentroids, listOffsets: offsets,
+            ids: ids, codes: codes, source: trained.source)
     }
 
     /// Inverted lists from every row's cell and codes: a counting sort, which keeps ids ascending

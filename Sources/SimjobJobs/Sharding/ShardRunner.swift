@@ -17,7 +17,7 @@ extension JobRunner {
     }
 
     /// The kinds of step that run in shards, for messages.
-    public static let shardableKinds = "groundtruth, knn_graph (method exact) and dedup (mode exact)"
+    public static let shardableKinds = "groundtruth, knn_graph (method exact), dedup (mode exact) and train (its encoding)"
 
     /// The shard store of `step`, or nil when its kind or settings do not shard.
     func shardStore(_ step: PlannedStep) -> ShardStore? {
@@ -96,6 +96,12 @@ extension JobRunner {
             return ShardReport(step: step.name, shard: shard, ran: false, seconds: manifest.seconds, peakMemoryBytes: 0, summary: manifest.summary,
                                output: store.dataPath(shard))
         }
+        if action.needsPreparation {
+            let prepared = store.preparedState()
+            guard prepared.isDone else {
+                throw SimjobError("step '\(step.name)': its shards share a preparation (\(store.preparedPath)) that is \(prepared.label); run `simjob run \(plan.file) --prepare \(step.name)` first (the Slurm preparation job does)")
+            }
+        }
         let previous = store.state(shard)
         if previous != .missing { log("\(header): replacing a shard that is \(previous.label)") }
         // The old manifest goes first: a data file without one is a shard not done.
@@ -116,6 +122,36 @@ extension JobRunner {
         log("\(header): done in \(String(format: "%.2f", seconds)) s; \(summary)")
         return ShardReport(step: step.name, shard: shard, ran: true, seconds: seconds, peakMemoryBytes: ProcessMemory.peakResidentBytes,
                            summary: summary, output: store.dataPath(shard))
+    }
+
+    /// The shared work of `step`'s shards, when its kind has some: done once, before them,
+    /// by `run --prepare STEP` (a preparation already there for the same settings is kept).
+    func prepareShards(of step: PlannedStep) throws {
+        guard let store = shardStore(step), let action = step.action as? any ShardableAction, action.needsPreparation else { return }
+        let header = "step \(step.name) (\(step.kind.rawValue)) preparation"
+        if !force, case .done(let manifest) = store.preparedState() {
+            log("\(header): done already (\(manifest.summary))")
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: store.folder, withIntermediateDirectories: true)
+        } catch {
+            throw SimjobError("\(store.folder): cannot create the shards' folder (a file of that name, or no permission?)")
+        }
+        // Shards made from another preparation would not match it.
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: store.folder) {
+            for name in names where name.hasPrefix("shard-") && name.hasSuffix(".json") { unlink(store.folder + "/" + name) }
+        }
+        unlink(store.preparedManifestPath)
+        log("\(header): running")
+        InputRegistry.reset()
+        let started = ProgressDisplay.now()
+        let out = try AtomicOutputFile(store.preparedPath)
+        let summary = try action.prepare(into: out.file, step: step, runner: self)
+        try out.commit()
+        let seconds = ProgressDisplay.now() - started
+        try store.writePreparedManifest(seconds: seconds, summary: summary)
+        log("\(header): done in \(String(format: "%.2f", seconds)) s; \(summary)")
     }
 
     /// For tests of schedulers only: `SIMJOB_TEST_SHARD_DELAY=SECONDS` makes a shard wait

@@ -51,3 +51,32 @@ extension DedupStep.Action: ShardableAction {
         return "\(primary.pairs) pairs, \(primary.groupCount) groups, \(primary.rowsRemoved) of \(result.rows) rows removed at threshold \(primary.threshold), merged from \(shards.count) shards"
     }
 }
+
+/// IVF-PQ: the quantizers are trained once (the preparation), the encoding runs in shards.
+extension TrainStep.Action: ShardableAction {
+    var needsPreparation: Bool { true }
+
+    func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String {
+        let stats = try ShardOperations.trainPrepare(input: input, config: config, into: file, logger: runner.logger, progressStyle: runner.progressStyle)
+        return "quantizers trained on \(stats.trainingPoints) of \(stats.vectors) vectors"
+    }
+
+    func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
+        let store = runner.shardStore(step)!
+        let rows = try ShardOperations.trainShard(
+            input: input, prepared: store.preparedPath, shard: (shard.index, shard.count), config: config, into: file, logger: runner.logger,
+            progressStyle: runner.progressStyle)
+        return (rows, "encoded rows \(rows.lowerBound)..<\(rows.upperBound)")
+    }
+
+    func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let store = runner.shardStore(step)!
+        let prepared = store.preparedState()
+        guard case .done(let preparation) = prepared else {
+            throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
+        }
+        let seconds = preparation.seconds + manifests.reduce(0) { $0 + $1.seconds }
+        let index = try ShardOperations.trainMerge(input: input, prepared: store.preparedPath, shards: shards, output: step.output, config: config, seconds: seconds)
+        return "IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) on \(index.count) vectors, index \(formatBytes(index.sizeInBytes)), merged from \(shards.count) shards"
+    }
+}

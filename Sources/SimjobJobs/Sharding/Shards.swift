@@ -104,6 +104,35 @@ public struct ShardStore: Sendable {
 
     public static func folder(outputFolder: String, step: String) -> String { outputFolder + "/shards/" + step }
 
+    /// The shared preparation's file and manifest (a manifest of shard -1 of 0).
+    public var preparedPath: String { folder + "/prepared.hdf5" }
+    var preparedManifestPath: String { folder + "/prepared.json" }
+
+    /// Whether the preparation is there, for these settings and inputs, intact.
+    public func preparedState() -> State {
+        let path = preparedManifestPath
+        guard FileManager.default.fileExists(atPath: path) else { return .missing }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let data = FileManager.default.contents(atPath: path), let manifest = try? decoder.decode(ShardManifest.self, from: data),
+              manifest.format == "simjob-shard" else { return .damaged("its manifest is not one simjob wrote") }
+        if manifest.step != step.name || manifest.fingerprint != step.fingerprint { return .foreign("made with other settings or inputs") }
+        guard let now = FileFingerprint(path: preparedPath) else { return .damaged("its data file is missing") }
+        if now != manifest.file { return .damaged("its data file changed since it was written") }
+        return .done(manifest)
+    }
+
+    func writePreparedManifest(seconds: Double, summary: String) throws {
+        guard let file = FileFingerprint(path: preparedPath) else { throw SimjobError("\(preparedPath): vanished before its manifest was written") }
+        let manifest = ShardManifest(
+            job: job, step: step.name, kind: step.kind.rawValue, fingerprint: step.fingerprint, shard: -1, shards: 0, rows: [],
+            file: file, host: OutputPath.currentHost, seconds: seconds, finished: Date(), summary: summary, simjob: SimjobVersion.current)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try AtomicDataFile.write(try encoder.encode(manifest), to: preparedManifestPath)
+    }
+
     func stem(_ shard: ShardID) -> String { String(format: "shard-%04d-of-%04d", shard.index, shard.count) }
     public func dataPath(_ shard: ShardID) -> String { folder + "/" + stem(shard) + ".hdf5" }
     public func manifestPath(_ shard: ShardID) -> String { folder + "/" + stem(shard) + ".json" }
@@ -218,6 +247,13 @@ protocol ShardableAction: StepAction {
     /// Whether these settings shard (dedup shards in exact mode only).
     var isShardable: Bool { get }
 
+    /// Whether the shards share work done once before them (`prepare`).
+    var needsPreparation: Bool { get }
+
+    /// The work every shard shares (trained quantizers), done once by `run --prepare STEP`
+    /// into `file`; returns a one-line summary.
+    func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String
+
     /// Writes shard `shard`'s part of the work into `file` (an HDF5 file, committed by the
     /// caller); returns the rows it covers and a one-line summary.
     func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String)
@@ -229,4 +265,6 @@ protocol ShardableAction: StepAction {
 
 extension ShardableAction {
     var isShardable: Bool { true }
+    var needsPreparation: Bool { false }
+    func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String { "" }
 }

@@ -171,3 +171,82 @@ public enum ShardOperations {
         guard next == rows else { throw SimjobError("the shards hold \(next) rows of lists, the result has \(rows)") }
     }
 }
+
+// MARK: IVF-PQ encoding
+
+extension ShardOperations {
+    /// The shards' shared work: the quantizers, trained once and saved as an index holding no
+    /// vectors (group `index`).
+    public static func trainPrepare(
+        input: DatasetReference, config: IVFPQConfig, into file: HDF5File, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> IVFPQTrainStats {
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        var trained = try IVFPQIndex.trainQuantizers(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+        trained.stats.totalSeconds = trained.stats.readSeconds + trained.stats.coarseSeconds + trained.stats.pqSeconds
+        try trained.emptyIndex.save(to: file)
+        try file.setAttribute("training_seconds", .double(trained.stats.totalSeconds), on: "index")
+        try file.setAttribute("training_points", .int(Int64(trained.stats.trainingPoints)), on: "index")
+        return trained.stats
+    }
+
+    /// Rows of shard `index` of `count` of an encoding: whole runs of `encodeAlignment` rows.
+    public static func encodingRange(rows n: Int, shard: (index: Int, count: Int)) -> Range<Int> {
+        let step = IVFPQIndex.encodeAlignment
+        let blocks = (n + step - 1) / step
+        let first = blocks * shard.index / shard.count, last = blocks * (shard.index + 1) / shard.count
+        return min(n, first * step)..<min(n, last * step)
+    }
+
+    static func trained(_ prepared: String) throws -> IVFPQIndex.Trained {
+        let index = try IVFPQIndex.load(from: HDF5File.open(prepared, registerInput: false))
+        return IVFPQIndex.Trained(metric: index.metric, coarseCentroids: index.coarseCentroids, pq: index.pq, source: index.source)
+    }
+
+    /// Encodes one shard's rows with the prepared quantizers: `cells` int32 [rows] and
+    /// `codes` uint8 [rows, m].
+    public static func trainShard(
+        input: DatasetReference, prepared: String, shard: (index: Int, count: Int), config: IVFPQConfig, into file: HDF5File,
+        logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> Range<Int> {
+        let source = try VectorSource(input, threads: config.threads)
+        let trained = try trained(prepared)
+        let range = encodingRange(rows: source.rows, shard: shard)
+        let (cells, codes) = try IVFPQIndex.encode(source, rows: range, trained: trained, config: config, logger: logger, progressStyle: progressStyle)
+        try file.write("cells", cells, shape: [range.count])
+        try file.write("codes", codes, shape: [range.count, config.m])
+        return range
+    }
+
+    /// The index of a whole run, from the prepared quantizers and the shards' codes in order.
+    public static func trainMerge(
+        input: DatasetReference, prepared: String, shards: [String], output: String, config: IVFPQConfig, seconds: Double
+    ) throws -> IVFPQIndex {
+        let source = try VectorSource(input, threads: config.threads)
+        let trained = try trained(prepared)
+        let out = try AtomicOutputFile(output)
+        var cells: [Int32] = [], codes: [UInt8] = []
+        cells.reserveCapacity(source.rows)
+        codes.reserveCapacity(source.rows * config.m)
+        for path in shards {
+            let file = try HDF5File.open(path, registerInput: false)
+            let shardCells: [Int32] = try file.dataset("cells").readAll()
+            let shardCodes: [UInt8] = try file.dataset("codes").readAll()
+            guard shardCodes.count == shardCells.count * config.m, shardCells.allSatisfy({ $0 >= 0 && Int($0) < config.nlist }) else {
+                throw SimjobError("\(path): cells and codes do not match the index (nlist \(config.nlist), m \(config.m))")
+            }
+            cells += shardCells
+            codes += shardCodes
+        }
+        guard cells.count == source.rows else {
+            throw SimjobError("\(input): has \(source.rows) rows but the encoding shards hold \(cells.count): the input changed since they ran")
+        }
+        var stats = IVFPQTrainStats()
+        let index = IVFPQIndex.assemble(trained, cells: cells, codes: codes, config: config, stats: &stats)
+        try index.save(to: out.file)
+        try out.file.setAttribute("build_seconds", .double(seconds), on: "index")
+        try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
+        try out.commit()
+        return index
+    }
+}
