@@ -9,9 +9,7 @@ let jobsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
 struct JobTests {
     /// Writes a job file into `folder` and returns its path.
     func job(_ text: String, in folder: TemporaryFolder, name: String = "job.yaml") -> String {
-        let path = folder.file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        return path
+        folder.write(text, name: name)
     }
 
     func stepsRun(_ result: CommandResult) -> [String] {

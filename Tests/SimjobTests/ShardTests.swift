@@ -6,9 +6,7 @@ import Testing
 @Suite("Sharded jobs")
 struct ShardTests {
     func job(_ text: String, in folder: TemporaryFolder, name: String = "job.yaml") -> String {
-        let path = folder.file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        return path
+        folder.write(text, name: name)
     }
 
     /// A job with every shardable kind: ground truth, exact graph, exact dedup (and a step after).

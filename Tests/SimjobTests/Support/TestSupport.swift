@@ -14,6 +14,12 @@ final class TemporaryFolder: @unchecked Sendable {
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func file(_ name: String) -> String { path + "/" + name }
+    /// Writes `text` to a file of the folder (a job file, usually) and returns its path.
+    func write(_ text: String, name: String) -> String {
+        let path = file(name)
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
     var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
 }
 
