@@ -5,7 +5,9 @@ import Foundation
 /// `A (m x k)` and `B (n x k)` row-major, as `BLAS.gemmABt` computes in fp32.
 ///
 /// - `.int8`: A in `UInt8`, B in `Int8`, C in `Int32`. The sums are exact integers (no rounding
-///   at all below 2^31); callers quantize their vectors and bound what quantization changed.
+///   at all below 2^31) for values within `int8Levels` (127 with VNNI; 63 where oneDNN's kernel
+///   saturates byte pairs in 16 bits); callers quantize their vectors to that range and bound
+///   what quantization changed.
 ///   CPUs with AVX-512 VNNI multiply 64 byte pairs per instruction, AMX tiles many more.
 /// - `.bf16`: A and B in bfloat16 (the top 16 bits of a float), C in `Float`, accumulated in
 ///   fp32. It pays only where the CPU multiplies bf16 natively in bulk (AMX).
@@ -51,6 +53,41 @@ public final class ReducedGEMM: @unchecked Sendable {
         return engine
     }()
 
+    /// The largest magnitude of a quantized int8 value whose products oneDNN sums exactly on
+    /// this CPU: 127, or 63 where the kernel adds byte pairs into 16 bits with saturation.
+    ///
+    /// Without VNNI (AVX2-only CPUs, AVX-512 without VNNI), oneDNN's u8 x s8 kernels multiply
+    /// with `vpmaddubsw`, which adds two adjacent byte products into a saturating int16 before
+    /// widening: 2 x 255 x 127 = 64,770 overflows it, and the "exact" sums are silently wrong.
+    /// With values within 63 (stored on the A side as q + 64 <= 127), a pair is at most
+    /// 2 x 127 x 63 = 16,002 and every sum is exact again. The range is decided by running
+    /// oneDNN on extreme inputs at start-up (two shapes, a small one and a tile's), not by CPU
+    /// model: 127 only if every sum comes back exact.
+    public static let int8Levels: Int32 = {
+        guard let gemm = ReducedGEMM(format: .int8) else { return 63 }
+        for (m, n, k) in [(16, 16, 64), (256, 512, 128)] {
+            // A: 255 everywhere but a few 1s; B: +127 / -127 / 0 patterns, so that pairs overflow
+            // int16 if the kernel saturates, in both directions.
+            let a = (0..<(m * k)).map { UInt8($0 % 7 == 3 ? 1 : 255) }
+            let b = (0..<(n * k)).map { index -> Int8 in
+                let (row, column) = (index / k, index % k)
+                return row % 3 == 0 ? 127 : row % 3 == 1 ? -127 : (column % 2 == 0 ? 127 : -128)
+            }
+            var c = [Int32](repeating: 0, count: m * n)
+            a.withUnsafeBytes { a in b.withUnsafeBytes { b in c.withUnsafeMutableBytes { c in
+                gemm.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k, c: c.baseAddress!, ldc: n)
+            } } }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact: Int32 = 0
+                    for t in 0..<k { exact += Int32(a[i * k + t]) * Int32(b[j * k + t]) }
+                    if c[i * n + j] != exact { return 63 }
+                }
+            }
+        }
+        return 127
+    }()
+
     /// nil when oneDNN has no CPU engine or no implementation of this format's product here.
     public init?(format: Format) {
         guard let engine = Self.engine else { return nil }
@@ -59,10 +96,8 @@ public final class ReducedGEMM: @unchecked Sendable {
         self.format = format
         self.stream = stream
         // A small product proves the format has an implementation on this CPU.
-        guard (try? plan(Shape(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16))) != nil else {
-            dnnl_stream_destroy(stream)
-            return nil
-        }
+        // (Every stored property is set: a failed init still runs deinit, which destroys the stream.)
+        guard (try? plan(Shape(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16))) != nil else { return nil }
     }
 
     deinit {

@@ -124,6 +124,9 @@ struct InfoCommand: ParsableCommand {
                              rate(measured.int8, measured.int8Implementation), measured.bf16 == nil ? "not measured (no AMX)" : rate(measured.bf16, measured.bf16Implementation),
                              measured.automaticFormat?.rawValue ?? "fp32"))
         }
+        printLine(ReducedGEMM.int8Levels == 127
+                  ? "  int8 values in +-127: oneDNN sums them exactly on this CPU (checked at start-up)"
+                  : "  int8 values in +-\(ReducedGEMM.int8Levels): oneDNN's kernel here adds byte pairs in 16 bits with saturation (no VNNI), so a coarser grid keeps every sum exact (checked at start-up)")
         if let file = GEMMCalibration.cacheFile { printLine("  measurements cached in \(file) (auto reads them; info --system measures again)") }
     }
 

@@ -6,10 +6,12 @@ import SimjobBLAS
 /// ## Why the results stay exact
 ///
 /// Write each stored vector as what the format keeps plus a residual, `x = x^ + e_x`:
-/// - int8: `x^ = s_x q_x` with `s_x = max_i |x_i| / 127` and `q_x = round(x / s_x)`, integers in
-///   [-127, 127]; the product of two rows is `s_x s_y (q_x . q_y)`, where `q_x . q_y` is summed
-///   exactly in int32 by `ReducedGEMM` (the A side is stored as `q + 128` in `UInt8`, so the
-///   sum carries `128 * sum(q_y)`, subtracted exactly before use);
+/// - int8: `x^ = s_x q_x` with `s_x = max_i |x_i| / L` and `q_x = round(x / s_x)`, integers in
+///   [-L, L]; the product of two rows is `s_x s_y (q_x . q_y)`, where `q_x . q_y` is summed
+///   exactly in int32 by `ReducedGEMM` (the A side is stored as `q + L + 1` in `UInt8`, so the
+///   sum carries `(L + 1) sum(q_y)`, subtracted exactly before use). L is
+///   `ReducedGEMM.int8Levels`: 127, or 63 on CPUs where oneDNN's kernel would saturate pairs of
+///   byte products in 16 bits (the coarser grid only widens the bound below);
 /// - bf16: `x^` is x rounded to bfloat16; the product `x^ . y^` is accumulated in fp32, with the
 ///   same rounding as fp32's own sgemm.
 ///
@@ -92,6 +94,10 @@ public struct ReducedRows {
         let groups = d / 16
         let allowance = 1 + Self.normAllowance + Double(groups + 16) * 0x1p-23
         let magic = SIMD16<Float>(repeating: 12_582_912)  // 1.5 * 2^23: adding it rounds to an integer
+        // Quantized values within +-levels, stored on the A side as q + bias (bias = levels + 1):
+        // the range oneDNN sums exactly on this CPU (`ReducedGEMM.int8Levels`).
+        let levelsInteger = ReducedGEMM.int8Levels
+        let levels = Float(levelsInteger), bias = levelsInteger + 1
         for row in range {
             let x = UnsafeRawPointer(vectors + row * d)
             var hatLanes = SIMD16<Float>.zero, errorLanes = SIMD16<Float>.zero, lengthLanes = SIMD16<Float>.zero
@@ -108,13 +114,13 @@ public struct ReducedRows {
                 var largest = -VectorKernels.horizontalMin(-largestLanes)
                 let xs = vectors + row * d
                 for i in (groups * 16)..<d { largest = max(largest, abs(xs[i])) }
-                let scale = largest > 0 ? largest / 127 : 0
-                let inverse = largest > 0 ? 127 / largest : 0
+                let scale = largest > 0 ? largest / levels : 0
+                let inverse = largest > 0 ? levels / largest : 0
                 let q = signed! + row * d, u = unsigned! + row * d
                 var sumLanes = SIMD16<Int32>.zero
                 for group in 0..<groups {
                     let value = x.loadUnaligned(fromByteOffset: group * 64, as: SIMD16<Float>.self)
-                    // |value * inverse| <= 127 (to a rounding): the magic add rounds it to even.
+                    // |value * inverse| <= levels (to a rounding): the magic add rounds it to even.
                     let shifted = value * inverse + magic
                     let integers = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
                     let kept = (shifted - magic) * scale
@@ -125,14 +131,14 @@ public struct ReducedRows {
                     sumLanes &+= integers
                     for lane in 0..<16 {
                         q[group * 16 + lane] = Int8(truncatingIfNeeded: integers[lane])
-                        u[group * 16 + lane] = UInt8(truncatingIfNeeded: integers[lane] &+ 128)
+                        u[group * 16 + lane] = UInt8(truncatingIfNeeded: integers[lane] &+ bias)
                     }
                 }
                 var sum = sumLanes.wrappedSum()
                 for i in (groups * 16)..<d {
-                    let value = Int32(max(-127, min(127, (xs[i] * inverse).rounded(.toNearestOrEven))))
+                    let value = Int32(max(-levels, min(levels, (xs[i] * inverse).rounded(.toNearestOrEven))))
                     q[i] = Int8(value)
-                    u[i] = UInt8(value + 128)
+                    u[i] = UInt8(value + bias)
                     sum += value
                     let kept = Double(scale) * Double(value)
                     hatSquared += kept * kept
@@ -141,7 +147,7 @@ public struct ReducedRows {
                     lengthSquared += Double(xs[i]) * Double(xs[i])
                 }
                 scales[row] = scale
-                offsets[row] = 128 * sum
+                offsets[row] = bias * sum
             case .bf16:
                 let h = halves! + row * d
                 for group in 0..<groups {

@@ -10,7 +10,10 @@ import Testing
 /// must be identical (ids, distances, tie order) on data built to break a careless margin.
 @Suite("Reduced-precision products")
 struct ReducedGEMMTests {
-    static let formats: [GEMMChoice] = [.int8, .bf16]
+    /// The reduced formats oneDNN multiplies on this CPU: int8 everywhere (its range set by
+    /// `ReducedGEMM.int8Levels`), bf16 where oneDNN has a kernel (AVX-512 BF16, AMX). The
+    /// test "bf16 where oneDNN has no kernel" checks the other case.
+    static let formats: [GEMMChoice] = [.int8] + (ReducedGEMM(format: .bf16) != nil ? [.bf16] : [])
 
     func engine(k: Int, gemm: GEMMChoice, block: Int = 64, symmetric: Bool = true) -> ExactKNN {
         var config = ExactKNNConfig(k: k, threads: 2)
@@ -134,11 +137,15 @@ struct ReducedGEMMTests {
         let rows = ReducedRows.allocate(format: .int8, rows: 2, dimension: 4)
         defer { rows.deallocate() }
         rows.encode(data.pointer, rows: 0..<2)
-        // Row 0: scale 4 / 127, q = round(x * 127 / 4).
-        #expect(rows.scales[0] == Float(4) / 127)
-        #expect((0..<4).map { Int(rows.signed![$0]) } == [32, -64, 95, -127])
-        #expect((0..<4).map { Int(rows.unsigned![$0]) } == [160, 64, 223, 1])
-        #expect(rows.offsets[0] == 128 * (32 - 64 + 95 - 127))
+        // Row 0: scale 4 / L, q = round(x * L / 4), with L = 127 (or 63 where oneDNN's kernel
+        // saturates byte pairs: then q = [16, -32, 47, -63] and the A side is q + 64).
+        let levels = ReducedGEMM.int8Levels
+        #expect(levels == 127 || levels == 63)
+        let q = levels == 127 ? [32, -64, 95, -127] : [16, -32, 47, -63]
+        #expect(rows.scales[0] == Float(4) / Float(levels))
+        #expect((0..<4).map { Int(rows.signed![$0]) } == q)
+        #expect((0..<4).map { Int(rows.unsigned![$0]) } == q.map { $0 + Int(levels) + 1 })
+        #expect(rows.offsets[0] == (levels + 1) * Int32(q.reduce(0, +)))
         let multiplier = try #require(ReducedGEMM(format: .int8))
         var out = [Int32](repeating: 0, count: 4)
         out.withUnsafeMutableBytes { c in
@@ -148,6 +155,49 @@ struct ReducedGEMMTests {
         let dot01 = zip(q0, q1).reduce(Int32(0)) { $0 + $1.0 * $1.1 }
         #expect(out[1] - rows.offsets[1] == dot01)
         #expect(out[0] - rows.offsets[0] == q0.reduce(0) { $0 + $1 * $1 })
+    }
+
+    @Test("int8 sums are exact at the range this CPU was found to sum exactly: extreme values, long rows")
+    func int8RangeExact() throws {
+        // The start-up check's claim, tested on other data: every value at +-L, A side biased.
+        let levels = Int(ReducedGEMM.int8Levels)
+        let (m, n, k) = (33, 65, 256)
+        var rng = SeededGenerator(seed: 17)
+        let q = (0..<((m + n) * k)).map { _ in rng.next() % 4 == 0 ? Int8(-levels) : Int8(levels - Int(rng.next() % 2)) }
+        let a = q[0..<(m * k)].map { UInt8(Int($0) + levels + 1) }, b = Array(q[(m * k)...])
+        let multiplier = try #require(ReducedGEMM(format: .int8))
+        var c = [Int32](repeating: 0, count: m * n)
+        a.withUnsafeBytes { a in b.withUnsafeBytes { b in c.withUnsafeMutableBytes { c in
+            multiplier.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k, c: c.baseAddress!, ldc: n)
+        } } }
+        var wrong = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var exact = 0
+                for t in 0..<k { exact += Int(a[i * k + t]) * Int(b[j * k + t]) }
+                if Int(c[i * n + j]) != exact { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0, "\(wrong) of \(m * n) int8 sums are not exact at levels \(levels)")
+    }
+
+    @Test("bf16 where oneDNN has no kernel: --gemm bf16 is refused with one line, auto never picks it")
+    func bf16Availability() throws {
+        if ReducedGEMM(format: .bf16) == nil {
+            #expect(throws: SimjobError.self) { try GEMMCalibration.resolve(.bf16, dimension: 128, flops: 1e12) }
+            let folder = TemporaryFolder()
+            let data = folder.file("data.hdf5")
+            #expect(try simjob("generate", data, "--n", "300", "--queries", "5", "--dim", "16", "--k", "0", "--quiet").status == 0)
+            let result = try simjob("knn-graph", data, "--k", "3", "--gemm", "bf16", "--output", folder.file("g.hdf5"), "--quiet")
+            #expect(result.status != 0 && result.stderr.contains("oneDNN has no bf16 matrix product on this CPU"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.file("g.hdf5")))
+        } else {
+            #expect(try GEMMCalibration.resolve(.bf16, dimension: 128, flops: 1e12) == .bf16)
+        }
+        for dimension in [128, 384] {
+            let format = try GEMMCalibration.resolve(.auto, dimension: dimension, flops: 1e15)
+            #expect(format != .bf16 || ReducedGEMM(format: .bf16) != nil)
+        }
     }
 
     @Test("choices: fp32 and auto on small products never reduce; a dimension past int8's sums is refused")
@@ -183,7 +233,7 @@ struct ReducedGEMMTests {
         let reference = folder.file("fp32.hdf5"), truth = folder.file("truth-fp32.hdf5")
         #expect(try simjob("knn-graph", data, "--k", "8", "--output", reference, "--quiet", "--block", "256", "--gemm", "fp32").status == 0)
         #expect(try simjob("groundtruth", data, "--k", "8", "--output", truth, "--quiet", "--block", "256", "--gemm", "fp32").status == 0)
-        for gemm in ["int8", "bf16"] {
+        for gemm in Self.formats.map(\.rawValue) {
             for limit in [[], ["--memory-limit", "140K"]] {
                 let output = folder.file("\(gemm)\(limit.count).hdf5")
                 let result = try simjob(["knn-graph", data, "--k", "8", "--output", output, "--block", "256", "--gemm", gemm] + limit)
@@ -275,17 +325,20 @@ struct ReducedGEMMTests {
         }
         for (data, spherical, name) in [(Self.adversarial(rows: 1500, dimension: 40, seed: 41), false, "adversarial"), (integers, false, "integers"),
                                         (Self.adversarial(rows: 800, dimension: 24, seed: 42), true, "spherical")] {
-            expectSame(try train(data, .int8, spherical: spherical), try train(data, .bf16, spherical: spherical), "\(name) int8 / bf16")
+            for gemm in Self.formats.dropFirst() {
+                expectSame(try train(data, .int8, spherical: spherical), try train(data, gemm, spherical: spherical), "\(name) int8 / \(gemm)")
+            }
         }
         let gaussian = gaussianMatrix(rows: 2000, dimension: 48, seed: 45)
         let reference = try train(gaussian, .fp32)
-        expectSame(reference, try train(gaussian, .int8), "gaussian fp32 / int8", objectiveTolerance: 1e-6)
-        expectSame(reference, try train(gaussian, .bf16), "gaussian fp32 / bf16", objectiveTolerance: 1e-6)
+        for gemm in Self.formats {
+            expectSame(reference, try train(gaussian, gemm), "gaussian fp32 / \(gemm)", objectiveTolerance: 1e-6)
+        }
         // The assignment itself against a brute force by exact distance, ties to the lower index,
         // for both products and for exact fp32.
         let points = Self.adversarial(rows: 300, dimension: 20, seed: 43)
         let centroids = Self.adversarial(rows: 45, dimension: 20, seed: 44)
-        for (gemm, exact) in [(GEMMChoice.int8, false), (.bf16, false), (.fp32, true)] {
+        for (gemm, exact) in Self.formats.map({ ($0, false) }) + [(GEMMChoice.fp32, true)] {
             for innerProduct in [false, true] {
                 var indices = [Int32](repeating: -1, count: 300), scores = [Float](repeating: 0, count: 300)
                 let assigner = NearestCentroid(centroids: centroids, innerProduct: innerProduct, gemm: gemm, exact: exact)

@@ -109,13 +109,26 @@ public struct Dedup {
     }
 
     /// One shard of the exact join: every pair (i, j), i < j, within the largest threshold
-    /// whose first row i is among the first `homeRows` of `vectors`. `vectors` holds rows
-    /// `start ..< start + vectors.rows` of the set and must reach its last row (j runs to it);
-    /// ids are the set's. The union of the shards' pairs over a cut of 0..<n into ranges of i
-    /// is the whole join's, scores included (each is the exact score of its two vectors).
-    public func exactShardPairs(_ vectors: FloatMatrix, start: Int, homeRows: Int, metric: Metric) throws -> [(Int32, Int32, Float)] {
+    /// whose first row i is in `home`. The home rows stay in memory; the rows after them are
+    /// read by chunks that fit the memory limit beside them, so shards run one after another
+    /// hold at most the limit whatever the set's size. The union of the shards' pairs over a
+    /// cut of 0..<n into ranges of i is the whole join's, scores included (each is the exact
+    /// score of its two vectors). Products in fp32.
+    public func exactShardPairs(_ source: RowSource, home: Range<Int>, metric: Metric) throws -> [(Int32, Int32, Float)] {
         let largest = try largestThreshold(metric: metric)
-        return try exactJoin(vectors, metric: metric, threshold: largest, start: start, homeRows: homeRows)
+        guard !home.isEmpty else { return [] }
+        let n = source.rows, rowBytes = source.dimension * 4
+        let rows = try ExactKNN.Chunk(source: source, range: home, metric: metric)
+        let available = ProcessMemory.limit(config.memoryLimit) - home.count * rowBytes
+        let chunkRows = max(ExactKNNConfig.defaultBlock, available / rowBytes)
+        let sink = PairSink(limit: config.maxPairs)
+        // The home rows against themselves, then against the rows after them, chunk by chunk.
+        try joinChunks(rows, rows, metric: metric, threshold: largest, format: nil, sink: sink)
+        for start in stride(from: home.upperBound, to: n, by: chunkRows) {
+            let columns = try ExactKNN.Chunk(source: source, range: start..<min(start + chunkRows, n), metric: metric)
+            try joinChunks(rows, columns, metric: metric, threshold: largest, format: nil, sink: sink)
+        }
+        return sink.pairs
     }
 
     /// The first rows of `count` cuts of `rows` so that each range holds about the same share
@@ -151,14 +164,10 @@ public struct Dedup {
     /// A reduced-precision product (`gemm`) needs a second copy of the rows, half their size
     /// again: it is used only when that copy fits within the memory limit beside the vectors and
     /// the state, never for spilled vectors.
-    ///
-    /// `vectors` holds rows `start ..<` of the set; only pairs whose first row is among its
-    /// first `homeRows` are joined (all of them when nil).
-    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spilled: Bool = false, start: Int = 0, homeRows: Int? = nil) throws -> [(Int32, Int32, Float)] {
+
+    func exactJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spilled: Bool = false) throws -> [(Int32, Int32, Float)] {
         let n = vectors.rows
-        let home = min(homeRows ?? n, n)
-        let chunk = ExactKNN.Chunk(vectors: vectors, start: start)
-        let block = ExactKNNConfig.defaultBlock
+        let chunk = ExactKNN.Chunk(vectors: vectors, start: 0)
         // The product backend (`gemm`): pairs found are the same whichever it is.
         var format = try GEMMCalibration.resolve(config.gemm, dimension: vectors.columns, flops: Double(n) * Double(n) * Double(vectors.columns))
         if let chosen = format {
@@ -170,15 +179,27 @@ public struct Dedup {
             }
         }
         chunk.prepare(format, threads: threadCount)
-        let tiles: [(Int, Int)] = stride(from: 0, to: home, by: block).flatMap { row in
-            stride(from: row, to: n, by: block).map { (row, $0) }
+        let sink = PairSink(limit: config.maxPairs)
+        try joinChunks(chunk, chunk, metric: metric, threshold: threshold, format: format, sink: sink)
+        return sink.pairs
+    }
+
+    /// Every pair i < j within `threshold` with i a row of `rows` and j a row of `columns`
+    /// (chunks of one set, ids global), by `block x block` tiles, one product each; tiles
+    /// entirely on or below the diagonal are skipped.
+    func joinChunks(_ rows: ExactKNN.Chunk, _ columns: ExactKNN.Chunk, metric: Metric, threshold: Double, format: ReducedGEMM.Format?, sink: PairSink) throws {
+        let block = ExactKNNConfig.defaultBlock
+        let tiles: [(Int, Int)] = stride(from: 0, to: rows.count, by: block).flatMap { row in
+            stride(from: 0, to: columns.count, by: block).compactMap { column in
+                // Some column of the tile must lie after some row of it.
+                columns.start + min(column + block, columns.count) - 1 > rows.start + row ? (row, column) : nil
+            }
         }
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
-        let sink = PairSink(limit: config.maxPairs)
         let progress = ProgressDisplay("dedup join", total: tiles.count, unit: "tiles", style: progressStyle, logger: logger)
         try BlockedJoin.run(items: tiles.count, threads: threadCount, block: block, progress: progress, stop: { sink.overflow }, format: format) { index, worker in
             let (row, column) = tiles[index]
-            let tile = worker.tile(chunk, row..<min(row + block, home), against: chunk, column..<min(column + block, n))
+            let tile = worker.tile(rows, row..<min(row + block, rows.count), against: columns, column..<min(column + block, columns.count))
             var found: [(Int32, Int32, Float)] = []
             RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
                 if Double(metric.reportedDistance(fromScore: score)) <= threshold { found.append((Int32(i), Int32(j), score)) }
@@ -188,7 +209,6 @@ public struct Dedup {
         progress.finish()
         try Cancellation.check()
         if sink.overflow { throw tooManyPairs(threshold) }
-        return sink.pairs
     }
 
     func tooManyPairs(_ threshold: Double) -> SimjobError {

@@ -96,11 +96,10 @@ public enum ShardOperations {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         let range = Dedup.balancedCuts(rows: source.rows, count: shard.count)[shard.index]
-        // The shard's rows and every row after them: pairs (i, j) with i in range, j > i.
-        let vectors = try source.readMatrix(range.lowerBound..<source.rows, metric: metric)
+        // Pairs (i, j) with i in the shard's range and j > i: its rows against the rows after them.
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
-        let pairs = try dedup.exactShardPairs(vectors, start: range.lowerBound, homeRows: range.count, metric: metric)
+        let pairs = try dedup.exactShardPairs(source, home: range, metric: metric)
         try file.write("pairs", pairs.flatMap { [$0.0, $0.1] }, shape: [pairs.count, 2])
         try file.write("scores", pairs.map(\.2), shape: [pairs.count])
         try file.setAttribute("metric", .string(metric.rawValue))
