@@ -293,7 +293,7 @@ struct SlurmClusterTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/slurm-test-cluster.sh").path
 
-    @Test("a job through simjob slurm with 4 shards equals the one-machine run; a cancelled shard shows in --status, cancels what waits for it, and --resume completes it with the same result")
+    @Test("a job (exact graph and dedup in 4 shards each, the approximate graph whole in the chain) through simjob slurm equals the one-machine run; a cancelled shard shows in --status, cancels what waits for it, and --resume completes it with the same result")
     func slurmRun() throws {
         let folder = TemporaryFolder()
         let cluster = folder.file("cluster")
@@ -318,6 +318,8 @@ struct SlurmClusterTests {
                 generate: {n: 3000, queries: 40, dim: 16, clusters: 10, duplicates: 0.05, k: 0, seed: 2}
               - name: graph
                 knn_graph: {input: data, k: 5}
+              - name: approx
+                knn_graph: {input: data, k: 5, method: approx, nprobe: 3, rounds: 1}
               - name: dups
                 dedup: {input: data, threshold: [0.05, 0.2], write_pairs: true}
             """.write(toFile: jobFile, atomically: true, encoding: .utf8)
@@ -339,7 +341,7 @@ struct SlurmClusterTests {
             try python("""
                 import sys, h5py, hashlib
                 digest = hashlib.sha256()
-                for name in ["graph.hdf5", "dups.hdf5"]:
+                for name in ["graph.hdf5", "approx.hdf5", "dups.hdf5"]:
                     f = h5py.File(sys.argv[1] + "/" + name, "r")
                     def visit(path, obj):
                         if isinstance(obj, h5py.Dataset): digest.update(path.encode()); digest.update(obj[()].tobytes())
