@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SimjobCore
 import SimjobKernels
 
 /// Rows split into k-means cells, with each row's nearest cells: the shared first step of the
@@ -42,12 +43,16 @@ public struct CellPartition {
     /// The rows whose nearest cell is each cell, ascending.
     public let members: [[Int32]]
 
-    /// Partitions `vectors` (normalised already for angular).
+    /// Partitions `vectors` (normalised already for angular): the k-means, then each row's
+    /// nearest cells.
     public init(_ vectors: FloatMatrix, config: Config, logger: Logger? = nil) throws {
-        let rows = vectors.rows
-        cells = max(1, min(config.cells, rows))
-        width = max(1, min(config.width, cells))
-        var kmeansConfig = KMeansConfig(k: cells)
+        let centroids = try Self.trainCentroids(vectors, config: config, logger: logger)
+        try self.init(vectors, centroids: centroids, width: config.width, threads: config.threads)
+    }
+
+    /// The cells' centroids: a k-means of `vectors` (deterministic at any thread count).
+    public static func trainCentroids(_ vectors: FloatMatrix, config: Config, logger: Logger? = nil) throws -> FloatMatrix {
+        var kmeansConfig = KMeansConfig(k: max(1, min(config.cells, vectors.rows)))
         kmeansConfig.iterations = config.iterations
         kmeansConfig.seed = config.seed
         kmeansConfig.threads = config.threads
@@ -56,10 +61,21 @@ public struct CellPartition {
         kmeansConfig.gemm = .fp32
         var kmeans = KMeans(config: kmeansConfig, logger: logger)
         kmeans.label = config.label
-        centroids = try kmeans.train(vectors).centroids
+        return try kmeans.train(vectors).centroids
+    }
 
+    /// The partition of `vectors` by given centroids (trained by `trainCentroids`, perhaps in
+    /// another process): each row's `width` nearest, by one exact search.
+    public init(_ vectors: FloatMatrix, centroids: FloatMatrix, width requested: Int, threads: Int?) throws {
+        let rows = vectors.rows
+        guard centroids.columns == vectors.columns, centroids.rows >= 1 else {
+            throw SimjobError("cell partition: \(centroids.rows) centroids of dimension \(centroids.columns) for rows of dimension \(vectors.columns)")
+        }
+        cells = centroids.rows
+        width = max(1, min(requested, cells))
+        self.centroids = centroids
         let table = try ExactKNN.nearestScores(queries: ExactKNN.Chunk(vectors: vectors, start: 0),
-                                               base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean, k: width, threads: config.threads)
+                                               base: ExactKNN.Chunk(vectors: centroids, start: 0), metric: .euclidean, k: width, threads: threads)
         nearest = Array(UnsafeBufferPointer(start: table.ids, count: rows * width))
         squaredDistances = Array(UnsafeBufferPointer(start: table.distances, count: rows * width))
         var members = [[Int32]](repeating: [], count: cells)

@@ -132,15 +132,18 @@ public struct ApproxKNNGraph {
     /// itself), the full vectors are laid out by cell into a spill file in that directory
     /// (`CellLayout(_:cells:spillingTo:)`), read in row order and written cell run by cell run;
     /// the search, joins and re-scoring then read them cell by cell. The graph is the same.
-    public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false, spillingTo spillDirectory: String? = nil) throws -> (NeighborTable, ApproxKNNStats) {
+    ///
+    /// A sharded graph passes `prepared` (the shards' shared projection and centroids, see
+    /// `prepare`) and `searched`, which fills the lists (by position, as `searchShard` left
+    /// them) from the shards' files and returns the pairs they scored, in place of the search:
+    /// the joins and the re-scoring then run here on exactly the lists a whole run has.
+    public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false, spillingTo spillDirectory: String? = nil,
+                      prepared: Prepared? = nil, searched: ((NeighborLists, CellLayout) throws -> Int)? = nil) throws -> (NeighborTable, ApproxKNNStats) {
         let started = ProgressDisplay.now()
         let n = vectors.rows
-        guard config.k >= 1, config.k <= n - 1 else {
-            throw SimjobError("k = \(config.k) must be between 1 and n - 1 = \(n - 1) (a row is not its own neighbour)")
-        }
-        guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1") }
-        if let target = config.recall, !(target > 0 && target <= 1) { throw SimjobError("recall must be in (0, 1] (got \(target))") }
-        let partitions = max(1, min(config.partitions > 0 ? config.partitions : Self.automaticPartitions(rows: n), n))
+        try checkSettings(rows: n)
+        if searched != nil && config.recall != nil { throw SimjobError("an approximate graph with a recall target does not run in shards") }
+        let partitions = setupPartitions(rows: n)
 
         // Candidates are ranked in the reduced space (when there is one) and re-scored exactly.
         var clock = ProgressDisplay.now()
@@ -150,23 +153,8 @@ public struct ApproxKNNGraph {
             stageSeconds.append((name, now - clock))
             clock = now
         }
-        let projection = try chooseProjection(vectors, metric: metric)
-        let space = try projection?.apply(vectors, threads: config.threads) ?? vectors
-        stage("projection")
-        let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
-        // Without a reduction the lists hold k, scored exactly on the way in.
-        let width = min(n - 1, Self.listWidth(reduced: projection != nil, config: config, captured: projection?.captured))
-        if let projection {
-            logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
-        }
-
-        var cellConfig = CellPartition.Config(cells: partitions, width: config.recall != nil ? Self.maximumTargetProbes : config.nprobe)
-        cellConfig.iterations = config.iterations
-        cellConfig.seed = config.seed
-        cellConfig.threads = config.threads
-        cellConfig.label = "graph partitions"
-        let cells = try CellPartition(space, config: cellConfig, logger: logger)
-        stage("cells")
+        let setup = try setUp(vectors, metric: metric, prepared: prepared, stage: stage)
+        let (projection, space, spaceMetric, width, cells) = (setup.projection, setup.space, setup.spaceMetric, setup.width, setup.cells)
         // The sample's exact neighbours come first: they read the rows in their own order.
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
@@ -278,7 +266,11 @@ public struct ApproxKNNGraph {
             stats.sampledRecall = measured
         } else {
             let nprobe = min(config.nprobe, partitions)
-            scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil)
+            if let searched {
+                scored += try searched(lists, layout)
+            } else {
+                scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil)
+            }
             stage("search")
             for _ in 0..<config.rounds { _ = try joinRound() }
             stage("refinement")
@@ -300,6 +292,175 @@ public struct ApproxKNNGraph {
         Invariants.check(table, idLimit: n, selfJoin: true, what: "approximate k-NN graph")
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
+    }
+
+    func checkSettings(rows n: Int) throws {
+        guard config.k >= 1, config.k <= n - 1 else {
+            throw SimjobError("k = \(config.k) must be between 1 and n - 1 = \(n - 1) (a row is not its own neighbour)")
+        }
+        guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1") }
+        if let target = config.recall, !(target > 0 && target <= 1) { throw SimjobError("recall must be in (0, 1] (got \(target))") }
+    }
+
+    func setupPartitions(rows n: Int) -> Int {
+        max(1, min(config.partitions > 0 ? config.partitions : Self.automaticPartitions(rows: n), n))
+    }
+
+    // MARK: shards
+
+    /// The work the shards of a graph share, done once (`prepare`): the principal components
+    /// (nil: candidates are ranked in the full vectors) and the cells' centroids. Every shard
+    /// and the merge derive the rest from them and the vectors as a whole run does: the reduced
+    /// rows, each row's nearest cells, the layout.
+    public struct Prepared: Sendable {
+        public var projection: Projection?
+        public var centroids: FloatMatrix
+        public init(projection: Projection?, centroids: FloatMatrix) {
+            self.projection = projection
+            self.centroids = centroids
+        }
+    }
+
+    /// One shard's part of the search: the lists of the rows of a range of home cells, by
+    /// position in the layout (`positions`, the layout's `rows` there), candidates as
+    /// positions, each row's `width` slots sorted as the search left them.
+    public struct SearchedShard: Sendable {
+        public var positions: Range<Int>
+        public var rows: [Int32]
+        public var width: Int
+        public var ids: [Int32]
+        public var scores: [Float]
+        /// Pairs the shard scored.
+        public var scored: Int
+        public init(positions: Range<Int>, rows: [Int32], width: Int, ids: [Int32], scores: [Float], scored: Int) {
+            self.positions = positions
+            self.rows = rows
+            self.width = width
+            self.ids = ids
+            self.scores = scores
+            self.scored = scored
+        }
+    }
+
+    /// Whether these settings run in shards: hand settings only (a recall target decides its
+    /// search width from the lists of the whole set as it goes).
+    public var isShardable: Bool { config.recall == nil }
+
+    /// The shards' shared work on `vectors` (normalised already for angular).
+    public func prepare(_ vectors: FloatMatrix, metric: Metric) throws -> Prepared {
+        try checkSettings(rows: vectors.rows)
+        let projection = try chooseProjection(vectors, metric: metric)
+        let space = try projection?.apply(vectors, threads: config.threads) ?? vectors
+        let centroids = try CellPartition.trainCentroids(space, config: cellConfig(rows: vectors.rows), logger: logger)
+        return Prepared(projection: projection, centroids: centroids)
+    }
+
+    /// Shard `shard.index` of `shard.count` of the search: the rows of a run of home cells
+    /// holding about `n / count` rows, each searching its `nprobe` nearest cells exactly as in
+    /// a whole run (each home cell's rows' lists are filled by that cell's work item alone).
+    /// `reorderingInPlace` and `spillingTo` as in `graph`.
+    public func searchShard(_ vectors: FloatMatrix, metric: Metric, prepared: Prepared, shard: (index: Int, count: Int),
+                            reorderingInPlace: Bool = false, spillingTo spillDirectory: String? = nil) throws -> SearchedShard {
+        let n = vectors.rows
+        try checkSettings(rows: n)
+        guard isShardable else { throw SimjobError("an approximate graph with a recall target does not run in shards") }
+        let setup = try setUp(vectors, metric: metric, prepared: prepared, stage: { _ in })
+        let layout = if let spillDirectory, setup.projection == nil {
+            try CellLayout(setup.space, cells: setup.cells, spillingTo: spillDirectory,
+                           windowBytes: CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state))
+        } else {
+            CellLayout(setup.space, cells: setup.cells, inPlace: reorderingInPlace || setup.projection != nil)
+        }
+        let homes = Self.shardCells(starts: layout.starts, shard: shard)
+        let positions = layout.starts[homes.lowerBound]..<layout.starts[homes.upperBound]
+        let width = setup.width
+        let lists = NeighborLists(rows: n, k: width)
+        defer { lists.deallocate() }
+        let nprobe = min(config.nprobe, setup.cells.cells)
+        let scored = try searchCells(layout, metric: setup.spaceMetric, cells: setup.cells, slots: 0..<nprobe, into: lists,
+                                     exact: setup.projection == nil, homes: homes)
+        let first = positions.lowerBound * width, count = positions.count * width
+        return SearchedShard(positions: positions, rows: Array(layout.rows[positions]), width: width,
+                             ids: Array(UnsafeBufferPointer(start: lists.ids + first, count: count)),
+                             scores: Array(UnsafeBufferPointer(start: lists.scores + first, count: count)), scored: scored)
+    }
+
+    /// Home cells of a shard: cells in layout order, cut where the rows before reach
+    /// `n x index / count` (a shard may hold no cell when there are fewer cells than shards).
+    public static func shardCells(starts: [Int], shard: (index: Int, count: Int)) -> Range<Int> {
+        let n = starts.last ?? 0, cells = starts.count - 1
+        func cut(_ i: Int) -> Int {
+            let target = n * i / shard.count
+            return i == shard.count ? cells : (starts.firstIndex { $0 >= target } ?? cells)
+        }
+        return min(cut(shard.index), cells)..<min(max(cut(shard.index), cut(shard.index + 1)), cells)
+    }
+
+    /// Copies a shard's search into `lists` (by position), checking that it is a part of this
+    /// layout's search: same rows at the same positions, the same list width.
+    public static func load(_ shard: SearchedShard, into lists: NeighborLists, layout: CellLayout, source: String) throws {
+        let width = lists.k
+        guard shard.width == width, shard.positions.upperBound <= lists.rows, shard.rows.count == shard.positions.count,
+              shard.ids.count == shard.positions.count * width, shard.scores.count == shard.ids.count else {
+            throw SimjobError("\(source): lists of \(shard.rows.count) rows x \(shard.width) at positions \(shard.positions) do not fit this graph (\(lists.rows) rows x \(width))")
+        }
+        guard zip(shard.rows, layout.rows[shard.positions]).allSatisfy({ $0 == $1 }) else {
+            throw SimjobError("\(source): its rows are not the cells' rows at positions \(shard.positions): the shard was searched with other cells")
+        }
+        guard shard.ids.allSatisfy({ $0 == NeighborLists.emptyID || ($0 >= 0 && Int($0) < lists.rows) }) else {
+            throw SimjobError("\(source): a candidate position is out of range 0..<\(lists.rows)")
+        }
+        let first = shard.positions.lowerBound * width
+        shard.ids.withUnsafeBufferPointer { (lists.ids + first).update(from: $0.baseAddress!, count: $0.count) }
+        shard.scores.withUnsafeBufferPointer { (lists.scores + first).update(from: $0.baseAddress!, count: $0.count) }
+        for position in shard.positions { lists.bounds[position] = lists.scores[position * width + width - 1] }
+    }
+
+    /// The space candidates are ranked in and the cells, from `prepared` or computed here.
+    struct Setup {
+        var projection: Projection?
+        var space: FloatMatrix
+        var spaceMetric: Metric
+        /// Candidates kept per row.
+        var width: Int
+        var cells: CellPartition
+    }
+
+    func cellConfig(rows n: Int) -> CellPartition.Config {
+        var cellConfig = CellPartition.Config(cells: setupPartitions(rows: n), width: config.recall != nil ? Self.maximumTargetProbes : config.nprobe)
+        cellConfig.iterations = config.iterations
+        cellConfig.seed = config.seed
+        cellConfig.threads = config.threads
+        cellConfig.label = "graph partitions"
+        return cellConfig
+    }
+
+    func setUp(_ vectors: FloatMatrix, metric: Metric, prepared: Prepared?, stage: (String) -> Void) throws -> Setup {
+        let n = vectors.rows
+        let projection = try prepared.map(\.projection) ?? chooseProjection(vectors, metric: metric)
+        if let projection, projection.inputDimension != vectors.columns {
+            throw SimjobError("the prepared projection maps \(projection.inputDimension) dimensions, the vectors have \(vectors.columns)")
+        }
+        let space = try projection?.apply(vectors, threads: config.threads) ?? vectors
+        stage("projection")
+        let spaceMetric: Metric = projection == nil ? metric : (metric == .ip ? .ip : .euclidean)
+        // Without a reduction the lists hold k, scored exactly on the way in.
+        let width = min(n - 1, Self.listWidth(reduced: projection != nil, config: config, captured: projection?.captured))
+        if let projection {
+            logger?.info("approximate graph: candidates ranked in \(projection.outputDimension) of \(vectors.columns) dimensions (\(String(format: "%.1f", 100 * projection.captured)) % of the variance), \(width) per row re-scored exactly")
+        }
+        let cellConfig = cellConfig(rows: n)
+        let cells: CellPartition
+        if let prepared {
+            guard prepared.centroids.rows == min(cellConfig.cells, n) else {
+                throw SimjobError("the prepared cells are \(prepared.centroids.rows), these settings make \(cellConfig.cells)")
+            }
+            cells = try CellPartition(space, centroids: prepared.centroids, width: cellConfig.width, threads: config.threads)
+        } else {
+            cells = try CellPartition(space, config: cellConfig, logger: logger)
+        }
+        stage("cells")
+        return Setup(projection: projection, space: space, spaceMetric: spaceMetric, width: width, cells: cells)
     }
 
     /// Inputs of this dimension and more are reduced when the dimension is chosen automatically.
@@ -446,7 +607,9 @@ public struct ApproxKNNGraph {
     /// margin for rounding and an exact score for every survivor, so probing every cell gives
     /// exactly the exact graph. A wider search after the first (slots not starting at 0) fills
     /// lists of its own, merged without repeating an id the lists hold already.
-    func searchCells(_ layout: CellLayout, metric: Metric, cells: CellPartition, slots: Range<Int>, into target: NeighborLists, exact: Bool) throws -> Int {
+    /// `homes` limits the work to those home cells (a shard's); nil is every cell.
+    func searchCells(_ layout: CellLayout, metric: Metric, cells: CellPartition, slots: Range<Int>, into target: NeighborLists, exact: Bool,
+                     homes: Range<Int>? = nil) throws -> Int {
         let slots = slots.clamped(to: 0..<cells.width)
         let widening = !slots.contains(0)
         let lists = exact && widening ? NeighborLists(rows: target.rows, k: target.k) : target
@@ -458,21 +621,21 @@ public struct ApproxKNNGraph {
         }
         let m = layout.vectors.columns, width = cells.width, block = ExactKNNConfig.defaultBlock
         let cellCount = layout.cellCount
-        let order = (0..<cellCount).sorted { layout.cell($0).count > layout.cell($1).count }
-        let threads = min(threadCount, max(cellCount, 1))
+        let order = Array(homes ?? 0..<cellCount).sorted { layout.cell($0).count > layout.cell($1).count }
+        let threads = min(threadCount, max(order.count, 1))
         let gathers = (0..<threads).map { _ in FloatMatrix(rows: block, columns: m) }
         let gatherNorms = UnsafeMutablePointer<Float>.allocate(capacity: threads * block)
         defer { gatherNorms.deallocate() }
         let scoredCounts = UnsafeMutablePointer<Int>.allocate(capacity: threads)
         scoredCounts.initialize(repeating: 0, count: threads)
         defer { scoredCounts.deallocate() }
-        let n = layout.vectors.rows
+        let n = order.reduce(0) { $0 + layout.cell($1).count }
         let progress = ProgressDisplay("approximate k-NN graph", total: n, unit: "rows", style: progressStyle, logger: logger)
         try layout.norms.withUnsafeBufferPointer { normBuffer in
             try cells.nearest.withUnsafeBufferPointer { nearestBuffer in
                 try layout.rows.withUnsafeBufferPointer { rowBuffer in
                     let shared = UnsafeSendable((normBuffer.baseAddress!, nearestBuffer.baseAddress!, rowBuffer.baseAddress!))
-                    try BlockedJoin.run(items: cellCount, threads: threads, block: block, progress: progress, weight: { layout.cell(order[$0]).count }) { item, worker in
+                    try BlockedJoin.run(items: order.count, threads: threads, block: block, progress: progress, weight: { layout.cell(order[$0]).count }) { item, worker in
                         let (norms, nearest, rowOf) = shared.value
                         let home = order[item]
                         let range = layout.cell(home)

@@ -42,9 +42,8 @@ public struct Projection: Sendable {
     /// Principal components of `vectors` (normalised already for angular).
     public init(_ vectors: FloatMatrix, config: Config) throws {
         let n = vectors.rows, d = vectors.columns
-        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let rows = sampleIndices(min(config.sample, n), from: n, seed: config.seed &+ 0x9CA)
-        let covariance = Self.moments(vectors, rows: rows, centered: config.centered, threads: threads)
+        let covariance = Self.moments(vectors, rows: rows, centered: config.centered)
         guard let (values, vectors) = LAPACK.symmetricEigen(covariance, n: d) else {
             throw SimjobError("principal components: LAPACK's eigensolver failed on the \(d) x \(d) covariance")
         }
@@ -67,9 +66,20 @@ public struct Projection: Sendable {
         for index in 0..<(m * d) { basis.pointer[index] = Float(vectors[index]) }
     }
 
+    /// Partial sums of the moments (at most; one per 512 sampled rows).
+    static let partialSums = 8
+
+    /// The basis of an earlier projection (saved with a sharded graph's shared work).
+    public init(basis: FloatMatrix, captured: Double) {
+        inputDimension = basis.columns
+        outputDimension = basis.rows
+        self.basis = basis
+        self.captured = captured
+    }
+
     /// The `d x d` covariance (or second moment) of the sampled rows, in double precision: one
     /// sgemm `X^T X` per worker over its share of the rows, summed.
-    static func moments(_ vectors: FloatMatrix, rows: [Int], centered: Bool, threads: Int) -> [Double] {
+    static func moments(_ vectors: FloatMatrix, rows: [Int], centered: Bool) -> [Double] {
         let d = vectors.columns, count = rows.count
         var mean = [Double](repeating: 0, count: d)
         if centered {
@@ -84,7 +94,10 @@ public struct Projection: Sendable {
             let source = vectors.row(row), target = gathered.row(index)
             for j in 0..<d { target[j] = source[j] - Float(mean[j]) }
         }
-        let workers = max(1, min(threads, count / 512))
+        // A fixed number of partial sums (not one per thread), so that the basis is the same
+        // at any thread count: a sharded graph's prepared projection must be the one a whole
+        // run computes.
+        let workers = max(1, min(Self.partialSums, count / 512))
         let partials = (0..<workers).map { _ in FloatMatrix(rows: d, columns: d) }
         BLASRuntime.setThreads(1)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in

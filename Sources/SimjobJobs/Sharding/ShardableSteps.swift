@@ -33,6 +33,38 @@ extension KNNGraphStep.Exact: ShardableAction {
     }
 }
 
+/// The approximate graph: the projection and the cells are prepared once, the search runs in
+/// shards by home cells, the merge runs the joins and the re-scoring (hand settings only).
+extension KNNGraphStep.Approximate: ShardableAction {
+    var isShardable: Bool { ApproxKNNGraph(config: config).isShardable }
+    var needsPreparation: Bool { true }
+
+    func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String {
+        let prepared = try ShardOperations.approxGraphPrepare(input: input, config: config, into: file, logger: runner.logger,
+                                                              progressStyle: runner.progressStyle)
+        return "\(prepared.centroids.rows) cells" + (prepared.projection.map { ", ranked in \($0.outputDimension) principal components" } ?? "")
+    }
+
+    func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
+        let store = runner.shardStore(step)!
+        let (positions, searched) = try ShardOperations.approxGraphShard(
+            input: input, prepared: store.preparedPath, shard: (shard.index, shard.count), config: config, into: file,
+            spillFolder: store.folder, logger: runner.logger, progressStyle: runner.progressStyle)
+        return (positions, "searched \(searched.rows.count) rows (layout positions \(positions.lowerBound)..<\(positions.upperBound)), \(searched.scored) pairs")
+    }
+
+    func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let store = runner.shardStore(step)!
+        let prepared = store.preparedState()
+        guard case .done = prepared else {
+            throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
+        }
+        let stats = try ShardOperations.approxGraphMerge(input: input, prepared: store.preparedPath, shards: shards, output: step.output, config: config,
+                                                         logger: runner.logger, progressStyle: runner.progressStyle)
+        return "approximate: " + stats.summary + ", search merged from \(shards.count) shards"
+    }
+}
+
 extension DedupStep.Action: ShardableAction {
     var isShardable: Bool { config.mode == .exact }
 

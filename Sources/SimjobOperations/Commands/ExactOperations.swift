@@ -57,31 +57,28 @@ public enum ExactOperations {
     }
 
     /// The approximate k-NN graph of a dataset, in the same layout (`method` = approx).
+    ///
+    /// `sharded` (a sharded graph's merge) gives the shards' shared work and fills the lists
+    /// from their searches (see `ApproxKNNGraph.graph`); the rest is a whole run's.
     public static func approxKNNGraph(
         input: DatasetReference, output: String, config: ApproxKNNConfig, logger: Logger? = nil,
-        progressStyle: ProgressDisplay.Style = .automatic
+        progressStyle: ProgressDisplay.Style = .automatic,
+        sharded: (prepared: ApproxKNNGraph.Prepared, searched: (NeighborLists, CellLayout) throws -> Int)? = nil
     ) throws -> ApproxKNNStats {
         let started = ProgressDisplay.now()
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        let limit = ProcessMemory.limit(config.memoryLimit)
-        let plan = ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
-        if plan.state > limit {
-            throw SimjobError("\(input): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM); raise the limit, or use --method exact, which streams")
-        }
+        let spilling = try approxGraphSpills(source, config: config)
         let out = try AtomicOutputFile(output)
-        // Above the limit, the vectors live in spill files beside the output (unlinked at once,
-        // so nothing is left behind), and the kernel pages them in and out.
-        let spill = plan.vectors + plan.state > limit ? out.output.folder : nil
-        if spill != nil {
-            logger?.info("approximate graph: about \(formatBytes(plan.vectors + plan.state)) in all, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
-        }
+        let spill = spilling ? out.output.folder : nil
+        if let spill { logger?.info("approximate graph: above the memory limit, the vectors go to spill files in \(spill)") }
         let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
         graph.progressStyle = progressStyle
-        let (table, stats) = try graph.graph(vectors, metric: metric, reorderingInPlace: true, spillingTo: spill)
+        let (table, stats) = try graph.graph(vectors, metric: metric, reorderingInPlace: true, spillingTo: spill,
+                                             prepared: sharded?.prepared, searched: sharded?.searched)
         var extra: [(String, AttributeValue)] = [
             ("partitions", .int(Int64(stats.partitions))), ("nprobe", .int(Int64(stats.nprobe))), ("rounds", .int(Int64(stats.rounds))),
         ]
@@ -96,5 +93,16 @@ public enum ExactOperations {
         try writeGraph(table, to: out, metric: metric, method: "approx", source: input, extra: extra)
         logger?.info("approximate graph: written in \(String(format: "%.2f", ProgressDisplay.now() - writing)) s")
         return stats
+    }
+
+    /// Whether an approximate graph of `source` spills its vectors to disk (its estimate is
+    /// above the memory limit); refused in one line when its state alone is above it.
+    static func approxGraphSpills(_ source: VectorSource, config: ApproxKNNConfig) throws -> Bool {
+        let limit = ProcessMemory.limit(config.memoryLimit)
+        let plan = ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+        if plan.state > limit {
+            throw SimjobError("\(source.reference): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM); raise the limit, or use --method exact, which streams")
+        }
+        return plan.vectors + plan.state > limit
     }
 }

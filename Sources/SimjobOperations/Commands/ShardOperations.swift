@@ -249,3 +249,133 @@ extension ShardOperations {
         return index
     }
 }
+
+// MARK: approximate k-NN graph
+
+/// The approximate graph in shards (hand settings; a recall target runs whole):
+///
+/// - The preparation computes once what every shard shares: the principal components (when
+///   candidates are ranked in a reduced space) and the cells' k-means centroids, saved in
+///   group `approx_graph` (`basis` float32 [m, d] with attribute `captured`, `centroids` float32
+///   [cells, m]).
+/// - Shard i searches the rows of a run of home cells (cells in layout order, cut at about
+///   n x i / N rows) against the cells they probe, exactly the work items of a whole run's
+///   search, and writes their lists by layout position: `rows` int32 [r], `ids` int32 [r, w]
+///   (candidates as positions), `scores` float32 [r, w], attributes `first_position`, `scored`.
+/// - The merge lays the set out by the same cells, loads the lists in place of the search and
+///   runs the join rounds and the exact re-scoring on the whole set, as one run does: the
+///   same lists in, the same graph out. The search, the part that grows with nprobe, is what
+///   the shards share out; the joins and the re-scoring (a third or less of a run at the
+///   defaults) run in the merge, within the memory limit as a whole run does.
+extension ShardOperations {
+    static let approxGroup = "approx_graph"
+
+    public static func approxGraphPrepare(
+        input: DatasetReference, config: ApproxKNNConfig, into file: HDF5File, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> ApproxKNNGraph.Prepared {
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        _ = try ExactOperations.approxGraphSpills(source, config: config)
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        var graph = ApproxKNNGraph(config: config)
+        graph.logger = logger
+        graph.progressStyle = progressStyle
+        let prepared = try graph.prepare(vectors, metric: metric)
+        try file.createGroup(approxGroup)
+        try file.write("\(approxGroup)/centroids", prepared.centroids.array, shape: [prepared.centroids.rows, prepared.centroids.columns])
+        if let projection = prepared.projection {
+            try file.write("\(approxGroup)/basis", projection.basis.array, shape: [projection.basis.rows, projection.basis.columns])
+            try file.setAttribute("captured", .double(projection.captured), on: "\(approxGroup)/basis")
+        }
+        try file.setAttribute("metric", .string(metric.rawValue), on: approxGroup)
+        try file.setAttribute("rows", .int(Int64(source.rows)), on: approxGroup)
+        return prepared
+    }
+
+    /// The prepared projection and centroids, checked against the vectors they serve.
+    static func approxPrepared(_ path: String, rows: Int, dimension: Int) throws -> ApproxKNNGraph.Prepared {
+        let file = try HDF5File.open(path, registerInput: false)
+        func matrix(_ name: String) throws -> FloatMatrix {
+            let dataset = try file.dataset("\(approxGroup)/\(name)")
+            try dataset.requireMatrix()
+            let values: [Float] = try dataset.readAll()
+            return FloatMatrix(rows: dataset.rows, columns: dataset.columns, values: values)
+        }
+        guard file.exists(approxGroup), try file.attribute("rows", of: approxGroup)?.intValue == Int64(rows) else {
+            throw SimjobError("\(path): not the prepared cells of an approximate graph of \(rows) rows")
+        }
+        let centroids = try matrix("centroids")
+        var projection: Projection? = nil
+        if file.exists("\(approxGroup)/basis") {
+            let basis = try matrix("basis")
+            guard basis.columns == dimension, basis.rows == centroids.columns,
+                  let captured = try file.attribute("captured", of: "\(approxGroup)/basis")?.doubleValue else {
+                throw SimjobError("\(path): its projection (\(basis.rows) x \(basis.columns)) does not fit vectors of dimension \(dimension) and its centroids")
+            }
+            projection = Projection(basis: basis, captured: captured)
+        } else if centroids.columns != dimension {
+            throw SimjobError("\(path): centroids of dimension \(centroids.columns) for vectors of dimension \(dimension)")
+        }
+        return ApproxKNNGraph.Prepared(projection: projection, centroids: centroids)
+    }
+
+    public static func approxGraphShard(
+        input: DatasetReference, prepared path: String, shard: (index: Int, count: Int), config: ApproxKNNConfig, into file: HDF5File,
+        spillFolder: String, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> (rows: Range<Int>, searched: ApproxKNNGraph.SearchedShard) {
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        let prepared = try approxPrepared(path, rows: source.rows, dimension: source.dimension)
+        let spill = try ExactOperations.approxGraphSpills(source, config: config) ? spillFolder : nil
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
+        var graph = ApproxKNNGraph(config: config)
+        graph.logger = logger
+        graph.progressStyle = progressStyle
+        let searched = try graph.searchShard(vectors, metric: metric, prepared: prepared, shard: shard, reorderingInPlace: true, spillingTo: spill)
+        let count = searched.rows.count
+        try file.write("rows", searched.rows, shape: [count])
+        try file.write("ids", searched.ids, shape: [count, searched.width])
+        try file.write("scores", searched.scores, shape: [count, searched.width])
+        try file.setAttribute("first_position", .int(Int64(searched.positions.lowerBound)))
+        try file.setAttribute("scored", .int(Int64(searched.scored)))
+        try file.setAttribute("metric", .string(metric.rawValue))
+        return (searched.positions, searched)
+    }
+
+    /// The graph of a whole run: the prepared cells, the shards' lists in place of the search,
+    /// then the joins and the re-scoring.
+    public static func approxGraphMerge(
+        input: DatasetReference, prepared path: String, shards: [String], output: String, config: ApproxKNNConfig, logger: Logger? = nil,
+        progressStyle: ProgressDisplay.Style = .automatic
+    ) throws -> ApproxKNNStats {
+        let source = try VectorSource(input)
+        let prepared = try approxPrepared(path, rows: source.rows, dimension: source.dimension)
+        let searched: (NeighborLists, CellLayout) throws -> Int = { lists, layout in
+            var next = 0, scored = 0
+            for shardPath in shards {
+                try Cancellation.check()
+                let file = try HDF5File.open(shardPath, registerInput: false)
+                let rows: [Int32] = try file.dataset("rows").readAll()
+                let ids = try file.dataset("ids"), scores = try file.dataset("scores")
+                guard let first = try file.attribute("first_position")?.intValue, let shardScored = try file.attribute("scored")?.intValue,
+                      ids.shape.count == 2, ids.shape == scores.shape, ids.rows == rows.count else {
+                    throw SimjobError("\(shardPath): not the lists of an approximate graph shard")
+                }
+                guard Int(first) == next else {
+                    throw SimjobError("\(shardPath): its lists start at position \(first), the shards before it end at \(next)")
+                }
+                let shard = ApproxKNNGraph.SearchedShard(positions: next..<(next + rows.count), rows: rows, width: ids.columns,
+                                                         ids: try ids.readAll(), scores: try scores.readAll(), scored: Int(shardScored))
+                try ApproxKNNGraph.load(shard, into: lists, layout: layout, source: shardPath)
+                next += rows.count
+                scored += shard.scored
+            }
+            guard next == lists.rows else {
+                throw SimjobError("the approximate graph's shards hold the lists of \(next) rows, the set has \(lists.rows): the input changed since they ran")
+            }
+            return scored
+        }
+        return try ExactOperations.approxKNNGraph(input: input, output: output, config: config, logger: logger, progressStyle: progressStyle,
+                                                  sharded: (prepared, searched))
+    }
+}
