@@ -9,7 +9,8 @@ struct ShardTests {
         folder.write(text, name: name)
     }
 
-    /// A job with every shardable kind: ground truth, exact graph, exact dedup (and a step after).
+    /// A job with every shardable kind: ground truth, exact graph, the approximate graph ranked
+    /// in a reduced space and in the full one, exact and fast dedup, IVF-PQ (and a step after).
     func shardedJob(_ folder: TemporaryFolder, metric: String = "euclidean", keep: String = "first", name: String = "job.yaml") -> String {
         let dedupMetric = metric == "ip" ? "euclidean" : metric
         let thresholds = dedupMetric == "angular" ? "[0.002, 0.01]" : "[0.05, 0.2]"
@@ -24,6 +25,12 @@ struct ShardTests {
                 knn_graph: {input: data, k: 6, block: 128}
               - name: dups
                 dedup: {input: data, metric: \(dedupMetric), threshold: \(thresholds), keep: \(keep), write_pairs: true, write_kept: true}
+              - name: approx
+                knn_graph: {input: data, k: 6, method: approx, nprobe: 2, rounds: 2, dimension: 12, partitions: 9}
+              - name: approxfull
+                knn_graph: {input: data, k: 6, method: approx, nprobe: 3, rounds: 1, partitions: 7}
+              - name: fastdups
+                dedup: {input: data, metric: \(dedupMetric), threshold: \(thresholds), mode: fast, partitions: 6, keep: \(keep), write_pairs: true}
               - name: check
                 evaluate: {graph: graph, truth: graph}
               - name: index
@@ -31,7 +38,7 @@ struct ShardTests {
             """, in: folder, name: name)
     }
 
-    static let outputs = ["truth.hdf5", "graph.hdf5", "dups.hdf5", "dups-kept.hdf5", "check.hdf5", "index.hdf5"]
+    static let outputs = ["truth.hdf5", "graph.hdf5", "dups.hdf5", "dups-kept.hdf5", "approx.hdf5", "approxfull.hdf5", "fastdups.hdf5", "check.hdf5", "index.hdf5"]
 
     /// Every dataset's bytes and every attribute (evaluation timings aside) of the outputs.
     func contents(_ folder: String, files: [String] = ShardTests.outputs) throws -> String {
@@ -69,7 +76,7 @@ struct ShardTests {
 
     /// Runs every sharded step's shards (in the order given) after its preparation, then merges.
     func runSharded(_ jobFile: String, shards: Int, order: [Int], in folder: TemporaryFolder) throws -> CommandResult {
-        for step in ["truth", "graph", "dups", "index"] {
+        for step in ["truth", "graph", "dups", "approx", "approxfull", "fastdups", "index"] {
             let prepared = try run(["run", jobFile, "--prepare", step, "--quiet"], in: folder)
             #expect(prepared.status == 0, "\(prepared.stderr)")
             for index in order {
@@ -80,7 +87,7 @@ struct ShardTests {
         return try run(["run", jobFile, "--quiet"], in: folder)
     }
 
-    @Test("shards of ground truth, the exact graph, exact dedup and IVF-PQ encoding merge into exactly one run's outputs",
+    @Test("shards of ground truth, the exact graph, the approximate graph's search (reduced and full space), exact and fast dedup and IVF-PQ encoding merge into exactly one run's outputs",
           arguments: [("euclidean", 3, "first"), ("angular", 5, "centroid"), ("ip", 2, "first")])
     func mergedEqualsOneRun(metric: String, shards: Int, keep: String) throws {
         let folder = TemporaryFolder()
@@ -252,7 +259,15 @@ struct ShardTests {
         try failing(["run", jobFile, "--shard", "0/3", "--step", "nosuch"], "no step named 'nosuch'")
         try failing(["run", jobFile, "--prepare", "nosuch"], "no step named 'nosuch'")
         try failing(["run", jobFile, "--step", "graph"], "--step goes with --shard")
-        try failing(["run", jobFile, "--set", "dups.mode=fast", "--shard", "0/3", "--step", "dups"], "step 'dups' (dedup) does not run in shards")
+        let targetJob = job("""
+            output: out
+            steps:
+              - name: data
+                generate: {n: 500, queries: 5, dim: 8, k: 0, seed: 5}
+              - name: approx
+                knn_graph: {input: data, k: 5, method: approx, recall: 0.9}
+            """, in: folder, name: "target.yaml")
+        try failing(["run", targetJob, "--shard", "0/3", "--step", "approx"], "step 'approx' (knn_graph) does not run in shards")
 
         // The index from the scheduler's environment (Kubernetes indexed jobs here).
         #expect(try run(["run", jobFile, "--prepare", "truth", "--quiet"], in: folder).status == 0)
@@ -293,7 +308,7 @@ struct SlurmClusterTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/slurm-test-cluster.sh").path
 
-    @Test("a job (exact graph and dedup in 4 shards each, the approximate graph whole in the chain) through simjob slurm equals the one-machine run; a cancelled shard shows in --status, cancels what waits for it, and --resume completes it with the same result")
+    @Test("a job (exact graph, approximate graph and dedup in 4 shards each) through simjob slurm equals the one-machine run; a cancelled shard shows in --status, cancels what waits for it, and --resume completes it with the same result")
     func slurmRun() throws {
         let folder = TemporaryFolder()
         let cluster = folder.file("cluster")
@@ -354,17 +369,17 @@ struct SlurmClusterTests {
         let submitted = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--cpus-per-task", "1"])
         #expect(submitted.status == 0, "\(submitted.stderr)")
         let first = ids(submitted)
-        #expect(first.count == 5, "\(submitted.stdout)")  // prepare + shards, twice, and the merge
+        #expect(first.count == 7, "\(submitted.stdout)")  // prepare + shards, three times, and the merge
         #expect(waitForQuiet(first), "the Slurm jobs did not finish")
         let done = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--status"])
-        #expect(done.stdout.contains("step graph (knn_graph): merged") && done.stdout.contains("merge (job \(first.last!)): COMPLETED"), "\(done.stdout)\(done.stderr)")
+        #expect(done.stdout.contains("step graph (knn_graph): merged") && done.stdout.contains("step approx (knn_graph): merged") && done.stdout.contains("merge (job \(first.last!)): COMPLETED"), "\(done.stdout)\(done.stderr)")
         #expect(try outputs("out") == (try outputs("one")))
 
         // 2. Again from scratch (--force), one shard cancelled while it runs.
         let second = try simjobHere(["slurm", "job.yaml", "--shards", "4", "--cpus-per-task", "1", "--force"], extra: ["SIMJOB_TEST_SHARD_DELAY": "6"])
         #expect(second.status == 0, "\(second.stderr)")
         let secondIDs = ids(second)
-        try #require(secondIDs.count == 5, "\(second.stdout)")
+        try #require(secondIDs.count == 7, "\(second.stdout)")
         let graphArray = secondIDs[1]
         let running = waitFor(timeout: 120) {
             (try? slurm(["squeue", "-h", "-r", "-j", graphArray, "-t", "RUNNING", "-o", "%i"]))?.stdout.contains("\(graphArray)_1") == true

@@ -225,23 +225,59 @@ public struct Dedup {
     /// cross pair is taken only in the partition of the higher home id; no pair is lost and
     /// none is found twice. For angular data the bound uses the chord length sqrt(2T).
     func fastJoin(_ vectors: FloatMatrix, metric: Metric, threshold: Double, spillingTo spillDirectory: String? = nil) throws -> ([(Int32, Int32, Float)], Int) {
-        let n = vectors.rows
+        let plan = try fastPlan(vectors, metric: metric, threshold: threshold, centroids: nil, spillingTo: spillDirectory)
+        return (try fastJoin(plan, partitions: 0..<plan.partitions), plan.partitions)
+    }
+
+    /// The partitions of a fast join and each one's guests: what a shard of it and a whole
+    /// run derive alike from the centroids.
+    struct FastPlan {
+        var vectors: FloatMatrix
+        var metric: Metric
+        var threshold: Double
+        var partitions: Int
+        var members: [[Int32]]
+        var guests: [[Int32]]
+        var layout: CellLayout?
+
+        /// Pairs the join of partition `p` scores (its home rows against home and guests).
+        func work(_ p: Int) -> Int { members[p].count * (members[p].count + guests[p].count) }
+    }
+
+    /// The fast join's partitioning settings for a set of `rows`.
+    func fastCellConfig(rows n: Int) -> CellPartition.Config {
         let partitions = max(1, min(config.partitions > 0 ? config.partitions : n / 2000, n))
+        var cellConfig = CellPartition.Config(cells: partitions, width: config.nprobe > 0 ? config.nprobe + 1 : 32)
+        cellConfig.seed = config.seed
+        cellConfig.threads = config.threads
+        cellConfig.label = "dedup partitions"
+        return cellConfig
+    }
+
+    /// The centroids of the fast join's partitions (a sharded dedup's shared work).
+    public func fastCentroids(_ vectors: FloatMatrix) throws -> FloatMatrix {
+        try CellPartition.trainCentroids(vectors, config: fastCellConfig(rows: vectors.rows), logger: logger)
+    }
+
+    /// The partitions (by `centroids` when given, else a k-means here) and their guests.
+    func fastPlan(_ vectors: FloatMatrix, metric: Metric, threshold: Double, centroids: FloatMatrix?, spillingTo spillDirectory: String?) throws -> FastPlan {
+        let n = vectors.rows
         let chordThreshold = metric == .angular ? (2 * threshold).squareRoot() : threshold
 
         // Each row's distance to every centroid would cost n x partitions; instead take, per row,
         // its home and the centroids within reach through one k-NN search of modest width.
         let probing = config.nprobe > 0
-        var cellConfig = CellPartition.Config(cells: partitions, width: probing ? config.nprobe + 1 : 32)
-        cellConfig.seed = config.seed
-        cellConfig.threads = config.threads
-        cellConfig.label = "dedup partitions"
-        let cells = try CellPartition(vectors, config: cellConfig)
+        let cellConfig = fastCellConfig(rows: n)
+        let cells = if let centroids {
+            try CellPartition(vectors, centroids: centroids, width: cellConfig.width, threads: config.threads)
+        } else {
+            try CellPartition(vectors, config: cellConfig)
+        }
+        let partitions = cells.cells
         // Spilled, the rows are gathered from a copy laid out by partition (a partition's home
         // rows contiguous, guests mostly from nearby partitions), not from the set's row order.
         let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Dedup.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
         let layout = try spillDirectory.map { try CellLayout(vectors, cells: cells, spillingTo: $0, windowBytes: window) }
-        let all = ExactKNN.Chunk(vectors: layout?.vectors ?? vectors, start: 0)
         let reach = cells.width
         let members = cells.members
         var guests = [[Int32]](repeating: [], count: partitions)
@@ -267,13 +303,23 @@ public struct Dedup {
             logger?.info("dedup: \(widest) rows reach more than \(reach - 1) neighbouring partitions; pairs through the farther ones may be missed (the sampled recall shows it)")
         }
 
+        return FastPlan(vectors: vectors, metric: metric, threshold: threshold, partitions: partitions, members: cells.members, guests: guests,
+                        layout: layout)
+    }
+
+    /// The pairs the partitions `range` of `plan` find (a whole run: every partition). Each
+    /// partition's pairs depend on the plan alone, so shards over ranges of partitions find
+    /// together what one run finds.
+    func fastJoin(_ plan: FastPlan, partitions range: Range<Int>) throws -> [(Int32, Int32, Float)] {
+        let (metric, threshold, members, guests, layout) = (plan.metric, plan.threshold, plan.members, plan.guests, plan.layout)
+        let all = ExactKNN.Chunk(vectors: layout?.vectors ?? plan.vectors, start: 0)
         let maxScore = Dedup.scoreBound(threshold, metric: metric)
         let sink = PairSink(limit: config.maxPairs)
         // Largest work first, so the last partitions to finish are small.
-        let work: [Int] = (0..<partitions).map { members[$0].count * (members[$0].count + guests[$0].count) }
-        let order = (0..<partitions).sorted { work[$0] > work[$1] }
-        let progress = ProgressDisplay("dedup join", total: n, unit: "rows", style: progressStyle, logger: logger)
-        try BlockedJoin.run(items: order.count, threads: min(threadCount, partitions), progress: progress,
+        let work: [Int] = range.map(plan.work)
+        let order = (0..<range.count).sorted { work[$0] > work[$1] }.map { range.lowerBound + $0 }
+        let progress = ProgressDisplay("dedup join", total: range.reduce(0) { $0 + members[$1].count }, unit: "rows", style: progressStyle, logger: logger)
+        try BlockedJoin.run(items: order.count, threads: max(1, min(threadCount, order.count)), progress: progress,
                             weight: { members[order[$0]].count }, stop: { sink.overflow }) { position, worker in
             let partition = order[position]
             let ids = members[partition] + guests[partition]
@@ -295,7 +341,46 @@ public struct Dedup {
         progress.finish()
         try Cancellation.check()
         if sink.overflow { throw tooManyPairs(threshold) }
-        return (sink.pairs, partitions)
+        return sink.pairs
+    }
+
+    /// The partitions of shard `index` of `count`: runs of partitions holding about equal
+    /// shares of the join's work.
+    static func shardPartitions(_ plan: FastPlan, shard: (index: Int, count: Int)) -> Range<Int> {
+        var prefix = [0]
+        for p in 0..<plan.partitions { prefix.append(prefix.last! + plan.work(p)) }
+        let total = prefix.last!
+        func cut(_ i: Int) -> Int {
+            i == shard.count ? plan.partitions : min(plan.partitions, prefix.firstIndex { $0 * shard.count >= total * i } ?? plan.partitions)
+        }
+        let first = cut(shard.index)
+        return first..<max(first, cut(shard.index + 1))
+    }
+
+    /// One shard of the fast join, by the prepared `centroids`: the pairs its partitions find.
+    public func fastShardPairs(_ vectors: FloatMatrix, metric: Metric, centroids: FloatMatrix, shard: (index: Int, count: Int),
+                               spillingTo spillDirectory: String? = nil) throws -> (partitions: Range<Int>, pairs: [(Int32, Int32, Float)]) {
+        let largest = try largestThreshold(metric: metric)
+        guard metric != .ip else { throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip") }
+        let plan = try fastPlan(vectors, metric: metric, threshold: largest, centroids: centroids, spillingTo: spillDirectory)
+        let range = Self.shardPartitions(plan, shard: shard)
+        return (range, try fastJoin(plan, partitions: range))
+    }
+
+    /// The result of a sharded fast join from all its shards' pairs: the groups, with the pair
+    /// recall sampled as a whole run samples it.
+    public func fastMerge(_ vectors: FloatMatrix, metric: Metric, pairs: [(Int32, Int32, Float)], partitions: Int) throws -> DedupResult {
+        let started = ProgressDisplay.now()
+        let largest = try largestThreshold(metric: metric)
+        var recall: Double?
+        if config.recallSample > 0 {
+            recall = try sampledRecall(vectors, metric: metric, threshold: largest, found: pairs)
+            logger?.info("dedup: fast mode found \(String(format: "%.5f", recall!)) of the exact pairs of \(min(config.recallSample, vectors.rows)) sampled rows")
+        }
+        var result = try groups(rows: vectors.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
+        result.sampledPairRecall = recall
+        result.partitions = partitions
+        return result
     }
 
     /// Share of the exact pairs touching a seeded sample of rows that `found` contains.

@@ -65,20 +65,37 @@ extension KNNGraphStep.Approximate: ShardableAction {
     }
 }
 
+/// Dedup: exact mode by first rows of the pairs; fast mode by runs of partitions, whose
+/// centroids are prepared once.
 extension DedupStep.Action: ShardableAction {
-    var isShardable: Bool { config.mode == .exact }
+    var needsPreparation: Bool { config.mode == .fast }
+
+    func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String {
+        let partitions = try ShardOperations.dedupPrepare(input: input, config: config, into: file, logger: runner.logger)
+        return "\(partitions) partitions"
+    }
 
     func runShard(_ shard: ShardID, into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> (rows: Range<Int>, summary: String) {
-        let (rows, pairs) = try ShardOperations.dedupShard(
-            input: input, shard: (shard.index, shard.count), config: config, into: file, logger: runner.logger,
+        let store = runner.shardStore(step)!
+        let (range, pairs) = try ShardOperations.dedupShard(
+            input: input, shard: (shard.index, shard.count), config: config, into: file,
+            prepared: config.mode == .fast ? store.preparedPath : nil, spillFolder: store.folder, logger: runner.logger,
             progressStyle: runner.progressStyle)
-        return (rows, "pairs from rows \(rows.lowerBound)..<\(rows.upperBound): \(pairs)")
+        let what = config.mode == .fast ? "partitions" : "pairs from rows"
+        return (range, "\(what) \(range.lowerBound)..<\(range.upperBound): \(pairs) pairs")
     }
 
     func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
+        let store = runner.shardStore(step)!
+        if config.mode == .fast {
+            let prepared = store.preparedState()
+            guard case .done = prepared else {
+                throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
+            }
+        }
         let result = try ShardOperations.dedupMerge(
             input: input, output: step.output, shards: shards, covered: manifests.last?.rows.last ?? 0, config: config, writePairs: writePairs,
-            writeKept: writeKept ? step.outputs[1] : nil)
+            writeKept: writeKept ? step.outputs[1] : nil, prepared: config.mode == .fast ? store.preparedPath : nil)
         let primary = result.byThreshold[0]
         return "\(primary.pairs) pairs, \(primary.groupCount) groups, \(primary.rowsRemoved) of \(result.rows) rows removed at threshold \(primary.threshold), merged from \(shards.count) shards"
     }

@@ -87,39 +87,94 @@ public enum ShardOperations {
     // MARK: exact dedup
 
     public static func dedupShard(
-        input: DatasetReference, shard: (index: Int, count: Int), config: DedupConfig, into file: HDF5File, logger: Logger? = nil,
-        progressStyle: ProgressDisplay.Style = .automatic
+        input: DatasetReference, shard: (index: Int, count: Int), config: DedupConfig, into file: HDF5File, prepared: String? = nil,
+        spillFolder: String? = nil, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> (rows: Range<Int>, pairs: Int) {
-        guard config.mode == .exact else {
-            throw SimjobError("dedup: only mode exact runs in shards (fast mode's partitions join rows across the whole set)")
-        }
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        let range = Dedup.balancedCuts(rows: source.rows, count: shard.count)[shard.index]
-        // Pairs (i, j) with i in the shard's range and j > i: its rows against the rows after them.
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
-        let pairs = try dedup.exactShardPairs(source, home: range, metric: metric)
+        let range: Range<Int>
+        let pairs: [(Int32, Int32, Float)]
+        switch config.mode {
+        case .exact:
+            range = Dedup.balancedCuts(rows: source.rows, count: shard.count)[shard.index]
+            // Pairs (i, j) with i in the shard's range and j > i: its rows against the rows after them.
+            pairs = try dedup.exactShardPairs(source, home: range, metric: metric)
+        case .fast:
+            // A run of partitions, by the prepared centroids; the range covered is of partitions.
+            guard let prepared else { throw SimjobError("dedup: a fast-mode shard needs the shards' prepared partitions") }
+            let centroids = try dedupCentroids(prepared, rows: source.rows, dimension: source.dimension)
+            let spill = try dedupSpills(source, config: config) ? spillFolder : nil
+            let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
+            (range, pairs) = try dedup.fastShardPairs(vectors, metric: metric, centroids: centroids, shard: shard, spillingTo: spill)
+        }
         try file.write("pairs", pairs.flatMap { [$0.0, $0.1] }, shape: [pairs.count, 2])
         try file.write("scores", pairs.map(\.2), shape: [pairs.count])
         try file.setAttribute("metric", .string(metric.rawValue))
+        try file.setAttribute("rows", .int(Int64(source.rows)))
         return (range, pairs.count)
     }
 
+    /// Fast dedup's shared work: the partitions' k-means centroids (group `dedup_partitions`).
+    public static func dedupPrepare(input: DatasetReference, config: DedupConfig, into file: HDF5File, logger: Logger? = nil) throws -> Int {
+        let source = try VectorSource(input, threads: config.threads)
+        let metric = try source.resolveMetric(config.metric)
+        _ = try dedupSpills(source, config: config)
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        let centroids = try Dedup(config: config, logger: logger).fastCentroids(vectors)
+        try file.createGroup(dedupGroup)
+        try file.write("\(dedupGroup)/centroids", centroids.array, shape: [centroids.rows, centroids.columns])
+        try file.setAttribute("rows", .int(Int64(source.rows)), on: dedupGroup)
+        return centroids.rows
+    }
+
+    static let dedupGroup = "dedup_partitions"
+
+    static func dedupCentroids(_ path: String, rows: Int, dimension: Int) throws -> FloatMatrix {
+        let file = try HDF5File.open(path, registerInput: false)
+        guard file.exists(dedupGroup), try file.attribute("rows", of: dedupGroup)?.intValue == Int64(rows) else {
+            throw SimjobError("\(path): not the prepared partitions of a dedup of \(rows) rows")
+        }
+        let dataset = try file.dataset("\(dedupGroup)/centroids")
+        try dataset.requireMatrix()
+        guard dataset.columns == dimension else { throw SimjobError("\(path): centroids of dimension \(dataset.columns) for vectors of dimension \(dimension)") }
+        return FloatMatrix(rows: dataset.rows, columns: dataset.columns, values: try dataset.readAll())
+    }
+
+    /// Whether dedup of `source` spills its vectors; refused in one line when its state alone
+    /// is above the memory limit.
+    static func dedupSpills(_ source: VectorSource, config: DedupConfig) throws -> Bool {
+        let limit = ProcessMemory.limit(config.memoryLimit)
+        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+        if plan.state > limit {
+            throw SimjobError("\(source.reference): dedup of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors and pairs (partition rankings, guest lists, groups), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM)")
+        }
+        return plan.vectors + plan.state > limit
+    }
+
+    /// `covered`: the end of the last shard's range, the set's rows (exact mode) or its
+    /// partitions (fast mode), checked against the input.
     public static func dedupMerge(
-        input: DatasetReference, output: String, shards: [String], covered: Int, config: DedupConfig, writePairs: Bool, writeKept: String?
+        input: DatasetReference, output: String, shards: [String], covered: Int, config: DedupConfig, writePairs: Bool, writeKept: String?,
+        prepared: String? = nil
     ) throws -> DedupResult {
         let started = ProgressDisplay.now()
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        guard covered == source.rows else {
-            throw SimjobError("\(input): has \(source.rows) rows but its dedup shards cover \(covered): the input changed since the shards ran")
+        if config.mode == .exact {
+            guard covered == source.rows else {
+                throw SimjobError("\(input): has \(source.rows) rows but its dedup shards cover \(covered): the input changed since the shards ran")
+            }
         }
         let out = try AtomicOutputFile(output)
         let kept = try writeKept.map { try AtomicOutputFile($0) }
         var pairs: [(Int32, Int32, Float)] = []
         for path in shards {
             let file = try HDF5File.open(path, registerInput: false)
+            if let rows = try file.attribute("rows")?.intValue, rows != Int64(source.rows) {
+                throw SimjobError("\(path): a shard of a set of \(rows) rows; \(input) has \(source.rows): the input changed since the shards ran")
+            }
             let flat: [Int32] = try file.dataset("pairs").readAll()
             let scores: [Float] = try file.dataset("scores").readAll()
             guard flat.count == 2 * scores.count else { throw SimjobError("\(path): pairs and scores differ in length") }
@@ -129,11 +184,28 @@ public enum ShardOperations {
                 pairs.append((i, j, scores[index]))
             }
         }
-        // Only keep: centroid needs the vectors (to pick each group's row).
-        let vectors = config.keep == .centroid ? try source.readMatrix(0..<source.rows, metric: metric) : nil
         let dedup = Dedup(config: config)
-        var result = try dedup.groups(rows: source.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
-        result.partitions = 1
+        let result: DedupResult
+        switch config.mode {
+        case .exact:
+            // Only keep: centroid needs the vectors (to pick each group's row).
+            let vectors = config.keep == .centroid ? try source.readMatrix(0..<source.rows, metric: metric) : nil
+            var grouped = try dedup.groups(rows: source.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
+            grouped.partitions = 1
+            result = grouped
+        case .fast:
+            guard let prepared else { throw SimjobError("dedup: merging fast-mode shards needs their prepared partitions") }
+            let partitions = try dedupCentroids(prepared, rows: source.rows, dimension: source.dimension).rows
+            guard covered == partitions else {
+                throw SimjobError("the dedup shards cover \(covered) partitions, the prepared partitions are \(partitions)")
+            }
+            // The pair recall is sampled against the vectors, as a whole run does.
+            let spill = try dedupSpills(source, config: config) ? out.output.folder : nil
+            let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
+            var merged = try dedup.fastMerge(vectors, metric: metric, pairs: pairs, partitions: partitions)
+            merged.spilledBytes = spill != nil ? vectors.byteCount : 0
+            result = merged
+        }
         try DedupOperation.write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept)
         return result
     }
