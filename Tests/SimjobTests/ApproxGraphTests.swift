@@ -37,6 +37,89 @@ struct ApproxGraphTests {
         #expect(refined.idArray == reference.idArray)
     }
 
+    /// A graph run as a preparation, shards of the search (in any order, at another thread
+    /// count) and a merge of them.
+    func shardedGraph(_ graph: ApproxKNNGraph, _ data: FloatMatrix, metric: Metric, shards: Int, shardThreads: Int,
+                      spillingTo spill: String? = nil) throws -> (NeighborTable, ApproxKNNStats) {
+        let prepared = try graph.prepare(copy(data), metric: metric)
+        var shardConfig = graph.config
+        shardConfig.threads = shardThreads
+        let searched = try (0..<shards).reversed().map { index in
+            try ApproxKNNGraph(config: shardConfig).searchShard(copy(data), metric: metric, prepared: prepared, shard: (index, shards),
+                                                                reorderingInPlace: true, spillingTo: spill)
+        }.sorted { $0.positions.lowerBound < $1.positions.lowerBound }
+        return try graph.graph(copy(data), metric: metric, reorderingInPlace: true, spillingTo: spill, prepared: prepared) { lists, layout in
+            for shard in searched { try ApproxKNNGraph.load(shard, into: lists, layout: layout, source: "shard") }
+            return searched.reduce(0) { $0 + $1.scored }
+        }
+    }
+
+    func copy(_ data: FloatMatrix) -> FloatMatrix {
+        let result = FloatMatrix(rows: data.rows, columns: data.columns)
+        result.pointer.update(from: data.pointer, count: data.rows * data.columns)
+        return result
+    }
+
+    @Test("the search in shards (run at another thread count, in memory or spilled) and the joins in the merge give exactly one run's graph",
+          arguments: [(Metric.euclidean, 0, false), (.ip, 0, true), (.euclidean, 8, false), (.angular, 8, true)])
+    func shardsEqualOneRun(metric: Metric, dimension: Int, spilled: Bool) throws {
+        // 200 dimensions: ranked in a reduced space by default; `dimension` 8 keeps the full one
+        // below (the data are 24-d then).
+        let d = dimension == 0 ? 200 : 24
+        let data = mixture(clusters: 14, perCluster: 90, dimension: d, seed: 52)
+        if metric == .angular { VectorKernels.normalizeRows(data.pointer, rows: data.rows, dimension: d) }
+        var graph = approx(k: 7, partitions: 11, nprobe: 3, rounds: 2, threads: 2)
+        var config = graph.config
+        config.dimension = dimension == 0 ? 0 : d
+        graph = ApproxKNNGraph(config: config)
+        let folder = TemporaryFolder()
+        let spill = spilled ? folder.path : nil
+        let (whole, wholeStats) = try graph.graph(copy(data), metric: metric, reorderingInPlace: true, spillingTo: spill)
+        for shards in [1, 4, 13] {
+            let (sharded, stats) = try shardedGraph(graph, data, metric: metric, shards: shards, shardThreads: 1, spillingTo: spill)
+            #expect(sharded.idArray == whole.idArray, "\(shards) shards")
+            #expect(sharded.distanceArray == whole.distanceArray, "\(shards) shards")
+            #expect(stats.candidatesPerRow == wholeStats.candidatesPerRow && stats.rounds == wholeStats.rounds)
+        }
+        #expect((dimension == 0) == (wholeStats.dimension < d), "reduced: \(wholeStats.dimension) of \(d)")
+        // The shared work itself is the same at any thread count (the shards' hosts may differ).
+        var single = graph.config
+        single.threads = 1
+        let one = try ApproxKNNGraph(config: single).prepare(copy(data), metric: metric), two = try graph.prepare(copy(data), metric: metric)
+        let sameCentroids = one.centroids.array == two.centroids.array, sameBasis = one.projection?.basis.array == two.projection?.basis.array
+        #expect(sameCentroids && sameBasis, "prepared at 1 and 2 threads: centroids equal \(sameCentroids), bases equal \(sameBasis)")
+    }
+
+    @Test("a shard searched with other cells, or of another width, is refused by name")
+    func foreignShardRefused() throws {
+        let data = mixture(clusters: 8, perCluster: 60, dimension: 12, seed: 53)
+        let graph = approx(k: 5, partitions: 6, nprobe: 2, rounds: 1)
+        let prepared = try graph.prepare(copy(data), metric: .euclidean)
+        let other = try approx(k: 5, partitions: 6, nprobe: 2, rounds: 1).prepare(copy(mixture(clusters: 8, perCluster: 60, dimension: 12, seed: 54)), metric: .euclidean)
+        let foreign = try graph.searchShard(copy(data), metric: .euclidean, prepared: other, shard: (0, 2))
+        #expect(throws: SimjobError.self) {
+            _ = try graph.graph(copy(data), metric: .euclidean, prepared: prepared) { lists, layout in
+                try ApproxKNNGraph.load(foreign, into: lists, layout: layout, source: "shard-0000-of-0002.hdf5")
+                return 0
+            }
+        }
+        let wider = try approx(k: 6, partitions: 6, nprobe: 2, rounds: 1).searchShard(copy(data), metric: .euclidean, prepared: prepared, shard: (0, 1))
+        do {
+            _ = try graph.graph(copy(data), metric: .euclidean, prepared: prepared) { lists, layout in
+                try ApproxKNNGraph.load(wider, into: lists, layout: layout, source: "shard-0000-of-0001.hdf5")
+                return 0
+            }
+            Issue.record("a shard of another list width was accepted")
+        } catch let error as SimjobError {
+            #expect(error.description.contains("shard-0000-of-0001.hdf5") && error.description.contains("do not fit"), "\(error)")
+        }
+        // A recall target decides its search from the whole set's lists: no shards.
+        var target = graph.config
+        target.recall = 0.9
+        #expect(!ApproxKNNGraph(config: target).isShardable)
+        #expect(throws: SimjobError.self) { _ = try ApproxKNNGraph(config: target).searchShard(copy(data), metric: .euclidean, prepared: prepared, shard: (0, 1)) }
+    }
+
     /// Recall of `table` against the exact graph, by ids.
     func recall(_ table: NeighborTable, _ reference: NeighborTable, rows: Int, k: Int) -> Double {
         var hits = 0
