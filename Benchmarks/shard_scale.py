@@ -4,7 +4,7 @@ peak memory bounded, the merged outputs equal to one run's, and the rates a clus
     python3 Benchmarks/shard_scale.py [ROWS] [SHARDS] [LIMIT]     (defaults 200000 8 64M)
 
 Generates ROWS x 128 vectors (float32: ROWS * 512 bytes, above LIMIT), then runs one job (exact
-k-NN graph k=10, exact dedup, IVF-PQ) twice: once as one run per step, once as SHARDS shards per
+k-NN graph k=10, exact dedup, IVF-PQ, approximate graph, fast dedup) twice: once as one run per step, once as SHARDS shards per
 step run one after another (`run --prepare`, `run --shard I/N`, then `run` to merge). Every step
 gets `memory_limit: LIMIT`. Prints each step's and each shard's time and peak resident memory
 (the process's own high-water mark, as simjob measures it), whether the outputs are equal, and
@@ -25,6 +25,10 @@ def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     shards = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     limit = sys.argv[3] if len(sys.argv) > 3 else "64M"
+    # The approximate graph and fast dedup keep their state (lists, join sets, cell rankings:
+    # about 400 bytes per row here) in memory in the merge, as one run does; only their vectors
+    # spill. Their limit is that state plus a little.
+    state_limit = f"{max(64, rows * 450 // 2**20 + 32)}M"
     simjob = simjob_binary()
     system = run([simjob, "info", "--system", "--sgemm-seconds", "0.3"])
     cpu = next((line for line in system.splitlines() if line.startswith("CPU")), "CPU: ?")
@@ -43,6 +47,10 @@ steps:
     dedup: {{input: data, threshold: 0.5, memory_limit: {limit}}}
   - name: index
     train: {{input: data, nlist: 1024, m: 16, memory_limit: {limit}}}
+  - name: approx
+    knn_graph: {{input: data, k: 10, method: approx, nprobe: 4, rounds: 2, memory_limit: {state_limit}}}
+  - name: fastdups
+    dedup: {{input: data, threshold: 0.5, mode: fast, memory_limit: {state_limit}}}
 """)
 
     def simjob_run(*arguments):
@@ -60,16 +68,16 @@ steps:
         return values
 
     print(f"{cpu}; {core}; {threads} threads")
-    print(f"set: {rows} x 128 float32 = {rows * 512 / 2**20:.0f} MiB; memory limit {limit}; {shards} shards per step")
+    print(f"set: {rows} x 128 float32 = {rows * 512 / 2**20:.0f} MiB; memory limit {limit} ({state_limit} for approx and fastdups); {shards} shards per step")
     one, seconds = simjob_run("--output", "one")
     print("\none run per step:")
     for line in one.splitlines():
-        if re.match(r"\s+(graph|dups|index)\s", line):
+        if re.match(r"\s+(graph|dups|index|approx|fastdups)\s", line):
             print("  " + line.strip())
 
     print("\nshards one after another:")
     table = []
-    for step in ["graph", "dups", "index"]:
+    for step in ["graph", "dups", "index", "approx", "fastdups"]:
         prepared, prepare_seconds = simjob_run("--prepare", step)
         peaks, times = [], []
         for index in range(shards):
@@ -82,7 +90,7 @@ steps:
     merged, merge_seconds = simjob_run()
     merge_peaks = {}
     for line in merged.splitlines():
-        match = re.match(r"\s+(graph|dups|index)\s+\S+\s+ran\s+([0-9.]+)s\s+([0-9.]+ [KMG]iB)", line)
+        match = re.match(r"\s+(graph|dups|index|approx|fastdups)\s+\S+\s+ran\s+([0-9.]+)s\s+([0-9.]+ [KMG]iB)", line)
         if match:
             merge_peaks[match.group(1)] = (float(match.group(2)), memory(match.group(3))[0])
     print("| step | prepare s | shards s (sum) | slowest shard s | peak MiB per shard (max) | merge s | merge peak MiB |")
@@ -93,7 +101,7 @@ steps:
 
     equal = subprocess.run([sys.executable, "-c", r"""
 import sys, h5py
-for name in ["graph.hdf5", "dups.hdf5", "index.hdf5"]:
+for name in ["graph.hdf5", "dups.hdf5", "index.hdf5", "approx.hdf5", "fastdups.hdf5"]:
     a, b = h5py.File(sys.argv[1] + "/one/" + name, "r"), h5py.File(sys.argv[1] + "/out/" + name, "r")
     names = []
     a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)

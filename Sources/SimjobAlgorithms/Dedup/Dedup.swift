@@ -311,37 +311,43 @@ public struct Dedup {
     /// partition's pairs depend on the plan alone, so shards over ranges of partitions find
     /// together what one run finds.
     func fastJoin(_ plan: FastPlan, partitions range: Range<Int>) throws -> [(Int32, Int32, Float)] {
-        let (metric, threshold, members, guests, layout) = (plan.metric, plan.threshold, plan.members, plan.guests, plan.layout)
-        let all = ExactKNN.Chunk(vectors: layout?.vectors ?? plan.vectors, start: 0)
-        let maxScore = Dedup.scoreBound(threshold, metric: metric)
+        let threshold = plan.threshold
         let sink = PairSink(limit: config.maxPairs)
         // Largest work first, so the last partitions to finish are small.
-        let work: [Int] = range.map(plan.work)
-        let order = (0..<range.count).sorted { work[$0] > work[$1] }.map { range.lowerBound + $0 }
-        let progress = ProgressDisplay("dedup join", total: range.reduce(0) { $0 + members[$1].count }, unit: "rows", style: progressStyle, logger: logger)
-        try BlockedJoin.run(items: order.count, threads: max(1, min(threadCount, order.count)), progress: progress,
-                            weight: { members[order[$0]].count }, stop: { sink.overflow }) { position, worker in
-            let partition = order[position]
-            let ids = members[partition] + guests[partition]
-            let homeCount = members[partition].count
-            guard homeCount > 0 else { return }
-            // The partition's rows (home first, then guests) in one chunk; home x home is the
-            // upper triangle, home x guest every pair (column > row holds).
-            let chunk = ExactKNN.Chunk(gathering: layout.map { laid in ids.map { laid.positions[Int($0)] } } ?? ids, from: all)
-            var found: [(Int32, Int32, Float)] = []
-            worker.tiles(chunk, 0..<homeCount, against: chunk, 0..<ids.count, upperTriangle: true) { tile, _, _ in
-                RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
-                    guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
-                    let a = ids[i], b = ids[j]
-                    found.append(a < b ? (a, b, score) : (b, a, score))
-                }
-            }
+        let partitions = Array(range).sorted { plan.work($0) > plan.work($1) }
+        let progress = ProgressDisplay("dedup join", total: range.reduce(0) { $0 + plan.members[$1].count }, unit: "rows", style: progressStyle, logger: logger)
+        try BlockedJoin.run(items: partitions.count, threads: max(1, min(threadCount, partitions.count)), progress: progress,
+                            weight: { plan.members[partitions[$0]].count }, stop: { sink.overflow }) { item, worker in
+            let found = Self.joinPartition(partitions[item], of: plan, worker: worker)
             if !found.isEmpty { sink.append(found) }
         }
         progress.finish()
         try Cancellation.check()
         if sink.overflow { throw tooManyPairs(threshold) }
         return sink.pairs
+    }
+
+    /// The pairs one partition finds: its home rows against themselves (upper triangle) and
+    /// against its guests, every pair within the plan's threshold with its exact score.
+    static func joinPartition(_ partition: Int, of plan: FastPlan, worker: BlockedJoin.Worker) -> [(Int32, Int32, Float)] {
+        let ids = plan.members[partition] + plan.guests[partition]
+        let homeCount = plan.members[partition].count
+        guard homeCount > 0 else { return [] }
+        let metric = plan.metric, threshold = plan.threshold
+        let maxScore = Dedup.scoreBound(threshold, metric: metric)
+        let all = ExactKNN.Chunk(vectors: plan.layout?.vectors ?? plan.vectors, start: 0)
+        // The partition's rows (home first, then guests) in one chunk; home x home is the
+        // upper triangle, home x guest every pair (column > row holds).
+        let chunk = ExactKNN.Chunk(gathering: plan.layout.map { laid in ids.map { laid.positions[Int($0)] } } ?? ids, from: all)
+        var found: [(Int32, Int32, Float)] = []
+        worker.tiles(chunk, 0..<homeCount, against: chunk, 0..<ids.count, upperTriangle: true) { tile, _, _ in
+            RangeScan.scan(tile, metric: metric, maxScore: maxScore, upperTriangle: true) { i, j, score in
+                guard Double(metric.reportedDistance(fromScore: score)) <= threshold else { return }
+                let a = ids[i], b = ids[j]
+                found.append(a < b ? (a, b, score) : (b, a, score))
+            }
+        }
+        return found
     }
 
     /// The partitions of shard `index` of `count`: runs of partitions holding about equal
