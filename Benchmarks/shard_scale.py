@@ -77,8 +77,18 @@ steps:
 
     print("\nshards one after another:")
     table = []
+    merge_peaks = {}
+
+    def merges(text):
+        """Steps a run merged (a preparation merges the sharded step before it): time, peak."""
+        for line in text.splitlines():
+            match = re.match(r"\s+(graph|dups|index|approx|fastdups)\s+\S+\s+ran\s+([0-9.]+)s\s+([0-9.]+ [KMG]iB)", line)
+            if match:
+                merge_peaks[match.group(1)] = (float(match.group(2)), memory(match.group(3))[0])
+
     for step in ["graph", "dups", "index", "approx", "fastdups"]:
         prepared, prepare_seconds = simjob_run("--prepare", step)
+        merges(prepared)
         peaks, times = [], []
         for index in range(shards):
             out, shard_seconds = simjob_run("--step", step, "--shard", f"{index}/{shards}")
@@ -88,11 +98,8 @@ steps:
             times.append(float(re.search(r"ran in ([0-9.]+) s", line).group(1)))
         table.append((step, prepare_seconds, times, peaks))
     merged, merge_seconds = simjob_run()
-    merge_peaks = {}
-    for line in merged.splitlines():
-        match = re.match(r"\s+(graph|dups|index|approx|fastdups)\s+\S+\s+ran\s+([0-9.]+)s\s+([0-9.]+ [KMG]iB)", line)
-        if match:
-            merge_peaks[match.group(1)] = (float(match.group(2)), memory(match.group(3))[0])
+    merges(merged)
+    print("(prepare s: the preparation run, which also merges the sharded step before it)")
     print("| step | prepare s | shards s (sum) | slowest shard s | peak MiB per shard (max) | merge s | merge peak MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for step, prepare_seconds, times, peaks in table:
