@@ -174,30 +174,31 @@ struct ShardTests {
         #expect(merge.stdout.contains("merged from 3 shards"))
     }
 
-    @Test("IVF-PQ encoding shards need their shared preparation; a damaged preparation is refused at the merge")
-    func encodingPreparation() throws {
+    @Test("shards with shared work (IVF-PQ's quantizers, the approximate graph's cells, fast dedup's partitions) need their preparation; a damaged one is refused at the merge",
+          arguments: ["index", "approx", "fastdups"])
+    func sharedPreparation(step: String) throws {
         let folder = TemporaryFolder()
         let jobFile = shardedJob(folder)
-        // Everything before the index on one machine, then its shards without the preparation.
+        // The steps before it on one machine, then its shards without the preparation.
         #expect(try run(["run", jobFile, "--prepare", "truth", "--quiet"], in: folder).status == 0)
-        let before = try run(["run", jobFile, "--shard", "0/2", "--step", "index", "--quiet"], in: folder)
+        let before = try run(["run", jobFile, "--shard", "0/2", "--step", step, "--quiet"], in: folder)
         #expect(before.status != 0 && before.stderr.contains("step 'truth' (groundtruth) has not run"), "\(before.stderr)")
-        let steps = try run(["run", jobFile, "--prepare", "index", "--quiet"], in: folder)
+        let steps = try run(["run", jobFile, "--prepare", step, "--quiet"], in: folder)
         #expect(steps.status == 0, "\(steps.stderr)")
-        let store = folder.file("out/shards/index")
+        let store = folder.file("out/shards/\(step)")
         #expect(FileManager.default.fileExists(atPath: store + "/prepared.hdf5"))
         try FileManager.default.removeItem(atPath: store + "/prepared.json")
-        let unprepared = try run(["run", jobFile, "--shard", "0/2", "--step", "index", "--quiet"], in: folder)
-        #expect(unprepared.status != 0 && unprepared.stderr.contains("share a preparation") && unprepared.stderr.contains("--prepare index"), "\(unprepared.stderr)")
-        #expect(try run(["run", jobFile, "--prepare", "index", "--quiet"], in: folder).status == 0)
-        for index in 0..<2 { #expect(try run(["run", jobFile, "--shard", "\(index)/2", "--quiet"], in: folder).status == 0) }
-        // The quantizers the shards encoded with, altered: the merge refuses.
+        let unprepared = try run(["run", jobFile, "--shard", "0/2", "--step", step, "--quiet"], in: folder)
+        #expect(unprepared.status != 0 && unprepared.stderr.contains("share a preparation") && unprepared.stderr.contains("--prepare \(step)"), "\(unprepared.stderr)")
+        #expect(try run(["run", jobFile, "--prepare", step, "--quiet"], in: folder).status == 0)
+        for index in 0..<2 { #expect(try run(["run", jobFile, "--step", step, "--shard", "\(index)/2", "--quiet"], in: folder).status == 0) }
+        // The shared work the shards used, altered: the merge refuses.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: store + "/prepared.hdf5"))
         bytes[bytes.count - 3] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: store + "/prepared.hdf5"))
         let merge = try run(["run", jobFile, "--quiet"], in: folder)
         #expect(merge.status != 0 && merge.stderr.contains("preparation") && merge.stderr.contains("changed since it was written"), "\(merge.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: folder.file("out/index.hdf5")))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out/\(step).hdf5")))
     }
 
     @Test("a finished shard is not run again; a killed shard leaves nothing behind and reruns; one shard runs once at a time")
