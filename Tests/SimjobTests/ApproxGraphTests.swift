@@ -3,6 +3,7 @@ import Testing
 @testable import SimjobAlgorithms
 @testable import SimjobOperations
 import SimjobKernels
+import SimjobBLAS
 
 @Suite("Approximate k-NN graph")
 struct ApproxGraphTests {
@@ -118,6 +119,24 @@ struct ApproxGraphTests {
         target.recall = 0.9
         #expect(!ApproxKNNGraph(config: target).isShardable)
         #expect(throws: SimjobError.self) { _ = try ApproxKNNGraph(config: target).searchShard(copy(data), metric: .euclidean, prepared: prepared, shard: (0, 1)) }
+    }
+
+    @Test("the recall sample's exact neighbours are the same through int8 and bf16 products; small samples stay in fp32",
+          arguments: Metric.allCases)
+    func sampleThroughReducedProducts(metric: Metric) throws {
+        let data = mixture(clusters: 12, perCluster: 150, dimension: 96, seed: 55)
+        // Near ties and exact duplicates, where an unbounded reduced product would swap neighbours.
+        for row in stride(from: 0, to: 200, by: 2) { data.row(row + 1).update(from: data.row(row), count: 96) }
+        for column in 0..<96 { data.row(300)[column] = data.row(301)[column] * (1 + 1e-6) }
+        if metric == .angular { VectorKernels.normalizeRows(data.pointer, rows: data.rows, dimension: 96) }
+        let fp32 = try SampledRecall(data, metric: metric, k: 8, size: 400, seed: 3, threads: 2, gemm: .fp32)
+        var formats: [GEMMChoice] = [.int8]
+        if ReducedGEMM(format: .bf16) != nil { formats.append(.bf16) }
+        for gemm in formats {
+            let reduced = try SampledRecall(data, metric: metric, k: 8, size: 400, seed: 3, threads: 2, gemm: gemm)
+            #expect(reduced.rows == fp32.rows && reduced.truth == fp32.truth && reduced.kthScore == fp32.kthScore, "\(gemm)")
+        }
+        #expect(try SampledRecall.product(rows: 100, base: 1000, dimension: 96) == .fp32)
     }
 
     /// Recall of `table` against the exact graph, by ids.

@@ -157,7 +157,15 @@ public struct ApproxKNNGraph {
         let (projection, space, spaceMetric, width, cells) = (setup.projection, setup.space, setup.spaceMetric, setup.width, setup.cells)
         // The sample's exact neighbours come first: they read the rows in their own order.
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
-        let sample = sampleSize > 0 ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads) : nil
+        // A reduced copy of the rows for the sample's product only when it fits beside the plan
+        // (in int8 a quarter of the vectors, freed once the sample is found) and nothing spills.
+        let plan = Self.memoryPlan(rows: n, dimension: vectors.columns, config: config)
+        let reducedFits = spillDirectory == nil
+            && plan.vectors + plan.state + n * ReducedRows.bytesPerRow(format: .bf16, dimension: vectors.columns) <= ProcessMemory.limit(config.memoryLimit)
+        let sample = sampleSize > 0
+            ? try SampledRecall(vectors, metric: metric, k: config.k, size: sampleSize, seed: config.seed, threads: config.threads,
+                                gemm: reducedFits ? SampledRecall.product(rows: min(sampleSize, n), base: n, dimension: vectors.columns) : .fp32)
+            : nil
         stage("sample")
         let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
         let layout = if let spillDirectory, projection == nil {

@@ -339,10 +339,10 @@ public struct ExactKNN {
     /// fp32: a reduced format would encode a second copy of `queries` and `base` (half their
     /// size again), which the approximate graph's memory plan (spilled sets of 10M rows
     /// included) does not hold room for.
-    static func nearestScores(queries: Chunk, base: Chunk, metric: Metric, k: Int, threads: Int?) throws -> NeighborTable {
+    static func nearestScores(queries: Chunk, base: Chunk, metric: Metric, k: Int, threads: Int?, gemm: GEMMChoice = .fp32) throws -> NeighborTable {
         var config = ExactKNNConfig(k: k, metric: metric, threads: threads)
         config.block = ExactKNNConfig.defaultBlock
-        config.gemm = .fp32
+        config.gemm = gemm
         var engine = ExactKNN(config: config)
         engine.progressStyle = .silent
         return try engine.nearestScores(queries: queries, base: base, metric: metric)
