@@ -51,9 +51,7 @@ public struct Dedup {
     public func run(_ vectors: FloatMatrix, metric: Metric, spillingTo spillDirectory: String? = nil) throws -> DedupResult {
         let started = ProgressDisplay.now()
         let largest = try largestThreshold(metric: metric)
-        var pairs: [(Int32, Int32, Float)]
-        var recall: Double?
-        var partitions = 1
+        let pairs: [(Int32, Int32, Float)]
         switch config.mode {
         case .exact:
             pairs = try exactJoin(vectors, metric: metric, threshold: largest, spilled: spillDirectory != nil)
@@ -61,15 +59,13 @@ public struct Dedup {
             guard metric != .ip else {
                 throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
             }
-            (pairs, partitions) = try fastJoin(vectors, metric: metric, threshold: largest, spillingTo: spillDirectory)
-            if config.recallSample > 0 {
-                recall = try sampledRecall(vectors, metric: metric, threshold: largest, found: pairs)
-                logger?.info("dedup: fast mode found \(String(format: "%.5f", recall!)) of the exact pairs of \(min(config.recallSample, vectors.rows)) sampled rows")
-            }
+            let (found, partitions) = try fastJoin(vectors, metric: metric, threshold: largest, spillingTo: spillDirectory)
+            var result = try fastMerge(vectors, metric: metric, pairs: found, partitions: partitions, started: started)
+            result.spilledBytes = spillDirectory != nil ? vectors.byteCount : 0
+            return result
         }
         var result = try groups(rows: vectors.rows, pairs: pairs, metric: metric, vectors: vectors, started: started)
-        result.sampledPairRecall = recall
-        result.partitions = partitions
+        result.partitions = 1
         result.spilledBytes = spillDirectory != nil ? vectors.byteCount : 0
         return result
     }
@@ -373,10 +369,10 @@ public struct Dedup {
         return (range, try fastJoin(plan, partitions: range))
     }
 
-    /// The result of a sharded fast join from all its shards' pairs: the groups, with the pair
-    /// recall sampled as a whole run samples it.
-    public func fastMerge(_ vectors: FloatMatrix, metric: Metric, pairs: [(Int32, Int32, Float)], partitions: Int) throws -> DedupResult {
-        let started = ProgressDisplay.now()
+    /// The result of a fast join from its pairs (a whole run's, or all its shards'): the groups,
+    /// with the pair recall sampled on the vectors.
+    public func fastMerge(_ vectors: FloatMatrix, metric: Metric, pairs: [(Int32, Int32, Float)], partitions: Int,
+                          started: Double = ProgressDisplay.now()) throws -> DedupResult {
         let largest = try largestThreshold(metric: metric)
         var recall: Double?
         if config.recallSample > 0 {

@@ -13,18 +13,15 @@ public enum DedupOperation {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
         guard !config.thresholds.isEmpty else { throw SimjobError("dedup: give at least one --threshold") }
-        let limit = ProcessMemory.limit(config.memoryLimit)
-        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
-        if plan.state > limit {
-            throw SimjobError("\(input): dedup of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors and pairs (partition rankings, guest lists, groups), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM)")
-        }
+        let spilling = try spills(source, config: config)
         let out = try AtomicOutputFile(output)
         let kept = try writeKept.map { try AtomicOutputFile($0) }
         // Above the memory limit the vectors live in spill files beside the output (unlinked at
         // once, so nothing is left behind), paged in and out by the kernel.
-        let spill = plan.vectors + plan.state > limit ? out.output.folder : nil
+        let spill = spilling ? out.output.folder : nil
         if spill != nil {
-            logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(limit)): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
+            let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
+            logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(ProcessMemory.limit(config.memoryLimit))): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
         }
         let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         var dedup = Dedup(config: config, logger: logger)
@@ -32,6 +29,14 @@ public enum DedupOperation {
         let result = try dedup.run(vectors, metric: metric, spillingTo: spill)
         try write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept)
         return result
+    }
+
+    /// Whether dedup of `source` spills its vectors (its estimate is above the memory limit);
+    /// refused in one line when its state alone is above it.
+    static func spills(_ source: VectorSource, config: DedupConfig) throws -> Bool {
+        try OutputWriting.spills(Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config), limit: config.memoryLimit) { plan, limit in
+            "\(source.reference): dedup of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors and pairs (partition rankings, guest lists, groups), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM)"
+        }
     }
 
     /// Writes a result's masks (and pairs, and the kept rows) and commits the outputs together.

@@ -98,11 +98,8 @@ public enum ExactOperations {
     /// Whether an approximate graph of `source` spills its vectors to disk (its estimate is
     /// above the memory limit); refused in one line when its state alone is above it.
     static func approxGraphSpills(_ source: VectorSource, config: ApproxKNNConfig) throws -> Bool {
-        let limit = ProcessMemory.limit(config.memoryLimit)
-        let plan = ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
-        if plan.state > limit {
-            throw SimjobError("\(source.reference): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM); raise the limit, or use --method exact, which streams")
+        try OutputWriting.spills(ApproxKNNGraph.memoryPlan(rows: source.rows, dimension: source.dimension, config: config), limit: config.memoryLimit) { plan, limit in
+            "\(source.reference): an approximate graph of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors (lists and join state), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM); raise the limit, or use --method exact, which streams"
         }
-        return plan.vectors + plan.state > limit
     }
 }

@@ -105,7 +105,7 @@ public enum ShardOperations {
             // A run of partitions, by the prepared centroids; the range covered is of partitions.
             guard let prepared else { throw SimjobError("dedup: a fast-mode shard needs the shards' prepared partitions") }
             let centroids = try dedupCentroids(prepared, rows: source.rows, dimension: source.dimension)
-            let spill = try dedupSpills(source, config: config) ? spillFolder : nil
+            let spill = try DedupOperation.spills(source, config: config) ? spillFolder : nil
             let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
             (range, pairs) = try dedup.fastShardPairs(vectors, metric: metric, centroids: centroids, shard: shard, spillingTo: spill)
         }
@@ -120,7 +120,7 @@ public enum ShardOperations {
     public static func dedupPrepare(input: DatasetReference, config: DedupConfig, into file: HDF5File, logger: Logger? = nil) throws -> Int {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        _ = try dedupSpills(source, config: config)
+        _ = try DedupOperation.spills(source, config: config)
         let vectors = try source.readMatrix(0..<source.rows, metric: metric)
         let centroids = try Dedup(config: config, logger: logger).fastCentroids(vectors)
         try file.createGroup(dedupGroup)
@@ -140,17 +140,6 @@ public enum ShardOperations {
         try dataset.requireMatrix()
         guard dataset.columns == dimension else { throw SimjobError("\(path): centroids of dimension \(dataset.columns) for vectors of dimension \(dimension)") }
         return FloatMatrix(rows: dataset.rows, columns: dataset.columns, values: try dataset.readAll())
-    }
-
-    /// Whether dedup of `source` spills its vectors; refused in one line when its state alone
-    /// is above the memory limit.
-    static func dedupSpills(_ source: VectorSource, config: DedupConfig) throws -> Bool {
-        let limit = ProcessMemory.limit(config.memoryLimit)
-        let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
-        if plan.state > limit {
-            throw SimjobError("\(source.reference): dedup of \(source.rows) x \(source.dimension) needs about \(formatBytes(plan.state)) besides the vectors and pairs (partition rankings, guest lists, groups), above the memory limit of \(formatBytes(limit)) (--memory-limit, job key memory_limit; default half of RAM)")
-        }
-        return plan.vectors + plan.state > limit
     }
 
     /// `covered`: the end of the last shard's range, the set's rows (exact mode) or its
@@ -200,7 +189,7 @@ public enum ShardOperations {
                 throw SimjobError("the dedup shards cover \(covered) partitions, the prepared partitions are \(partitions)")
             }
             // The pair recall is sampled against the vectors, as a whole run does.
-            let spill = try dedupSpills(source, config: config) ? out.output.folder : nil
+            let spill = try DedupOperation.spills(source, config: config) ? out.output.folder : nil
             let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
             var merged = try dedup.fastMerge(vectors, metric: metric, pairs: pairs, partitions: partitions)
             merged.spilledBytes = spill != nil ? vectors.byteCount : 0

@@ -61,4 +61,13 @@ public enum OutputWriting {
         default: throw SimjobError("\(input.location): cannot copy \(input.elementType) elements")
         }
     }
+
+    /// Whether a run estimated at `plan` (its vectors, and the state that stays in memory)
+    /// spills its vectors to disk under `limit` (nil: half of RAM): their sum is above it.
+    /// Throws `refusal(plan, limit)` when the state alone is above it.
+    static func spills(_ plan: (vectors: Int, state: Int), limit: ByteCount?, refusal: ((vectors: Int, state: Int), Int) -> String) throws -> Bool {
+        let bytes = ProcessMemory.limit(limit)
+        if plan.state > bytes { throw SimjobError(refusal(plan, bytes)) }
+        return plan.vectors + plan.state > bytes
+    }
 }
