@@ -23,7 +23,7 @@ public enum CandidateScan {
         dots: UnsafePointer<Float>, ldc: Int, rowCount: Int, columnCount: Int,
         rowIDs: UnsafePointer<Int32>, columnStart: Int,
         rowNorms: UnsafePointer<Float>, columnNorms: UnsafePointer<Float>,
-        metric: Metric, lists: NeighborLists, skippingHeld: Bool = false
+        metric: Metric, lists: NeighborLists, skippingHeld: Bool = false, listOffset: Int = 0
     ) {
         let normWeight = SIMD16<Float>(repeating: metric.normWeight)
         let constant = SIMD16<Float>(repeating: metric.constant)
@@ -34,10 +34,13 @@ public enum CandidateScan {
         withUnsafeTemporaryAllocation(of: Entry.self, capacity: capacity) { reservoir in
             for r in 0..<rowCount {
                 let row = Int(rowIDs[r])
+                // The list of `row` (a shard's lists start at `listOffset`); `row` itself is
+                // the id a candidate must not equal.
+                let listRow = row - listOffset
                 let line = dots + r * ldc
                 let lineBytes = UnsafeRawPointer(line)
                 let rowNorm = SIMD16<Float>(repeating: rowNorms[r])
-                var boundScalar = lists.bounds[row]
+                var boundScalar = lists.bounds[listRow]
                 var bound = SIMD16<Float>(repeating: boundScalar)
                 var count = 0
                 var c = 0
@@ -76,12 +79,12 @@ public enum CandidateScan {
                 if skippingHeld {
                     for index in 0..<count {
                         let entry = reservoir[index]
-                        if entry.score > lists.bounds[row] { break }
-                        if lists.contains(row: row, id: entry.id) { continue }
-                        lists.insert(row: row, score: entry.score, id: entry.id)
+                        if entry.score > lists.bounds[listRow] { break }
+                        if lists.contains(row: listRow, id: entry.id) { continue }
+                        lists.insert(row: listRow, score: entry.score, id: entry.id)
                     }
                 } else {
-                    lists.mergeSorted(row: row, entries: reservoir.baseAddress!, count: count)
+                    lists.mergeSorted(row: listRow, entries: reservoir.baseAddress!, count: count)
                 }
             }
         }

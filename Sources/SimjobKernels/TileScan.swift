@@ -118,15 +118,15 @@ public enum TileScan {
     /// id equals the row's is skipped (a row is not its own neighbour).
     @discardableResult
     public static func scanGathered(
-        _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>?, lists: NeighborLists
+        _ tile: Tile, metric: Metric, rowIDs: UnsafePointer<Int32>, columnIDs: UnsafePointer<Int32>?, lists: NeighborLists, listOffset: Int = 0
     ) -> Int {
         switch ProductKind(tile, metric: metric) {
         case .float(let products):
-            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: listOffset, rowIDs: rowIDs, columnIDs: columnIDs)
         case .half(let products):
-            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: listOffset, rowIDs: rowIDs, columnIDs: columnIDs)
         case .integer(let products):
-            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: 0, rowIDs: rowIDs, columnIDs: columnIDs)
+            return scanRows(tile, products, metric: metric, skipSelf: true, lists: lists, listOffset: listOffset, rowIDs: rowIDs, columnIDs: columnIDs)
         }
     }
 

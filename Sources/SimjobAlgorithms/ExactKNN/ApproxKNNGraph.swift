@@ -382,15 +382,16 @@ public struct ApproxKNNGraph {
         let homes = Self.shardCells(starts: layout.starts, shard: shard)
         let positions = layout.starts[homes.lowerBound]..<layout.starts[homes.upperBound]
         let width = setup.width
-        let lists = NeighborLists(rows: n, k: width)
+        // Lists of the shard's rows only (positions from `positions.lowerBound`).
+        let lists = NeighborLists(rows: positions.count, k: width)
         defer { lists.deallocate() }
         let nprobe = min(config.nprobe, setup.cells.cells)
         let scored = try searchCells(layout, metric: setup.spaceMetric, cells: setup.cells, slots: 0..<nprobe, into: lists,
-                                     exact: setup.projection == nil, homes: homes)
-        let first = positions.lowerBound * width, count = positions.count * width
+                                     exact: setup.projection == nil, homes: homes, listOffset: positions.lowerBound)
+        let count = positions.count * width
         return SearchedShard(positions: positions, rows: Array(layout.rows[positions]), width: width,
-                             ids: Array(UnsafeBufferPointer(start: lists.ids + first, count: count)),
-                             scores: Array(UnsafeBufferPointer(start: lists.scores + first, count: count)), scored: scored)
+                             ids: Array(UnsafeBufferPointer(start: lists.ids, count: count)),
+                             scores: Array(UnsafeBufferPointer(start: lists.scores, count: count)), scored: scored)
     }
 
     /// Home cells of a shard: cells in layout order, cut where the rows before reach
@@ -615,9 +616,10 @@ public struct ApproxKNNGraph {
     /// margin for rounding and an exact score for every survivor, so probing every cell gives
     /// exactly the exact graph. A wider search after the first (slots not starting at 0) fills
     /// lists of its own, merged without repeating an id the lists hold already.
-    /// `homes` limits the work to those home cells (a shard's); nil is every cell.
+    /// `homes` limits the work to those home cells (a shard's); nil is every cell. `target`
+    /// then may hold only their rows' lists, from position `listOffset` on.
     func searchCells(_ layout: CellLayout, metric: Metric, cells: CellPartition, slots: Range<Int>, into target: NeighborLists, exact: Bool,
-                     homes: Range<Int>? = nil) throws -> Int {
+                     homes: Range<Int>? = nil, listOffset: Int = 0) throws -> Int {
         let slots = slots.clamped(to: 0..<cells.width)
         let widening = !slots.contains(0)
         let lists = exact && widening ? NeighborLists(rows: target.rows, k: target.k) : target
@@ -697,12 +699,12 @@ public struct ApproxKNNGraph {
                                                                      columnStart: columnStart, columnCount: columnCount, rowVectors: a,
                                                                      columnVectors: layout.vectors.row(columnStart), dimension: m,
                                                                      rowNorms: aNorms, columnNorms: norms + columnStart)
-                                            TileScan.scanGathered(tile, metric: metric, rowIDs: idBuffer.baseAddress!, columnIDs: nil, lists: lists)
+                                            TileScan.scanGathered(tile, metric: metric, rowIDs: idBuffer.baseAddress!, columnIDs: nil, lists: lists, listOffset: listOffset)
                                         } else {
                                             CandidateScan.scan(dots: worker.scratch, ldc: columnCount, rowCount: count, columnCount: columnCount,
                                                                rowIDs: idBuffer.baseAddress!, columnStart: columnStart,
                                                                rowNorms: aNorms, columnNorms: norms + columnStart, metric: metric, lists: lists,
-                                                               skippingHeld: widening)
+                                                               skippingHeld: widening, listOffset: listOffset)
                                         }
                                     }
                                 }
