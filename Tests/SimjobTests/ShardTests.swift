@@ -105,6 +105,44 @@ struct ShardTests {
         #expect(again.status == 0 && !again.stdout.contains(" ran "), "\(again.stdout)")
     }
 
+    @Test("the approximate graph and fast dedup above their memory limit: preparation, shards and merge spill their vectors and still give one run's outputs")
+    func spilledShards() throws {
+        let folder = TemporaryFolder()
+        // 2,500 x 24 floats (240 KB): each limit is above the step's state, below state and vectors.
+        let jobFile = job("""
+            output: out
+            steps:
+              - name: data
+                generate: {n: 2500, queries: 10, dim: 24, clusters: 12, duplicates: 0.05, k: 0, seed: 11}
+              - name: approx
+                knn_graph: {input: data, k: 6, method: approx, nprobe: 3, rounds: 1, partitions: 7, memory_limit: 800K}
+              - name: fastdups
+                dedup: {input: data, threshold: 0.2, mode: fast, partitions: 6, memory_limit: 1200K}
+            """, in: folder)
+        let one = try run(["run", jobFile, "--output", "one", "--quiet"], in: folder)
+        #expect(one.status == 0, "\(one.stderr)")
+        let files = ["approx.hdf5", "fastdups.hdf5"]
+        let spilled = try python("""
+            import sys, h5py
+            print(sum(1 for name, group in [("approx.hdf5", "knn_graph"), ("fastdups.hdf5", "dedup")]
+                      if h5py.File(sys.argv[1] + "/" + name, "r")[group].attrs.get("spilled_bytes", 0) > 0))
+            """, [folder.file("one")])
+        #expect(spilled == "2", "both one-machine runs should spill at these limits")
+        for step in ["approx", "fastdups"] {
+            #expect(try run(["run", jobFile, "--prepare", step, "--quiet"], in: folder).status == 0)
+            for index in [2, 0, 1] {
+                let shard = try run(["run", jobFile, "--step", step, "--shard", "\(index)/3", "--quiet"], in: folder)
+                #expect(shard.status == 0, "\(shard.stderr)")
+            }
+        }
+        let merged = try run(["run", jobFile, "--quiet"], in: folder)
+        #expect(merged.status == 0, "\(merged.stderr)")
+        #expect(try contents(folder.file("out"), files: files) == (try contents(folder.file("one"), files: files)))
+        // No spill file is left beside the shards or the outputs.
+        let left = (FileManager.default.enumerator(atPath: folder.file("out"))?.allObjects as? [String] ?? []).filter { $0.contains("spill") }
+        #expect(left.isEmpty, "\(left)")
+    }
+
     @Test("more shards than rows: empty shards merge too")
     func moreShardsThanRows() throws {
         let folder = TemporaryFolder()

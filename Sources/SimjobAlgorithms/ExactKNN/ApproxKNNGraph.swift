@@ -143,7 +143,7 @@ public struct ApproxKNNGraph {
         let n = vectors.rows
         try checkSettings(rows: n)
         if searched != nil && config.recall != nil { throw SimjobError("an approximate graph with a recall target does not run in shards") }
-        let partitions = setupPartitions(rows: n)
+        let partitions = partitionCount(rows: n)
 
         // Candidates are ranked in the reduced space (when there is one) and re-scored exactly.
         var clock = ProgressDisplay.now()
@@ -158,7 +158,7 @@ public struct ApproxKNNGraph {
         // The sample's exact neighbours come first: they read the rows in their own order.
         let sampleSize = config.recall != nil ? max(config.recallSample, 100) : config.recallSample
         // A reduced copy of the rows for the sample's product only when it fits beside the plan
-        // (in int8 a quarter of the vectors, freed once the sample is found) and nothing spills.
+        // (at most half the vectors' size, freed once the sample is found) and nothing spills.
         let plan = Self.memoryPlan(rows: n, dimension: vectors.columns, config: config)
         let reducedFits = spillDirectory == nil
             && plan.vectors + plan.state + n * ReducedRows.bytesPerRow(format: .bf16, dimension: vectors.columns) <= ProcessMemory.limit(config.memoryLimit)
@@ -167,7 +167,7 @@ public struct ApproxKNNGraph {
                                 gemm: reducedFits ? SampledRecall.product(rows: min(sampleSize, n), base: n, dimension: vectors.columns) : .fp32)
             : nil
         stage("sample")
-        let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: Self.memoryPlan(rows: n, dimension: vectors.columns, config: config).state)
+        let window = CellLayout.spillWindow(memoryLimit: config.memoryLimit, state: plan.state)
         let layout = if let spillDirectory, projection == nil {
             try CellLayout(space, cells: cells, spillingTo: spillDirectory, windowBytes: window)
         } else {
@@ -302,6 +302,7 @@ public struct ApproxKNNGraph {
         return (table, stats)
     }
 
+    /// Refuses settings that cannot make a graph of `n` rows.
     func checkSettings(rows n: Int) throws {
         guard config.k >= 1, config.k <= n - 1 else {
             throw SimjobError("k = \(config.k) must be between 1 and n - 1 = \(n - 1) (a row is not its own neighbour)")
@@ -310,7 +311,8 @@ public struct ApproxKNNGraph {
         if let target = config.recall, !(target > 0 && target <= 1) { throw SimjobError("recall must be in (0, 1] (got \(target))") }
     }
 
-    func setupPartitions(rows n: Int) -> Int {
+    /// Cells for a set of `n` rows: `partitions`, or the automatic count.
+    func partitionCount(rows n: Int) -> Int {
         max(1, min(config.partitions > 0 ? config.partitions : Self.automaticPartitions(rows: n), n))
     }
 
@@ -436,7 +438,7 @@ public struct ApproxKNNGraph {
     }
 
     func cellConfig(rows n: Int) -> CellPartition.Config {
-        var cellConfig = CellPartition.Config(cells: setupPartitions(rows: n), width: config.recall != nil ? Self.maximumTargetProbes : config.nprobe)
+        var cellConfig = CellPartition.Config(cells: partitionCount(rows: n), width: config.recall != nil ? Self.maximumTargetProbes : config.nprobe)
         cellConfig.iterations = config.iterations
         cellConfig.seed = config.seed
         cellConfig.threads = config.threads

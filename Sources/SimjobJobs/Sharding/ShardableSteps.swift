@@ -40,8 +40,8 @@ extension KNNGraphStep.Approximate: ShardableAction {
     var needsPreparation: Bool { true }
 
     func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String {
-        let prepared = try ShardOperations.approxGraphPrepare(input: input, config: config, into: file, logger: runner.logger,
-                                                              progressStyle: runner.progressStyle)
+        let prepared = try ShardOperations.approxGraphPrepare(input: input, config: config, into: file, spillFolder: runner.shardStore(step)!.folder,
+                                                              logger: runner.logger, progressStyle: runner.progressStyle)
         return "\(prepared.centroids.rows) cells" + (prepared.projection.map { ", ranked in \($0.outputDimension) principal components" } ?? "")
     }
 
@@ -71,7 +71,8 @@ extension DedupStep.Action: ShardableAction {
     var needsPreparation: Bool { config.mode == .fast }
 
     func prepare(into file: HDF5File, step: PlannedStep, runner: JobRunner) throws -> String {
-        let partitions = try ShardOperations.dedupPrepare(input: input, config: config, into: file, logger: runner.logger)
+        let partitions = try ShardOperations.dedupPrepare(input: input, config: config, into: file, spillFolder: runner.shardStore(step)!.folder,
+                                                          logger: runner.logger)
         return "\(partitions) partitions"
     }
 

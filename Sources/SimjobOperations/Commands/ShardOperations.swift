@@ -117,11 +117,11 @@ public enum ShardOperations {
     }
 
     /// Fast dedup's shared work: the partitions' k-means centroids (group `dedup_partitions`).
-    public static func dedupPrepare(input: DatasetReference, config: DedupConfig, into file: HDF5File, logger: Logger? = nil) throws -> Int {
+    public static func dedupPrepare(input: DatasetReference, config: DedupConfig, into file: HDF5File, spillFolder: String, logger: Logger? = nil) throws -> Int {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        _ = try DedupOperation.spills(source, config: config)
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        let spill = try DedupOperation.spills(source, config: config) ? spillFolder : nil
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         let centroids = try Dedup(config: config, logger: logger).fastCentroids(vectors)
         try file.createGroup(dedupGroup)
         try file.write("\(dedupGroup)/centroids", centroids.array, shape: [centroids.rows, centroids.columns])
@@ -332,12 +332,14 @@ extension ShardOperations {
     static let approxGroup = "approx_graph"
 
     public static func approxGraphPrepare(
-        input: DatasetReference, config: ApproxKNNConfig, into file: HDF5File, logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
+        input: DatasetReference, config: ApproxKNNConfig, into file: HDF5File, spillFolder: String, logger: Logger? = nil,
+        progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> ApproxKNNGraph.Prepared {
         let source = try VectorSource(input, threads: config.threads)
         let metric = try source.resolveMetric(config.metric)
-        _ = try ExactOperations.approxGraphSpills(source, config: config)
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        // Above the memory limit the vectors are read into a spill file, as the shards read them.
+        let spill = try ExactOperations.approxGraphSpills(source, config: config) ? spillFolder : nil
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
         graph.progressStyle = progressStyle
