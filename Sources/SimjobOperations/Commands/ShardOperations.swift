@@ -16,6 +16,11 @@ import SimjobKernels
 ///   every later row, ranges sized so that each holds about the same share of the upper
 ///   triangle. The merge is one sort and one union-find over all pairs, the same code one run
 ///   uses, so groups and kept rows do not depend on shard order or count.
+/// - Fast dedup is cut by runs of partitions (equal shares of the join's work), the partitions'
+///   centroids prepared once; each shard derives the partition plan (homes and guests) from
+///   them as a whole run does and joins its partitions; the merge is exact dedup's.
+/// - The approximate graph (below) shares out its search by home cells.
+/// - IVF-PQ encoding (below) is cut by whole runs of 1,024 rows.
 ///
 /// Shard files hold the raw pieces: `neighbors` int32 and `distances` float32 for the list
 /// cuts, `pairs` int32 [p, 2] and `scores` float32 [p] (the exact scores) for dedup.
