@@ -74,6 +74,7 @@ public struct JobRunner {
             let summary: String
             if let shards, let action = step.action as? any ShardableAction, !manifests.isEmpty {
                 log("\(header): merging \(manifests.count) shards from \(shards.folder)")
+                if action.needsPreparation { _ = try shards.requirePreparation(jobFile: plan.file) }
                 summary = try action.merge(manifests.map { shards.dataPath(ShardID(index: $0.shard, count: $0.shards)) }, manifests: manifests,
                                            step: step, runner: self)
             } else {

@@ -56,9 +56,6 @@ public struct Dedup {
         case .exact:
             pairs = try exactJoin(vectors, metric: metric, threshold: largest, spilled: spillDirectory != nil)
         case .fast:
-            guard metric != .ip else {
-                throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
-            }
             let (found, partitions) = try fastJoin(vectors, metric: metric, threshold: largest, spillingTo: spillDirectory)
             var result = try fastMerge(vectors, metric: metric, pairs: found, partitions: partitions, started: started)
             result.spilledBytes = spillDirectory != nil ? vectors.byteCount : 0
@@ -257,6 +254,10 @@ public struct Dedup {
 
     /// The partitions (by `centroids` when given, else a k-means here) and their guests.
     func fastPlan(_ vectors: FloatMatrix, metric: Metric, threshold: Double, centroids: FloatMatrix?, spillingTo spillDirectory: String?) throws -> FastPlan {
+        // The triangle inequality needs a distance.
+        guard metric != .ip else {
+            throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip")
+        }
         let n = vectors.rows
         let chordThreshold = metric == .angular ? (2 * threshold).squareRoot() : threshold
 
@@ -363,7 +364,6 @@ public struct Dedup {
     public func fastShardPairs(_ vectors: FloatMatrix, metric: Metric, centroids: FloatMatrix, shard: (index: Int, count: Int),
                                spillingTo spillDirectory: String? = nil) throws -> (partitions: Range<Int>, pairs: [(Int32, Int32, Float)]) {
         let largest = try largestThreshold(metric: metric)
-        guard metric != .ip else { throw SimjobError("dedup --mode fast needs a distance (euclidean or angular); use --mode exact for ip") }
         let plan = try fastPlan(vectors, metric: metric, threshold: largest, centroids: centroids, spillingTo: spillDirectory)
         let range = Self.shardPartitions(plan, shard: shard)
         return (range, try fastJoin(plan, partitions: range))

@@ -35,6 +35,7 @@ extension KNNGraphStep.Exact: ShardableAction {
 
 /// The approximate graph: the projection and the cells are prepared once, the search runs in
 /// shards by home cells, the merge runs the joins and the re-scoring (hand settings only).
+/// (The runner checks each step's preparation before calling `merge`.)
 extension KNNGraphStep.Approximate: ShardableAction {
     var isShardable: Bool { ApproxKNNGraph(config: config).isShardable }
     var needsPreparation: Bool { true }
@@ -55,10 +56,6 @@ extension KNNGraphStep.Approximate: ShardableAction {
 
     func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
         let store = runner.shardStore(step)!
-        let prepared = store.preparedState()
-        guard case .done = prepared else {
-            throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
-        }
         let stats = try ShardOperations.approxGraphMerge(input: input, prepared: store.preparedPath, shards: shards, output: step.output, config: config,
                                                          logger: runner.logger, progressStyle: runner.progressStyle)
         return "approximate: " + stats.summary + ", search merged from \(shards.count) shards"
@@ -88,12 +85,6 @@ extension DedupStep.Action: ShardableAction {
 
     func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
         let store = runner.shardStore(step)!
-        if config.mode == .fast {
-            let prepared = store.preparedState()
-            guard case .done = prepared else {
-                throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
-            }
-        }
         let result = try ShardOperations.dedupMerge(
             input: input, output: step.output, shards: shards, covered: manifests.last?.rows.last ?? 0, config: config, writePairs: writePairs,
             writeKept: writeKept ? step.outputs[1] : nil, prepared: config.mode == .fast ? store.preparedPath : nil)
@@ -121,10 +112,8 @@ extension TrainStep.Action: ShardableAction {
 
     func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
         let store = runner.shardStore(step)!
-        let prepared = store.preparedState()
-        guard case .done(let preparation) = prepared else {
-            throw SimjobError("step '\(step.name)': the shards' shared preparation \(store.preparedPath) is \(prepared.label); run `simjob run \(runner.plan.file) --prepare \(step.name)` and the shards again")
-        }
+        // The runner checked the preparation before the merge; its manifest holds its time.
+        let preparation = try store.requirePreparation(jobFile: runner.plan.file)
         let seconds = preparation.seconds + manifests.reduce(0) { $0 + $1.seconds }
         let index = try ShardOperations.trainMerge(input: input, prepared: store.preparedPath, shards: shards, output: step.output, config: config, seconds: seconds)
         return "IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) on \(index.count) vectors, index \(formatBytes(index.sizeInBytes)), merged from \(shards.count) shards"

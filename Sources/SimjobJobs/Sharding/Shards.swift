@@ -208,6 +208,16 @@ public struct ShardStore: Sendable {
         try AtomicDataFile.write(try encoder.encode(manifest), to: manifestPath(shard))
     }
 
+    /// The preparation the shards of a step share, done and intact; else one line saying how
+    /// to redo it (`jobFile`: the job as the user names it).
+    func requirePreparation(jobFile: String) throws -> ShardManifest {
+        let prepared = preparedState()
+        guard case .done(let manifest) = prepared else {
+            throw SimjobError("step '\(step.name)': the shards' shared preparation \(preparedPath) is \(prepared.label); run `simjob run \(jobFile) --prepare \(step.name)` and the shards again")
+        }
+        return manifest
+    }
+
     /// The shards ready to merge, in order; throws one line naming every shard that is not.
     public func readyToMerge(jobFile: String) throws -> [ShardManifest] {
         let counts = countsPresent()
