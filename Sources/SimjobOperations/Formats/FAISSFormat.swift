@@ -1,0 +1,301 @@
+import Foundation
+import SimjobAlgorithms
+import SimjobKernels
+
+/// FAISS's own index serialization (`faiss/impl/index_write.cpp`, `index_read.cpp`), for the
+/// index types simjob and FAISS share, so `faiss.read_index(FILE)` loads an exported index and
+/// answers as `simjob search` does, and a FAISS-built index can be imported and evaluated.
+///
+/// The layout is the classes' fields in order, little-endian, with a four-character code naming
+/// each class. What simjob writes and reads:
+///
+///     index header   int32 d, int64 ntotal, int64 2^20, int64 2^20, bool is_trained, int32 metric
+///                    (0 inner product, 1 L2)
+///     "IxF2"/"IxFI"  flat quantizer: header, then its centroids as WRITEXBVECTOR writes them
+///                    (size_t: the byte count / 4, then the bytes)
+///     "IwPQ"         IVF-PQ: header, size_t nlist, size_t nprobe, the quantizer, direct map
+///                    (char 0, empty int64 vector), bool by_residual, size_t code_size,
+///                    PQ (size_t d, size_t M, size_t nbits, float vector M * 2^nbits * d/M),
+///                    inverted lists
+///     "ilar"         array inverted lists: size_t nlist, size_t code_size, "full" and a size_t
+///                    vector of list sizes (or "sprs" and (list, size) pairs), then per non-empty
+///                    list its codes and its int64 ids
+///     "IxPT"         a pre-transform: header, int32 chain length, the transforms, the index;
+///                    "VNrm" (L2 normalization: float norm 2, int32 d_in, int32 d_out, bool
+///                    is_trained) wraps angular indexes, so FAISS normalizes queries itself
+///
+/// Vectors are `size_t count` then the elements. PQ codes of fewer than 8 bits are packed
+/// least-significant bit first, as FAISS's `PQEncoderGeneric` packs them.
+public enum FAISSFormat {
+    static let l2: Int32 = 1
+    static let innerProduct: Int32 = 0
+
+    // MARK: writing
+
+    /// The bytes of an IVF-PQ index in FAISS's format. Angular indexes are wrapped in an
+    /// `IndexPreTransform` with an L2 normalization, so FAISS's distances are `||q - x||^2`
+    /// of unit vectors, `2 (1 - cos)`; euclidean gives squared L2 and ip the dot product.
+    public static func ivfpq(_ index: IVFPQIndex) -> Data {
+        var out = Writer()
+        let metric = index.metric == .ip ? innerProduct : l2
+        if index.metric == .angular {
+            out.fourcc("IxPT")
+            out.header(d: index.dimension, count: index.count, metric: l2)
+            out.int32(1)
+            out.fourcc("VNrm")
+            out.float(2)
+            out.int32(Int32(index.dimension))
+            out.int32(Int32(index.dimension))
+            out.bool(true)
+        }
+        out.fourcc("IwPQ")
+        out.header(d: index.dimension, count: index.count, metric: metric)
+        out.size(index.nlist)
+        out.size(1)  // nprobe
+        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
+        out.header(d: index.dimension, count: index.nlist, metric: metric)
+        out.size(index.nlist * index.dimension)  // WRITEXBVECTOR: bytes / 4
+        out.floats(index.coarseCentroids.pointer, count: index.nlist * index.dimension)
+        out.byte(0)  // direct map: none
+        out.size(0)
+        out.bool(true)  // by_residual
+        let pq = index.pq
+        let codeSize = (pq.m * pq.nbits + 7) / 8
+        out.size(codeSize)
+        out.size(index.dimension)
+        out.size(pq.m)
+        out.size(pq.nbits)
+        out.size(pq.m * pq.ksub * pq.dsub)
+        out.floats(pq.codebooks.pointer, count: pq.m * pq.ksub * pq.dsub)
+        out.fourcc("ilar")
+        out.size(index.nlist)
+        out.size(codeSize)
+        out.fourcc("full")
+        out.size(index.nlist)
+        for list in 0..<index.nlist { out.size(index.listOffsets[list + 1] - index.listOffsets[list]) }
+        for list in 0..<index.nlist {
+            let range = index.listOffsets[list]..<index.listOffsets[list + 1]
+            guard !range.isEmpty else { continue }
+            for entry in range {
+                let codes = index.codes[(entry * pq.m)..<((entry + 1) * pq.m)]
+                out.bytes(pack(Array(codes), nbits: pq.nbits))
+            }
+            for entry in range { out.int64(Int64(index.ids[entry])) }
+        }
+        return out.data
+    }
+
+    /// `codes` (one byte per sub-quantizer) packed into `ceil(m nbits / 8)` bytes, least
+    /// significant bit first.
+    static func pack(_ codes: [UInt8], nbits: Int) -> [UInt8] {
+        if nbits == 8 { return codes }
+        var packed = [UInt8](repeating: 0, count: (codes.count * nbits + 7) / 8)
+        var bit = 0
+        for code in codes {
+            for b in 0..<nbits where code & (1 << b) != 0 { packed[(bit + b) / 8] |= 1 << ((bit + b) % 8) }
+            bit += nbits
+        }
+        return packed
+    }
+
+    static func unpack(_ packed: ArraySlice<UInt8>, m: Int, nbits: Int) -> [UInt8] {
+        if nbits == 8 { return Array(packed) }
+        let base = packed.startIndex
+        var codes = [UInt8](repeating: 0, count: m)
+        for s in 0..<m {
+            var value: UInt8 = 0
+            for b in 0..<nbits {
+                let bit = s * nbits + b
+                if packed[base + bit / 8] & (1 << (bit % 8)) != 0 { value |= 1 << b }
+            }
+            codes[s] = value
+        }
+        return codes
+    }
+
+    struct Writer {
+        var data = Data()
+        mutating func fourcc(_ code: String) { data.append(contentsOf: Array(code.utf8)) }
+        mutating func int32(_ value: Int32) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+        mutating func int64(_ value: Int64) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+        mutating func size(_ value: Int) { int64(Int64(value)) }
+        mutating func float(_ value: Float) { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        mutating func bool(_ value: Bool) { data.append(value ? 1 : 0) }
+        mutating func byte(_ value: UInt8) { data.append(value) }
+        mutating func bytes(_ values: [UInt8]) { data.append(contentsOf: values) }
+        mutating func floats(_ pointer: UnsafePointer<Float>, count: Int) {
+            data.append(UnsafeBufferPointer(start: pointer, count: count))
+        }
+        mutating func header(d: Int, count: Int, metric: Int32) {
+            int32(Int32(d))
+            int64(Int64(count))
+            int64(1 << 20)
+            int64(1 << 20)
+            bool(true)
+            int32(metric)
+        }
+    }
+
+    // MARK: reading
+
+    /// An IVF-PQ index read from a FAISS file (`IwPQ`, optionally wrapped in an L2 normalization
+    /// pre-transform, which makes it angular). Every field is checked; a file FAISS could not
+    /// have written for these types, a truncated one, or one whose ids are not the rows
+    /// `0..<ntotal` each once is refused in one line naming the file and the field.
+    public static func readIVFPQ(_ data: Data, path: String) throws -> IVFPQIndex {
+        var input = Reader(data: [UInt8](data), path: path)
+        var code = try input.fourcc("index type")
+        var angular = false
+        if code == "IxPT" {
+            _ = try input.header("IndexPreTransform")
+            let chain = try input.int32("IndexPreTransform chain length")
+            guard chain == 1, try input.fourcc("transform") == "VNrm" else {
+                throw input.failure("a pre-transform other than one L2 normalization (VNrm) is not an index simjob reads")
+            }
+            let norm = try input.float("VNrm norm")
+            guard norm == 2 else { throw input.failure("VNrm norm is \(norm), expected 2 (L2 normalization)") }
+            _ = try input.int32("VNrm d_in"); _ = try input.int32("VNrm d_out"); _ = try input.bool("VNrm is_trained")
+            angular = true
+            code = try input.fourcc("index type")
+        }
+        guard code == "IwPQ" else {
+            throw input.failure("index type '\(code)' is not one simjob imports (IVF-PQ 'IwPQ', optionally behind an L2 normalization)")
+        }
+        let header = try input.header("IndexIVFPQ")
+        let d = header.d, ntotal = header.count
+        guard header.metric == l2 || header.metric == innerProduct else { throw input.failure("metric type \(header.metric) is neither L2 nor inner product") }
+        if angular && header.metric != l2 { throw input.failure("a normalized index with inner product is not one simjob reads; use metric L2") }
+        let metric: Metric = angular ? .angular : header.metric == l2 ? .euclidean : .ip
+        let nlist = try input.size("nlist", limit: 16_777_216)
+        guard nlist >= 1 else { throw input.failure("nlist is 0") }
+        _ = try input.size("nprobe", limit: Int.max)
+        let quantizerCode = try input.fourcc("quantizer type")
+        guard quantizerCode == (header.metric == l2 ? "IxF2" : "IxFI") else {
+            throw input.failure("coarse quantizer '\(quantizerCode)' is not the flat \(header.metric == l2 ? "L2 (IxF2)" : "inner-product (IxFI)") one simjob reads")
+        }
+        let quantizer = try input.header("quantizer")
+        guard quantizer.d == d, quantizer.count == nlist else {
+            throw input.failure("quantizer holds \(quantizer.count) centroids of dimension \(quantizer.d), expected \(nlist) of dimension \(d)")
+        }
+        let floatsOver4 = try input.size("quantizer codes", limit: Int.max)
+        guard floatsOver4 == nlist * d else { throw input.failure("quantizer codes hold \(floatsOver4 * 4) bytes, expected \(nlist * d * 4)") }
+        let centroids = FloatMatrix(rows: nlist, columns: d, values: try input.floats(nlist * d, "quantizer centroids"))
+        let directMap = try input.byte("direct map type")
+        let directCount = try input.size("direct map", limit: Int.max)
+        guard directCount <= ntotal else { throw input.failure("direct map holds \(directCount) entries for \(ntotal) vectors") }
+        try input.skip(directCount * 8, "direct map")
+        if directMap == 2 { let pairs = try input.size("direct map hashtable", limit: ntotal); try input.skip(pairs * 16, "direct map hashtable") }
+        guard try input.bool("by_residual") else { throw input.failure("by_residual is false; simjob's IVF-PQ encodes residuals") }
+        let codeSize = try input.size("code_size", limit: 65_536)
+        let pqD = try input.size("pq.d", limit: 65_536), m = try input.size("pq.M", limit: 65_536), nbits = try input.size("pq.nbits", limit: 64)
+        guard pqD == d else { throw input.failure("pq.d = \(pqD) differs from the index's dimension \(d)") }
+        do { try ProductQuantizer.validate(dimension: d, m: m, nbits: nbits) } catch let error as SimjobError { throw input.failure(error.message) }
+        guard codeSize == (m * nbits + 7) / 8 else { throw input.failure("code_size = \(codeSize), expected \((m * nbits + 7) / 8) for M = \(m), nbits = \(nbits)") }
+        let ksub = 1 << nbits
+        let bookCount = try input.size("pq centroids", limit: Int.max)
+        guard bookCount == m * ksub * (d / m) else { throw input.failure("pq centroids hold \(bookCount) floats, expected \(m * ksub * (d / m))") }
+        let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try input.floats(bookCount, "pq centroids"))
+        guard try input.fourcc("inverted lists type") == "ilar" else { throw input.failure("inverted lists other than array lists ('ilar') are not read") }
+        guard try input.size("invlists nlist", limit: Int.max) == nlist, try input.size("invlists code_size", limit: Int.max) == codeSize else {
+            throw input.failure("inverted lists' nlist or code_size differ from the index's")
+        }
+        var sizes = [Int](repeating: 0, count: nlist)
+        switch try input.fourcc("list type") {
+        case "full":
+            guard try input.size("list sizes", limit: Int.max) == nlist else { throw input.failure("list sizes do not number nlist = \(nlist)") }
+            for list in 0..<nlist { sizes[list] = try input.size("list size", limit: ntotal) }
+        case "sprs":
+            let pairs = try input.size("sparse list sizes", limit: 2 * nlist)
+            guard pairs % 2 == 0 else { throw input.failure("sparse list sizes hold an odd count") }
+            for _ in 0..<(pairs / 2) {
+                let list = try input.size("sparse list", limit: nlist - 1)
+                sizes[list] = try input.size("list size", limit: ntotal)
+            }
+        case let other: throw input.failure("list type '\(other)' is neither 'full' nor 'sprs'")
+        }
+        guard sizes.reduce(0, +) == ntotal else { throw input.failure("lists hold \(sizes.reduce(0, +)) entries but ntotal is \(ntotal)") }
+        guard ntotal <= Int(Int32.max) else { throw input.failure("\(ntotal) vectors are more than simjob's index holds") }
+        var offsets = [0]
+        var ids = [Int32](), codes = [UInt8]()
+        ids.reserveCapacity(ntotal)
+        codes.reserveCapacity(ntotal * m)
+        for list in 0..<nlist {
+            let count = sizes[list]
+            if count > 0 {
+                let packed = Array(try input.bytes(count * codeSize, "list \(list) codes"))
+                for entry in 0..<count {
+                    codes.append(contentsOf: unpack(packed[(entry * codeSize)..<((entry + 1) * codeSize)], m: m, nbits: nbits))
+                }
+                for _ in 0..<count {
+                    let id = try input.int64("list \(list) ids")
+                    guard id >= 0, id < Int64(ntotal) else {
+                        throw input.failure("list \(list) holds id \(id); simjob's indexes hold the rows 0..<\(ntotal) of their set (add vectors without custom ids)")
+                    }
+                    ids.append(Int32(id))
+                }
+            }
+            offsets.append(ids.count)
+        }
+        guard input.offset == input.data.count else { throw input.failure("\(input.data.count - input.offset) bytes follow the index") }
+        let place = "\(path): FAISS index"
+        try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: ntotal, ids: ids, codes: codes, nbits: nbits)
+        let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
+        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: "")
+    }
+
+    struct Reader {
+        let data: [UInt8]
+        let path: String
+        var offset = 0
+
+        func failure(_ message: String) -> SimjobError { SimjobError("\(path): FAISS index at byte \(offset): \(message)") }
+
+        mutating func bytes(_ count: Int, _ field: String) throws -> ArraySlice<UInt8> {
+            guard count >= 0, count <= data.count - offset else {
+                throw failure("the file ends inside \(field) (truncated, or not a FAISS index)")
+            }
+            defer { offset += count }
+            return data[offset..<(offset + count)]
+        }
+        mutating func skip(_ count: Int, _ field: String) throws { _ = try bytes(count, field) }
+        mutating func fourcc(_ field: String) throws -> String {
+            let raw = try bytes(4, field)
+            return String(decoding: raw, as: UTF8.self)
+        }
+        mutating func int32(_ field: String) throws -> Int32 {
+            let raw = try bytes(4, field)
+            return raw.reversed().reduce(0) { ($0 << 8) | Int32(truncatingIfNeeded: $1) }
+        }
+        mutating func int64(_ field: String) throws -> Int64 {
+            let raw = try bytes(8, field)
+            return raw.reversed().reduce(0) { ($0 << 8) | Int64($1) }
+        }
+        mutating func size(_ field: String, limit: Int) throws -> Int {
+            let value = try int64(field)
+            guard value >= 0, value <= Int64(limit) else { throw failure("\(field) = \(UInt64(bitPattern: value)) is out of range") }
+            return Int(value)
+        }
+        mutating func float(_ field: String) throws -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: try int32(field))) }
+        mutating func byte(_ field: String) throws -> UInt8 { try bytes(1, field).first! }
+        mutating func bool(_ field: String) throws -> Bool {
+            let value = try byte(field)
+            guard value <= 1 else { throw failure("\(field) is byte \(value), not a bool") }
+            return value == 1
+        }
+        mutating func floats(_ count: Int, _ field: String) throws -> [Float] {
+            let raw = try bytes(count * 4, field)
+            return raw.withUnsafeBytes { buffer in (0..<count).map { Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+        }
+        mutating func header(_ what: String) throws -> (d: Int, count: Int, metric: Int32) {
+            let d = try int32("\(what) d")
+            let count = try int64("\(what) ntotal")
+            guard d >= 1, d <= 65_536 else { throw failure("\(what) dimension \(d) is out of range") }
+            guard count >= 0 else { throw failure("\(what) ntotal \(count) is negative") }
+            _ = try int64("\(what) dummy"); _ = try int64("\(what) dummy")
+            guard try bool("\(what) is_trained") else { throw failure("\(what) is not trained") }
+            let metric = try int32("\(what) metric type")
+            if metric > 1 { _ = try float("\(what) metric arg") }
+            return (Int(d), Int(count), metric)
+        }
+    }
+}
