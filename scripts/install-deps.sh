@@ -41,4 +41,12 @@ if ! python3 -c "import hdf5plugin" >/dev/null 2>&1; then
     || { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-hdf5plugin >/dev/null; } || true
 fi
 
+# faiss-cpu and hnswlib: the tests load simjob's exported indexes with the tools they are written
+# for, and import files those tools wrote.
+if ! python3 -c "import faiss, hnswlib" >/dev/null 2>&1; then
+  echo "simjob: installing faiss-cpu and hnswlib for Python (the export tests load simjob's files with them)"
+  python3 -m pip install -q faiss-cpu hnswlib 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages faiss-cpu hnswlib
+fi
+
 command -v swift >/dev/null 2>&1 || { echo "simjob: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }
