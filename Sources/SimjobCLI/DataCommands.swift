@@ -125,6 +125,7 @@ struct KNNGraphCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "knn_graph") + " (default: \(ApproxKNNConfig().seed))")) var seed: UInt64?
     @OptionGroup var exact: ExactOptions
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tagging: TagOptions
 
     /// An option of one method given with the other is an error, not ignored.
     func validate() throws {
@@ -163,13 +164,15 @@ struct KNNGraphCommand: ParsableCommand {
             config.expand = expand ?? config.expand
             config.memoryLimit = exact.memoryLimit
             config.threads = common.threads
-            let stats = try ExactOperations.approxKNNGraph(
-                input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)
+            let stats = try tagging.applying {
+                try ExactOperations.approxKNNGraph(input: reference, output: output, config: config, logger: common.logger, progressStyle: common.progressStyle)
+            }
             printLine("approximate k-NN graph: " + stats.summary + " -> \(output)")
             return
         }
-        let stats = try ExactOperations.knnGraph(
-            input: reference, output: output, config: exact.config(threads: common.threads), progressStyle: common.progressStyle)
+        let stats = try tagging.applying {
+            try ExactOperations.knnGraph(input: reference, output: output, config: exact.config(threads: common.threads), progressStyle: common.progressStyle)
+        }
         printLine(describe(stats, what: "k-NN graph") + " -> \(output)")
     }
 }

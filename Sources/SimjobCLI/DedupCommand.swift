@@ -30,6 +30,7 @@ struct DedupCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("seed", in: "dedup") + " (default: \(DedupConfig().seed))")) var seed: UInt64?
     @Option(help: ArgumentHelp(ParameterHelp.help("gemm", in: "dedup") + " (default: auto)")) var gemm: GEMMChoice?
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tagging: TagOptions
 
     /// Options of fast mode given with exact mode are an error, not ignored.
     func validate() throws {
@@ -52,10 +53,11 @@ struct DedupCommand: ParsableCommand {
         config.threads = common.threads
         config.seed = seed ?? config.seed
         config.gemm = gemm ?? config.gemm
-        let result = try DedupOperation.run(
-            input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
-            writePairs: writePairs, writeKept: writeKept, logger: common.logger,
-            progressStyle: common.progressStyle)
+        let result = try tagging.applying {
+            try DedupOperation.run(
+                input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+                writePairs: writePairs, writeKept: writeKept, logger: common.logger, progressStyle: common.progressStyle)
+        }
         printLine(DedupOperation.summary(result, output: output) + (writeKept.map { "\n  kept rows -> \($0)" } ?? ""))
     }
 }

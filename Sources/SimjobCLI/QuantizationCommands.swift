@@ -76,6 +76,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("memory_limit", in: "train"))) var memoryLimit: ByteCount?
     @Option(help: ArgumentHelp(ParameterHelp.help("gemm", in: "train") + " (default: auto)")) var gemm: GEMMChoice?
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tagging: TagOptions
 
     func run() throws {
         common.warnAboutBLAS()
@@ -88,9 +89,11 @@ struct TrainCommand: ParsableCommand {
         config.seed = seed
         config.threads = common.threads
         config.gemm = gemm ?? config.gemm
-        let (index, stats) = try QuantizationOperations.train(
-            input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
-            logger: common.logger, progressStyle: common.progressStyle)
+        let (index, stats) = try tagging.applying {
+            try QuantizationOperations.train(
+                input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+                logger: common.logger, progressStyle: common.progressStyle)
+        }
         printLine(String(
             format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, PQ residual error %.4g, index %@ -> %@",
             nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,

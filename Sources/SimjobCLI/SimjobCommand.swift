@@ -20,7 +20,7 @@ public struct SimjobCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self, GenerateCommand.self, GroundTruthCommand.self, KNNGraphCommand.self, KMeansCommand.self,
             TrainCommand.self, SearchCommand.self, EvaluateCommand.self, DedupCommand.self, RunCommand.self,
-            SlurmCommand.self, ValidateCommand.self, SchemaCommand.self, ExportCommand.self, ImportCommand.self,
+            SlurmCommand.self, ValidateCommand.self, SchemaCommand.self, ExportCommand.self, ImportCommand.self, VerifyCommand.self,
         ]
     )
     public init() {}

@@ -1,5 +1,5 @@
 /// simjob's version, recorded in the files it writes that must be matched later (shard
 /// manifests).
 public enum SimjobVersion {
-    public static let current = "0.14.0"
+    public static let current = "0.15.0"
 }

@@ -18,7 +18,7 @@ public struct JobDocument {
     public let text: String
     public var root: Node
 
-    public static let topLevelKeys = ["name", "description", "output", "metric", "threads", "inputs", "steps"]
+    public static let topLevelKeys = ["name", "description", "output", "metric", "threads", "tags", "inputs", "steps"]
 
     /// Reads and parses a job file; a YAML syntax error becomes a problem with its line.
     public init(path: String) throws {

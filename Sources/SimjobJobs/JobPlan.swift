@@ -27,6 +27,9 @@ public struct JobPlan: Sendable {
     public var file: String
     public var outputFolder: String
     public var steps: [PlannedStep]
+    /// Tags stamped into every artifact the job builds (top-level `tags`), beside the input
+    /// files' own.
+    public var tags: [String: String] = [:]
 }
 
 /// What is known of a dataset file before the job runs (from the file, or from the step that
@@ -45,6 +48,8 @@ struct DataInfo {
 public struct JobPlanner {
     let document: JobDocument
     var problems: [JobProblem] = []
+    /// The job's `tags`, part of the fingerprint of every step that stamps an artifact.
+    var jobTags: [String: String] = [:]
 
     public init(document: JobDocument) {
         self.document = document
@@ -114,6 +119,19 @@ public struct JobPlanner {
         if let node = root["threads"], node.null == nil {
             if let value = node.int, value >= 1 { jobThreads = value } else { problem(node, "threads", "must be a whole number of at least 1") }
         }
+        var tags: [String: String] = [:]
+        if let node = root["tags"], node.null == nil {
+            if let mapping = node.mapping {
+                for pair in mapping {
+                    guard let key = pair.key.string, let value = pair.value.string else { problem(pair.key, "tags", "each tag is KEY: VALUE text"); continue }
+                    do { _ = try Provenance.parseTag("\(key)=\(value)", what: "tag") } catch let error as SimjobError { problem(pair.key, "tags", error.message) } catch {}
+                    tags[key] = value
+                }
+            } else {
+                problem(node, "tags", "must be a mapping of KEY: VALUE")
+            }
+        }
+        jobTags = tags
         var namedInputs: [String: String] = [:]
         if let node = root["inputs"] {
             if let inputs = node.mapping {
@@ -146,7 +164,7 @@ public struct JobPlanner {
             }
         }
         checkOutputs(planned, steps: Array(steps), context: context)
-        return JobPlan(name: name, file: document.path, outputFolder: outputFolder, steps: planned)
+        return JobPlan(name: name, file: document.path, outputFolder: outputFolder, steps: planned, tags: tags)
     }
 
     /// What earlier steps and named inputs make available.
@@ -257,7 +275,10 @@ public struct JobPlanner {
         // (a symlink, an absolute path) is the same job.
         let description = context.outputFolder.isEmpty ? action.settingsDescription
             : action.settingsDescription.replacingOccurrences(of: context.outputFolder + "/", with: "$OUTPUT/")
-        let fingerprint = Fingerprint.hash([kind.rawValue, name, description] + planning.dependencies)
+        // Tags change the artifacts' provenance, so they rerun the steps that build artifacts.
+        let stamps = [.train, .knnGraph, .dedup].contains(kind) && !jobTags.isEmpty
+        let tagText = stamps ? ["tags " + jobTags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")] : []
+        let fingerprint = Fingerprint.hash([kind.rawValue, name, description] + tagText + planning.dependencies)
         return PlannedStep(index: index, name: name, kind: kind, action: action, output: output, outputs: planning.outputs, fingerprint: fingerprint)
     }
 

@@ -75,10 +75,12 @@ public struct JobRunner {
             if let shards, let action = step.action as? any ShardableAction, !manifests.isEmpty {
                 log("\(header): merging \(manifests.count) shards from \(shards.folder)")
                 if action.needsPreparation { _ = try shards.requirePreparation(jobFile: plan.file) }
-                summary = try action.merge(manifests.map { shards.dataPath(ShardID(index: $0.shard, count: $0.shards)) }, manifests: manifests,
-                                           step: step, runner: self)
+                summary = try Provenance.$userTags.withValue(plan.tags) {
+                    try action.merge(manifests.map { shards.dataPath(ShardID(index: $0.shard, count: $0.shards)) }, manifests: manifests,
+                                     step: step, runner: self)
+                }
             } else {
-                summary = try execute(step)
+                summary = try Provenance.$userTags.withValue(plan.tags) { try execute(step) }
             }
             let seconds = ProgressDisplay.now() - started
             let peak = ProcessMemory.peakResidentBytes

@@ -13,6 +13,7 @@ public enum StepKind: String, CaseIterable, Sendable {
     case search
     case evaluate
     case dedup
+    case verify
 
     /// The definition of the kind: keys, defaults, planning and running (`Steps/`).
     var definition: any StepDefinition.Type {
@@ -24,6 +25,7 @@ public enum StepKind: String, CaseIterable, Sendable {
         case .search: return SearchStep.self
         case .evaluate: return EvaluateStep.self
         case .dedup: return DedupStep.self
+        case .verify: return VerifyStep.self
         }
     }
 

@@ -28,7 +28,8 @@ extension KNNGraphStep.Exact: ShardableAction {
     }
 
     func merge(_ shards: [String], manifests: [ShardManifest], step: PlannedStep, runner: JobRunner) throws -> String {
-        let rows = try ShardOperations.knnGraphMerge(input: input, output: step.output, shards: shards, k: config.k, metric: config.metric)
+        let rows = try ShardOperations.knnGraphMerge(input: input, output: step.output, shards: shards, k: config.k, metric: config.metric,
+                                                     settings: Provenance.describe(config))
         return "\(rows) rows, k=\(config.k), merged from \(shards.count) shards"
     }
 }

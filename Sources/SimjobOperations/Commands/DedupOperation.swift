@@ -48,6 +48,7 @@ public enum DedupOperation {
         let primary = result.byThreshold[0]
         try file.write("dedup/group", primary.group, shape: [result.rows])
         try file.write("dedup/keep", primary.keep, shape: [result.rows])
+        try Provenance.stamp(file, from: input, artifact: "dedup", settings: config, threads: config.threads)
         if result.byThreshold.count > 1 {
             for (index, groups) in result.byThreshold.enumerated() {
                 let group = "dedup/by_threshold/\(index)"

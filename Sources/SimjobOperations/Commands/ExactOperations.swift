@@ -42,17 +42,18 @@ public enum ExactOperations {
         var engine = ExactKNN(config: config)
         engine.progressStyle = progressStyle
         let (table, stats) = try engine.graph(source, metric: metric)
-        try writeGraph(table, to: out, metric: metric, method: "exact", source: input)
+        try writeGraph(table, to: out, metric: metric, method: "exact", source: input, settings: Provenance.describe(config))
         return stats
     }
 
     /// Group `knn_graph` (neighbors, distances, attributes metric, k, method, source and any
-    /// `extra`), then the file is committed.
+    /// `extra`) and the provenance, then the file is committed.
     static func writeGraph(
-        _ table: NeighborTable, to out: AtomicOutputFile, metric: Metric, method: String, source: DatasetReference,
+        _ table: NeighborTable, to out: AtomicOutputFile, metric: Metric, method: String, source: DatasetReference, settings: String,
         extra: [(String, AttributeValue)] = []
     ) throws {
         try KNNGraphFile.write(table, metric: metric, method: method, source: source, extra: extra, to: out.file)
+        try Provenance.stamp(out.file, from: source, artifact: "knn_graph", settingsText: settings)
         try out.commit()
     }
 
@@ -90,7 +91,7 @@ public enum ExactOperations {
         extra += [("dimension", .int(Int64(stats.dimension))), ("candidates", .int(Int64(stats.candidates)))]
         if stats.spilledBytes > 0 { extra.append(("spilled_bytes", .int(Int64(stats.spilledBytes)))) }
         let writing = ProgressDisplay.now()
-        try writeGraph(table, to: out, metric: metric, method: "approx", source: input, extra: extra)
+        try writeGraph(table, to: out, metric: metric, method: "approx", source: input, settings: Provenance.describe(config), extra: extra)
         logger?.info("approximate graph: written in \(String(format: "%.2f", ProgressDisplay.now() - writing)) s")
         return stats
     }

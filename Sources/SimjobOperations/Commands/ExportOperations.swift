@@ -57,6 +57,7 @@ public enum ExportOperations {
         let out = try AtomicOutputFile(output)
         try index.save(to: out.file)
         try out.file.setAttribute("imported_from", .string(path), on: "index")
+        if let source { try Provenance.stamp(out.file, from: source, artifact: "index", settings: ["imported_from": path]) }
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
         try out.commit()
         return index

@@ -61,6 +61,7 @@ public enum QuantizationOperations {
         let metric = try source.resolveMetric(config.metric)
         let (index, stats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         try index.save(to: out.file)
+        try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
         try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
         try out.commit()

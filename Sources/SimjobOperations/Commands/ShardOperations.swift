@@ -78,13 +78,14 @@ public enum ShardOperations {
         return (range, stats)
     }
 
-    public static func knnGraphMerge(input: DatasetReference, output: String, shards: [String], k: Int, metric explicit: Metric?) throws -> Int {
+    public static func knnGraphMerge(input: DatasetReference, output: String, shards: [String], k: Int, metric explicit: Metric?, settings: String) throws -> Int {
         let source = try VectorSource(input)
         let metric = try source.resolveMetric(explicit)
         let out = try AtomicOutputFile(output)
         try concatenateLists(shards, rows: source.rows, k: k, to: out.file,
                              neighbors: "\(KNNGraphFile.group)/neighbors", distances: "\(KNNGraphFile.group)/distances")
         try KNNGraphFile.writeAttributes(k: k, metric: metric, method: "exact", source: input, to: out.file)
+        try Provenance.stamp(out.file, from: input, artifact: "knn_graph", settingsText: settings)
         try out.commit()
         return source.rows
     }
@@ -309,6 +310,7 @@ extension ShardOperations {
         var stats = IVFPQTrainStats()
         let index = IVFPQIndex.assemble(trained, cells: cells, codes: codes, config: config, stats: &stats)
         try index.save(to: out.file)
+        try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
         try out.file.setAttribute("build_seconds", .double(seconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
         try out.commit()
