@@ -14,6 +14,7 @@ public enum JobSchema {
             "output: out/example           # required: folder for outputs and job-state.json",
             "metric: null                  # default metric of every step (null: each input's distance attribute)",
             "threads: null                 # default worker threads of every step (null: every core)",
+            "tags: {}                      # KEY: VALUE stamped into every index, graph and dedup output's provenance",
             "inputs:                       # named input files (a path, or PATH:DATASET)",
             "  embeddings: data/embeddings.hdf5",
             "steps:",

@@ -10,7 +10,7 @@ struct GoldenTests {
         .appendingPathComponent("Golden").path
 
     static let commands = ["info", "generate", "groundtruth", "knn-graph", "kmeans", "train", "search", "evaluate", "dedup",
-                           "run", "validate", "slurm", "schema"]
+                           "run", "validate", "slurm", "schema", "export", "import", "verify"]
 
     /// Help is laid out for a fixed width, whatever the terminal.
     static var environment: [String: String] {

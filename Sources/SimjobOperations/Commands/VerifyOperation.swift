@@ -3,7 +3,8 @@ import SimjobAlgorithms
 import SimjobHDF5
 import SimjobKernels
 
-/// `simjob verify`: is this artifact built from these vectors, with these tags?
+/// `simjob verify`: is this artifact built from these vectors, with these tags? A tag the data
+/// file also carries (a root text attribute, such as `model`) must have the same value there.
 public enum VerifyOperation {
     /// One line of the report.
     public struct Check: Sendable {
@@ -74,11 +75,18 @@ public enum VerifyOperation {
         }
         let ids = try rowIDs(file, path: artifactPath, kind: provenance.artifact, rows: source.rows)
         add("row ids", ids.description, "rows 0..<\(source.rows)", ids.passed)
-        for (key, value) in provenance.tags.sorted(by: { $0.key < $1.key }) where required[key] == nil {
-            add("tag \(key)", value, "-", nil)
+        // Tags the data file carries too (its root text attributes) must agree: an index built
+        // under one model and checked against embeddings of another is skew.
+        var dataTags: [String: String] = [:]
+        for (name, value) in try source.file.attributes() where name != "distance" {
+            if let text = value.stringValue { dataTags[name] = text }
         }
-        for (key, value) in required.sorted(by: { $0.key < $1.key }) {
-            add("tag \(key)", provenance.tags[key] ?? "(none)", "required: \(value)", provenance.tags[key] == value)
+        for key in Set(provenance.tags.keys).union(required.keys).sorted() {
+            let recorded = provenance.tags[key], wanted = required[key], current = dataTags[key]
+            let expected = [wanted.map { "required: \($0)" }, current.map { "data: \($0)" }].compactMap { $0 }
+            let passed: Bool? = wanted == nil && current == nil ? nil
+                : (wanted == nil || recorded == wanted) && (current == nil || recorded == current)
+            add("tag \(key)", recorded ?? "(none)", expected.isEmpty ? "-" : expected.joined(separator: ", "), passed)
         }
         return report
     }
