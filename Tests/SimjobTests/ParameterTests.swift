@@ -12,7 +12,7 @@ struct ParameterTests {
     /// The command of each step kind, and job keys whose option is spelled differently.
     static let commands: [StepKind: String] = [
         .generate: "generate", .groundtruth: "groundtruth", .knnGraph: "knn-graph", .train: "train",
-        .search: "search", .evaluate: "evaluate", .dedup: "dedup",
+        .search: "search", .evaluate: "evaluate", .dedup: "dedup", .verify: "verify",
     ]
     static let spelled: [String: String] = ["symmetric": "--no-symmetry", "include_exact": "--exact"]
 
