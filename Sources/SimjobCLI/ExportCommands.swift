@@ -8,10 +8,10 @@ extension ExportOperations.Format: ExpressibleByArgument {}
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write an index in another tool's own format: faiss (faiss.read_index loads it).")
+        abstract: "Write an index in another tool's own format: faiss (faiss.read_index loads IVF-PQ and IVF-Flat).")
 
     @Argument(help: "Index file written by simjob train or simjob import.") var index: String
-    @Option(help: "faiss (IVF-PQ: IndexIVFPQ, angular behind an L2 normalization) or hnswlib.") var format: ExportOperations.Format
+    @Option(help: "faiss (IndexIVFPQ or IndexIVFFlat; angular behind an L2 normalization) or hnswlib.") var format: ExportOperations.Format
     @Option(help: "Output file.") var output: String
 
     func run() throws {
@@ -23,7 +23,7 @@ struct ExportCommand: ParsableCommand {
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Read a FAISS index file (IndexIVFPQ, optionally behind an L2 normalization) into a simjob index.")
+        abstract: "Read a FAISS index file (IndexIVFPQ or IndexIVFFlat, optionally behind an L2 normalization) into a simjob index.")
 
     @Argument(help: "FAISS index file (faiss.write_index).") var file: String
     @Option(help: "Output index file.") var output: String
@@ -34,7 +34,7 @@ struct ImportCommand: ParsableCommand {
         let index = try tagging.applying {
             try ExportOperations.importFAISS(file, output: output, source: source.map { DatasetReference(parsing: $0, defaultDataset: "train") })
         }
-        printLine("import: IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) nbits=\(index.pq.nbits) \(index.metric.rawValue), \(index.count) vectors -> \(output)")
+        printLine("import: \(index.summary) \(index.metric.rawValue), \(index.count) vectors -> \(output)")
     }
 }
 

@@ -7,6 +7,7 @@ import SimjobOperations
 import SimjobKernels
 
 extension KMeansConfig.Initialization: ExpressibleByArgument {}
+extension IndexType: ExpressibleByArgument {}
 
 /// The logger commands hand to the engines: plain lines on stderr.
 let simjobLogger: Logger = {
@@ -61,12 +62,13 @@ struct KMeansCommand: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an IVF-PQ index (coarse k-means, product quantizer), encode the set and save the index.")
+        abstract: "Train an index (IVF-PQ: coarse k-means, product quantizer; or IVF-Flat: the vectors by cell), encode the set and save it.")
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output index file.") var output: String
     @Option(help: ArgumentHelp(ParameterHelp.help("nlist"))) var nlist: Int
-    @Option(help: ArgumentHelp(ParameterHelp.help("m"))) var m: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("type"))) var type: IndexType = .ivfpq
+    @Option(help: ArgumentHelp(ParameterHelp.help("m") + " Required for ivfpq.")) var m: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("nbits"))) var nbits = IVFPQConfig().nbits
     @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
     @Option(help: ArgumentHelp(ParameterHelp.help("coarse_iterations"))) var coarseIterations = IVFPQConfig().coarseIterations
@@ -80,7 +82,9 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         common.warnAboutBLAS()
-        var config = IVFPQConfig(nlist: nlist, m: m, nbits: nbits)
+        guard type == .ivfflat || m != nil else { throw ValidationError("Missing expected argument '--m <m>' (sub-quantizers of an ivfpq index)") }
+        var config = IVFPQConfig(nlist: nlist, m: m ?? 1, nbits: nbits)
+        config.type = type
         config.memoryLimit = memoryLimit
         config.metric = metric
         config.coarseIterations = coarseIterations
@@ -94,9 +98,16 @@ struct TrainCommand: ParsableCommand {
                 input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
                 logger: common.logger, progressStyle: common.progressStyle)
         }
+        if type == .ivfflat {
+            printLine(String(
+                format: "IVF-Flat nlist=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, assign %.2f s), list imbalance %.2f, index %@ -> %@",
+                nlist, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds, stats.coarseSeconds,
+                stats.encodeSeconds, stats.listImbalance, formatBytes(index.sizeInBytes), output))
+            return
+        }
         printLine(String(
             format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, PQ residual error %.4g, index %@ -> %@",
-            nlist, m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
+            nlist, m ?? 0, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
             stats.coarseSeconds, stats.pqSeconds, stats.encodeSeconds, stats.listImbalance, stats.reconstructionError,
             formatBytes(index.sizeInBytes), output))
     }

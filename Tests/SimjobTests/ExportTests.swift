@@ -50,14 +50,15 @@ struct ExportTests {
         print((I == sI).all(1).mean())
         """
 
-    @Test("faiss.read_index loads an exported IVF-PQ and answers as simjob search does", arguments: [
-        ("euclidean", "8"), ("angular", "5"), ("ip", "8"),
+    @Test("faiss.read_index loads an exported IVF-PQ or IVF-Flat and answers as simjob search does", arguments: [
+        ("euclidean", "8"), ("angular", "5"), ("ip", "8"), ("euclidean", "flat"), ("angular", "flat"), ("ip", "flat"),
     ])
-    func exportedIVFPQ(metric: String, nbits: String) throws {
+    func exported(metric: String, nbits: String) throws {
         let folder = TemporaryFolder()
         let data = folder.file("data.hdf5"), index = folder.file("index.hdf5"), exported = folder.file("index.faiss"), result = folder.file("s.hdf5")
         try makeData(data, metric: metric)
-        #expect(try simjob("train", data, "--nlist", "16", "--m", "4", "--nbits", nbits, "--pq-iterations", "6", "--output", index, "--quiet").status == 0)
+        let type = nbits == "flat" ? ["--type", "ivfflat"] : ["--m", "4", "--nbits", nbits, "--pq-iterations", "6"]
+        #expect(try simjob(["train", data, "--nlist", "16", "--output", index, "--quiet"] + type).status == 0)
         let export = try simjob("export", index, "--format", "faiss", "--output", exported)
         #expect(export.status == 0, "\(export.stderr)")
         #expect(try simjob("search", index, "--queries", data, "--k", "10", "--nprobe", "3", "--output", result, "--quiet").status == 0)
@@ -101,6 +102,38 @@ struct ExportTests {
         #expect(recalls.count == 2 && abs(recalls[0] - recalls[1]) <= 1e-9, "recalls \(recalls)")
         // With the source recorded, refinement works on the imported index.
         #expect(try simjob("search", index, "--queries", data, "--k", "10", "--nprobe", "4", "--refine", "4", "--output", folder.file("r.hdf5"), "--quiet").status == 0)
+    }
+
+    @Test("a FAISS-built IndexIVFFlat imported gives FAISS's neighbours; with nprobe = nlist, IVF-Flat is exact search")
+    func importedIVFFlat() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5"), built = folder.file("flat.index"), index = folder.file("index.hdf5"), result = folder.file("s.hdf5")
+        try makeData(data, metric: "angular")
+        try python("""
+            import sys, faiss, h5py
+            x = h5py.File(sys.argv[1], "r")["train"][:]
+            faiss.normalize_L2(x)
+            inner = faiss.IndexIVFFlat(faiss.IndexFlatL2(16), 16, 12)
+            index = faiss.IndexPreTransform(faiss.NormalizationTransform(16, 2.0), inner)
+            index.train(x); index.add(x); faiss.write_index(index, sys.argv[2])
+            """, data, built)
+        let imported = try simjob("import", built, "--output", index, "--source", data)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("IVF-Flat nlist=12 angular"), "\(imported.stdout)")
+        #expect(try simjob("search", index, "--queries", data, "--k", "10", "--nprobe", "3", "--output", result, "--quiet").status == 0)
+        let identical = Double(try python(Self.compareScript, built, data, result, "angular", "3")) ?? 0
+        #expect(identical >= 0.95, "only \(identical) of the queries have identical id lists")
+        // Every cell probed: the distances are those of exact search (numpy, float64).
+        let all = folder.file("all.hdf5")
+        #expect(try simjob("search", index, "--queries", data, "--k", "10", "--nprobe", "12", "--output", all, "--quiet").status == 0)
+        let gap = try python("""
+            import sys, h5py, numpy as np
+            f = h5py.File(sys.argv[1], "r"); x, q = f["train"][:].astype("f8"), f["test"][:].astype("f8")
+            x /= np.linalg.norm(x, axis=1, keepdims=True); q /= np.linalg.norm(q, axis=1, keepdims=True)
+            truth = np.sort(1 - q @ x.T, axis=1)[:, :10]
+            print(np.abs(h5py.File(sys.argv[2], "r")["search/distances"][:] - truth).max())
+            """, data, all)
+        #expect((Double(gap) ?? 1) <= 1e-5, "exact search differs by \(gap)")
     }
 
     @Test("damaged indexes are not exported; files FAISS could not have written, or types simjob lacks, are not imported")

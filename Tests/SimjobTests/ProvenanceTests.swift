@@ -139,14 +139,19 @@ struct ProvenanceTests {
                 steps:
                   - name: index
                     train: {input: \(data), nlist: 8, m: 4, nbits: 4, pq_iterations: 3}
+                  - name: flat
+                    train: {input: \(data), type: ivfflat, nlist: 8}
                   - name: check
                     verify: {artifact: index, input: \(against), require: {\(require)}}
+                  - name: flat_check
+                    verify: {artifact: flat, input: \(data)}
                 """, name: "job.yaml")
         }
         let good = try simjob("run", job(data, require: "model: minilm-v2@2026-11-30, features: \"title,body\""), "--quiet")
         #expect(good.status == 0, "\(good.stderr)")
         let report = try python("import sys, h5py\nprint(h5py.File(sys.argv[1], 'r')['verify'].attrs['passed'])", folder.file("out/check.hdf5"))
         #expect(report == "1")
+        #expect(FileManager.default.fileExists(atPath: folder.file("out/flat_check.hdf5")), "the IVF-Flat step's check did not run")
         let skewed = try simjob("run", job(other, require: "model: minilm-v2@2026-11-30"), "--quiet")
         #expect(skewed.status == 1)
         #expect(skewed.stderr.contains("checksum") && skewed.stderr.contains("tag model"), "\(skewed.stderr)")

@@ -67,14 +67,14 @@ public struct EvaluationReport: Sendable {
 /// (prepared for its metric), the queries raw and prepared, and the ground truth.
 public struct EvaluationInputs {
     public var dataset: String
-    public var index: IVFPQIndex
+    public var index: any SearchableIndex
     public var buildSeconds: Double
     public var base: FloatMatrix
     public var rawQueries: FloatMatrix
     public var preparedQueries: FloatMatrix
     public var truth: GroundTruth
 
-    public init(dataset: String, index: IVFPQIndex, buildSeconds: Double, base: FloatMatrix, rawQueries: FloatMatrix,
+    public init(dataset: String, index: any SearchableIndex, buildSeconds: Double, base: FloatMatrix, rawQueries: FloatMatrix,
                 preparedQueries: FloatMatrix, truth: GroundTruth) {
         self.dataset = dataset
         self.index = index
@@ -127,7 +127,7 @@ public enum Evaluation {
         for position in rows.indices { rows[position].pareto = frontier[position] }
         return EvaluationReport(
             dataset: inputs.dataset, metric: metric, k: config.k, queries: queries, buildSeconds: inputs.buildSeconds,
-            indexSizeBytes: index.sizeInBytes, indexDescription: "IVF-PQ nlist=\(index.nlist) m=\(index.pq.m) nbits=\(index.pq.nbits)", rows: rows)
+            indexSizeBytes: index.sizeInBytes, indexDescription: index.summary, rows: rows)
     }
 
     /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.
@@ -156,9 +156,9 @@ public enum Evaluation {
         }
         let ids = table.idArray
         let (scores, distances) = score(ids)
-        let name = "IVFPQ(nlist=\(index.nlist),m=\(index.pq.m),nbits=\(index.pq.nbits))" + (refine > 0 ? "+refine" : "")
+        let name = index.settingName(refine: refine)
         var row = EvaluationRow(
-            algorithm: "simjob-ivfpq", name: name, nprobe: nprobe, refine: refine,
+            algorithm: index.algorithm, name: name, nprobe: nprobe, refine: refine,
             recall: scores.knn, epsilonRecall: scores.epsilon, idRecall: scores.ids,
             qps: stats.queriesPerSecond, bestSearchSeconds: stats.seconds,
             p50Milliseconds: percentile(latencies, 0.50), p95Milliseconds: percentile(latencies, 0.95),

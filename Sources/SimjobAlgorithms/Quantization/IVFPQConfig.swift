@@ -1,8 +1,19 @@
 import SimjobBLAS
 import SimjobKernels
 
-/// Settings of IVF-PQ training (`simjob train`).
+/// The index types `simjob train` builds.
+public enum IndexType: String, Codable, Sendable, CaseIterable {
+    /// Inverted lists of product-quantized residuals (`IVFPQIndex`).
+    case ivfpq
+    /// Inverted lists of the vectors themselves, searched exactly (`IVFFlatIndex`).
+    case ivfflat
+}
+
+/// Settings of index training (`simjob train`): IVF-PQ, or IVF-Flat (which uses the coarse
+/// quantizer's settings only).
 public struct IVFPQConfig: Codable, Sendable, Equatable {
+    /// What to build. Default ivfpq.
+    public var type: IndexType = .ivfpq
     /// Inverted lists: centroids of the coarse k-means. Default 1024.
     public var nlist: Int = 1024
     /// Sub-quantizers of the product quantizer; must divide the dimension. Default 16.
@@ -37,7 +48,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
+        case type, nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
         case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit", gemm
     }
 }

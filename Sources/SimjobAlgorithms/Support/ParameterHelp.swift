@@ -47,6 +47,7 @@ public enum ParameterHelp {
         // IVF-PQ training
         "nlist": "Inverted lists (coarse centroids).",
         "m": "Sub-quantizers; must divide the dimension.",
+        "type": "Index type: ivfpq (product-quantized residuals) or ivfflat (the vectors themselves, exact distances in the probed cells).",
         "nbits": "Bits per sub-quantizer code (1 to 8).",
         "coarse_iterations": "Coarse k-means iterations.",
         "pq_iterations": "Product-quantizer k-means iterations.",

@@ -20,7 +20,7 @@ enum TrainStep: StepDefinition {
         func run(_ step: PlannedStep, runner: JobRunner) throws -> String {
             let (index, stats) = try QuantizationOperations.train(input: input, output: step.output, config: config, logger: runner.logger,
                                                                   progressStyle: runner.progressStyle)
-            return String(format: "IVF-PQ nlist=%d m=%d on %d vectors (%.0f vectors/s), index %@", index.nlist, index.pq.m, stats.vectors,
+            return String(format: "%@ on %d vectors (%.0f vectors/s), index %@", index.summary, stats.vectors,
                           Double(stats.vectors) / max(stats.totalSeconds, 1e-9), formatBytes(index.sizeInBytes))
         }
     }
@@ -30,7 +30,7 @@ enum TrainStep: StepDefinition {
         guard let resolved = input, var config = settings else { return nil }
         (config.metric, config.threads) = planning.withJobDefaults(metric: config.metric, threads: config.threads)
         let dataset = planning.datasetReference(resolved, dataset: planning.datasetName(default: "train"), key: "input")
-        if let dimension = resolved.info?.dimension(dataset.dataset) {
+        if config.type == .ivfpq, let dimension = resolved.info?.dimension(dataset.dataset) {
             planning.check(config.m >= 1 && dimension % config.m == 0, "m", "m = \(config.m) must divide the dimension \(dimension) of \(dataset)")
         }
         if let rows = resolved.info?.rows(dataset.dataset) {

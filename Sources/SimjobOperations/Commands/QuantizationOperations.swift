@@ -51,16 +51,27 @@ public enum QuantizationOperations {
         return result
     }
 
-    /// Trains an IVF-PQ index on a dataset and saves it (group `index`).
+    /// Trains an index of `config.type` (IVF-PQ or IVF-Flat) on a dataset and saves it (group
+    /// `index`).
     public static func train(
         input: DatasetReference, output: String, config: IVFPQConfig,
         logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
-    ) throws -> (IVFPQIndex, IVFPQTrainStats) {
+    ) throws -> (any SearchableIndex, IVFPQTrainStats) {
         let source = try VectorSource(input, threads: config.threads)
         let out = try AtomicOutputFile(output)
         let metric = try source.resolveMetric(config.metric)
-        let (index, stats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
-        try index.save(to: out.file)
+        let index: any SearchableIndex
+        let stats: IVFPQTrainStats
+        switch config.type {
+        case .ivfpq:
+            let (trained, trainStats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+            try trained.save(to: out.file)
+            (index, stats) = (trained, trainStats)
+        case .ivfflat:
+            let (trained, trainStats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+            try trained.save(to: out.file)
+            (index, stats) = (trained, trainStats)
+        }
         try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
         try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
@@ -68,14 +79,14 @@ public enum QuantizationOperations {
         return (index, stats)
     }
 
-    /// Loads an index saved by `train`.
-    public static func loadIndex(_ path: String) throws -> IVFPQIndex {
-        try IVFPQIndex.load(from: HDF5File.open(path))
+    /// Loads an index saved by `train` or `import`, of any type.
+    public static func loadIndex(_ path: String) throws -> any SearchableIndex {
+        try IndexFile.load(HDF5File.open(path))
     }
 
     /// The original vectors of an index, for refinement: from `base` when given, else from the
     /// `source` the index recorded. Normalised for angular.
-    public static func baseVectors(for index: IVFPQIndex, base: DatasetReference?) throws -> FloatMatrix {
+    public static func baseVectors(for index: any SearchableIndex, base: DatasetReference?) throws -> FloatMatrix {
         guard let reference = base ?? (index.source.isEmpty ? nil : DatasetReference(parsing: index.source, defaultDataset: "train")) else {
             throw SimjobError("refine needs the original vectors: pass --base FILE[:DATASET]")
         }
@@ -97,7 +108,7 @@ public enum QuantizationOperations {
         }
         let out = try AtomicOutputFile(output)
         let queryVectors = try querySource.readMatrix(0..<querySource.rows)
-        let baseVectors = config.refine > 0 ? try baseVectors(for: index, base: base) : nil
+        let baseVectors = config.refine > 0 && index is IVFPQIndex ? try baseVectors(for: index, base: base) : nil
         let (table, stats) = try index.search(queryVectors, config: config, base: baseVectors)
         try OutputWriting.write(table, to: out.file, neighbors: "search/neighbors", distances: "search/distances")
         try out.file.setAttribute("k", .int(Int64(config.k)), on: "search")

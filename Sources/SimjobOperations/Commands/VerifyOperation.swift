@@ -96,7 +96,7 @@ public enum VerifyOperation {
         switch kind {
         case "index":
             // The load checks ids are a permutation of 0..<count.
-            let count = try IVFPQIndex.load(from: file).count
+            let count = try IndexFile.load(file).count
             return ("\(count) ids, each once", count == rows)
         case "knn_graph":
             let neighbors = try file.dataset("knn_graph/neighbors")

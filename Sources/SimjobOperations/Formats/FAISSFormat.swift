@@ -37,27 +37,7 @@ public enum FAISSFormat {
     /// of unit vectors, `2 (1 - cos)`; euclidean gives squared L2 and ip the dot product.
     public static func ivfpq(_ index: IVFPQIndex) -> Data {
         var out = Writer()
-        let metric = index.metric == .ip ? innerProduct : l2
-        if index.metric == .angular {
-            out.fourcc("IxPT")
-            out.header(d: index.dimension, count: index.count, metric: l2)
-            out.int32(1)
-            out.fourcc("VNrm")
-            out.float(2)
-            out.int32(Int32(index.dimension))
-            out.int32(Int32(index.dimension))
-            out.bool(true)
-        }
-        out.fourcc("IwPQ")
-        out.header(d: index.dimension, count: index.count, metric: metric)
-        out.size(index.nlist)
-        out.size(1)  // nprobe
-        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
-        out.header(d: index.dimension, count: index.nlist, metric: metric)
-        out.size(index.nlist * index.dimension)  // WRITEXBVECTOR: bytes / 4
-        out.floats(index.coarseCentroids.pointer, count: index.nlist * index.dimension)
-        out.byte(0)  // direct map: none
-        out.size(0)
+        _ = ivfHeader(&out, code: "IwPQ", metric: index.metric, dimension: index.dimension, count: index.count, centroids: index.coarseCentroids)
         out.bool(true)  // by_residual
         let pq = index.pq
         let codeSize = (pq.m * pq.nbits + 7) / 8
@@ -67,22 +47,66 @@ public enum FAISSFormat {
         out.size(pq.nbits)
         out.size(pq.m * pq.ksub * pq.dsub)
         out.floats(pq.codebooks.pointer, count: pq.m * pq.ksub * pq.dsub)
-        out.fourcc("ilar")
-        out.size(index.nlist)
-        out.size(codeSize)
-        out.fourcc("full")
-        out.size(index.nlist)
-        for list in 0..<index.nlist { out.size(index.listOffsets[list + 1] - index.listOffsets[list]) }
-        for list in 0..<index.nlist {
-            let range = index.listOffsets[list]..<index.listOffsets[list + 1]
-            guard !range.isEmpty else { continue }
-            for entry in range {
-                let codes = index.codes[(entry * pq.m)..<((entry + 1) * pq.m)]
-                out.bytes(pack(Array(codes), nbits: pq.nbits))
-            }
-            for entry in range { out.int64(Int64(index.ids[entry])) }
+        arrayLists(&out, offsets: index.listOffsets, ids: index.ids, codeSize: codeSize) { out, entry in
+            out.bytes(pack(Array(index.codes[(entry * pq.m)..<((entry + 1) * pq.m)]), nbits: pq.nbits))
         }
         return out.data
+    }
+
+    /// The bytes of an IVF-Flat index in FAISS's format (`IndexIVFFlat`, codes = the float
+    /// vectors), angular behind an L2 normalization as for IVF-PQ.
+    public static func ivfflat(_ index: IVFFlatIndex) -> Data {
+        var out = Writer()
+        _ = ivfHeader(&out, code: "IwFl", metric: index.metric, dimension: index.dimension, count: index.count, centroids: index.coarseCentroids)
+        arrayLists(&out, offsets: index.listOffsets, ids: index.ids, codeSize: index.dimension * 4) { out, entry in
+            out.floats(index.vectors.row(entry), count: index.dimension)
+        }
+        return out.data
+    }
+
+    /// The normalization wrapper for angular, the index type's code, its header, nlist, nprobe,
+    /// the flat quantizer and an empty direct map. Returns FAISS's metric type.
+    static func ivfHeader(_ out: inout Writer, code: String, metric simjobMetric: Metric, dimension: Int, count: Int, centroids: FloatMatrix) -> Int32 {
+        let metric = simjobMetric == .ip ? innerProduct : l2
+        if simjobMetric == .angular {
+            out.fourcc("IxPT")
+            out.header(d: dimension, count: count, metric: l2)
+            out.int32(1)
+            out.fourcc("VNrm")
+            out.float(2)
+            out.int32(Int32(dimension))
+            out.int32(Int32(dimension))
+            out.bool(true)
+        }
+        out.fourcc(code)
+        out.header(d: dimension, count: count, metric: metric)
+        out.size(centroids.rows)
+        out.size(1)  // nprobe
+        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
+        out.header(d: dimension, count: centroids.rows, metric: metric)
+        out.size(centroids.rows * dimension)  // WRITEXBVECTOR: bytes / 4
+        out.floats(centroids.pointer, count: centroids.rows * dimension)
+        out.byte(0)  // direct map: none
+        out.size(0)
+        return metric
+    }
+
+    /// Array inverted lists ("ilar", "full"): the sizes, then per non-empty list its codes
+    /// (written by `code` per entry) and its int64 ids.
+    static func arrayLists(_ out: inout Writer, offsets: [Int], ids: [Int32], codeSize: Int, code: (inout Writer, Int) -> Void) {
+        let nlist = offsets.count - 1
+        out.fourcc("ilar")
+        out.size(nlist)
+        out.size(codeSize)
+        out.fourcc("full")
+        out.size(nlist)
+        for list in 0..<nlist { out.size(offsets[list + 1] - offsets[list]) }
+        for list in 0..<nlist {
+            let range = offsets[list]..<offsets[list + 1]
+            guard !range.isEmpty else { continue }
+            for entry in range { code(&out, entry) }
+            for entry in range { out.int64(Int64(ids[entry])) }
+        }
     }
 
     /// `codes` (one byte per sub-quantizer) packed into `ceil(m nbits / 8)` bytes, least
@@ -138,11 +162,11 @@ public enum FAISSFormat {
 
     // MARK: reading
 
-    /// An IVF-PQ index read from a FAISS file (`IwPQ`, optionally wrapped in an L2 normalization
-    /// pre-transform, which makes it angular). Every field is checked; a file FAISS could not
-    /// have written for these types, a truncated one, or one whose ids are not the rows
-    /// `0..<ntotal` each once is refused in one line naming the file and the field.
-    public static func readIVFPQ(_ data: Data, path: String) throws -> IVFPQIndex {
+    /// An IVF-PQ or IVF-Flat index read from a FAISS file (`IwPQ` or `IwFl`, optionally wrapped
+    /// in an L2 normalization pre-transform, which makes it angular). Every field is checked; a
+    /// file FAISS could not have written for these types, a truncated one, or one whose ids are
+    /// not the rows `0..<ntotal` each once is refused in one line naming the file and the field.
+    public static func readIndex(_ data: Data, path: String) throws -> any SearchableIndex {
         var input = Reader(data: [UInt8](data), path: path)
         var code = try input.fourcc("index type")
         var angular = false
@@ -158,10 +182,11 @@ public enum FAISSFormat {
             angular = true
             code = try input.fourcc("index type")
         }
-        guard code == "IwPQ" else {
-            throw input.failure("index type '\(code)' is not one simjob imports (IVF-PQ 'IwPQ', optionally behind an L2 normalization)")
+        guard code == "IwPQ" || code == "IwFl" else {
+            throw input.failure("index type '\(code)' is not one simjob imports (IVF-PQ 'IwPQ' or IVF-Flat 'IwFl', optionally behind an L2 normalization)")
         }
-        let header = try input.header("IndexIVFPQ")
+        let flat = code == "IwFl"
+        let header = try input.header("IndexIVF")
         let d = header.d, ntotal = header.count
         guard header.metric == l2 || header.metric == innerProduct else { throw input.failure("metric type \(header.metric) is neither L2 nor inner product") }
         if angular && header.metric != l2 { throw input.failure("a normalized index with inner product is not one simjob reads; use metric L2") }
@@ -185,6 +210,22 @@ public enum FAISSFormat {
         guard directCount <= ntotal else { throw input.failure("direct map holds \(directCount) entries for \(ntotal) vectors") }
         try input.skip(directCount * 8, "direct map")
         if directMap == 2 { let pairs = try input.size("direct map hashtable", limit: ntotal); try input.skip(pairs * 16, "direct map hashtable") }
+        if flat {
+            let lists = try readLists(&input, nlist: nlist, codeSize: d * 4, ntotal: ntotal)
+            let vectors = FloatMatrix(rows: ntotal, columns: d)
+            lists.codes.withUnsafeBytes { raw in
+                for index in 0..<(ntotal * d) {
+                    vectors.pointer[index] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
+                }
+            }
+            guard input.offset == input.data.count else { throw input.failure("\(input.data.count - input.offset) bytes follow the index") }
+            if let row = VectorKernels.firstNonFiniteRow(vectors.pointer, rows: ntotal, dimension: d) {
+                throw input.failure("stored vector \(row) \(VectorKernels.describeUnusableRow(vectors.row(row), dimension: d))")
+            }
+            try IndexValidation.check(place: "\(path): FAISS index", centroids: centroids, codebooks: FloatMatrix(rows: 0, columns: 1), offsets: lists.offsets,
+                                      count: ntotal, ids: lists.ids, codes: [], nbits: 8)
+            return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: lists.offsets, ids: lists.ids, vectors: vectors, source: "")
+        }
         guard try input.bool("by_residual") else { throw input.failure("by_residual is false; simjob's IVF-PQ encodes residuals") }
         let codeSize = try input.size("code_size", limit: 65_536)
         let pqD = try input.size("pq.d", limit: 65_536), m = try input.size("pq.M", limit: 65_536), nbits = try input.size("pq.nbits", limit: 64)
@@ -195,6 +236,23 @@ public enum FAISSFormat {
         let bookCount = try input.size("pq centroids", limit: Int.max)
         guard bookCount == m * ksub * (d / m) else { throw input.failure("pq centroids hold \(bookCount) floats, expected \(m * ksub * (d / m))") }
         let codebooks = FloatMatrix(rows: m * ksub, columns: d / m, values: try input.floats(bookCount, "pq centroids"))
+        let lists = try readLists(&input, nlist: nlist, codeSize: codeSize, ntotal: ntotal)
+        var codes = [UInt8]()
+        codes.reserveCapacity(ntotal * m)
+        for entry in 0..<ntotal {
+            codes.append(contentsOf: unpack(lists.codes[(entry * codeSize)..<((entry + 1) * codeSize)], m: m, nbits: nbits))
+        }
+        let offsets = lists.offsets, ids = lists.ids
+        guard input.offset == input.data.count else { throw input.failure("\(input.data.count - input.offset) bytes follow the index") }
+        let place = "\(path): FAISS index"
+        try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: ntotal, ids: ids, codes: codes, nbits: nbits)
+        let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
+        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: "")
+    }
+
+    /// Array inverted lists: offsets by list, ids and codes (bytes, `codeSize` per entry) in
+    /// list order.
+    static func readLists(_ input: inout Reader, nlist: Int, codeSize: Int, ntotal: Int) throws -> (offsets: [Int], ids: [Int32], codes: [UInt8]) {
         guard try input.fourcc("inverted lists type") == "ilar" else { throw input.failure("inverted lists other than array lists ('ilar') are not read") }
         guard try input.size("invlists nlist", limit: Int.max) == nlist, try input.size("invlists code_size", limit: Int.max) == codeSize else {
             throw input.failure("inverted lists' nlist or code_size differ from the index's")
@@ -218,14 +276,11 @@ public enum FAISSFormat {
         var offsets = [0]
         var ids = [Int32](), codes = [UInt8]()
         ids.reserveCapacity(ntotal)
-        codes.reserveCapacity(ntotal * m)
+        codes.reserveCapacity(ntotal * codeSize)
         for list in 0..<nlist {
             let count = sizes[list]
             if count > 0 {
-                let packed = Array(try input.bytes(count * codeSize, "list \(list) codes"))
-                for entry in 0..<count {
-                    codes.append(contentsOf: unpack(packed[(entry * codeSize)..<((entry + 1) * codeSize)], m: m, nbits: nbits))
-                }
+                codes.append(contentsOf: try input.bytes(count * codeSize, "list \(list) codes"))
                 for _ in 0..<count {
                     let id = try input.int64("list \(list) ids")
                     guard id >= 0, id < Int64(ntotal) else {
@@ -236,11 +291,7 @@ public enum FAISSFormat {
             }
             offsets.append(ids.count)
         }
-        guard input.offset == input.data.count else { throw input.failure("\(input.data.count - input.offset) bytes follow the index") }
-        let place = "\(path): FAISS index"
-        try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: ntotal, ids: ids, codes: codes, nbits: nbits)
-        let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
-        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: "")
+        return (offsets, ids, codes)
     }
 
     struct Reader {

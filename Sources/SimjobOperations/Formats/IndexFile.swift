@@ -137,3 +137,88 @@ enum IndexValidation {
         }
     }
 }
+
+/// Saving and loading an IVF-Flat index in group `index`:
+///
+///     index/                    attributes: type = "IVFFlat", format_version, metric, dimension,
+///                               nlist, count, source
+///     index/coarse_centroids    float32 [nlist, d]
+///     index/list_offsets        int64   [nlist + 1]
+///     index/ids                 int32   [count]      (row ids of the source, by list)
+///     index/vectors             float32 [count, d]   (by list; unit length for angular)
+extension IVFFlatIndex {
+    public static let formatVersion: Int64 = 1
+
+    public func save(to file: HDF5File, group: String = "index") throws {
+        try file.createGroup(group)
+        try file.setAttribute("type", .string("IVFFlat"), on: group)
+        try file.setAttribute("format_version", .int(IVFFlatIndex.formatVersion), on: group)
+        try file.setAttribute("metric", .string(metric.rawValue), on: group)
+        try file.setAttribute("dimension", .int(Int64(dimension)), on: group)
+        try file.setAttribute("nlist", .int(Int64(nlist)), on: group)
+        try file.setAttribute("count", .int(Int64(count)), on: group)
+        try file.setAttribute("source", .string(source), on: group)
+        try file.write("\(group)/coarse_centroids", coarseCentroids.array, shape: [nlist, dimension])
+        try file.write("\(group)/list_offsets", listOffsets.map(Int64.init), shape: [nlist + 1])
+        try file.write("\(group)/ids", ids, shape: [count])
+        try file.write("\(group)/vectors", vectors.array, shape: [count, dimension])
+    }
+
+    public static func load(from file: HDF5File, group: String = "index") throws -> IVFFlatIndex {
+        let place = "\(file.path):\(group)"
+        guard try file.attribute("type", of: group)?.stringValue == "IVFFlat" else { throw SimjobError("\(place): not an IVF-Flat index") }
+        func integer(_ name: String) throws -> Int {
+            guard let value = try file.attribute(name, of: group)?.intValue else {
+                throw SimjobError("\(place): missing or non-integer attribute '\(name)' (altered or corrupt index)")
+            }
+            return Int(value)
+        }
+        let version = try integer("format_version")
+        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
+        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
+            throw SimjobError("\(place): missing or unknown metric")
+        }
+        let d = try integer("dimension"), nlist = try integer("nlist"), count = try integer("count")
+        guard (1...65_536).contains(d), (1...16_777_216).contains(nlist), (0...Int(Int32.max)).contains(count) else {
+            throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), count = \(count) are out of range (altered or corrupt index)")
+        }
+        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
+            let data = try file.dataset("\(group)/\(name)")
+            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
+            guard data.elementType.isNumeric, data.elementType.isInteger == integer, data.elementType != .bool else {
+                throw SimjobError("\(data.location): element type \(data.elementType), expected \(integer ? "integers" : "floats") (altered or corrupt index)")
+            }
+            return data
+        }
+        let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d], integer: false).readAll(as: Float.self))
+        let offsets = try dataset("list_offsets", shape: [nlist + 1], integer: true).readAll(as: Int64.self).map(Int.init)
+        let wideIDs = try dataset("ids", shape: [count], integer: true).readAll(as: Int64.self)
+        if let position = wideIDs.firstIndex(where: { $0 < 0 || $0 >= Int64(count) }) {
+            throw SimjobError("\(place)/ids: entry \(position) is \(wideIDs[position]), outside 0..<\(count) (altered or corrupt index)")
+        }
+        let ids = wideIDs.map { Int32($0) }
+        let vectors = FloatMatrix(rows: count, columns: d, values: try dataset("vectors", shape: [count, d], integer: false).readAll(as: Float.self))
+        if let row = VectorKernels.firstNonFiniteRow(vectors.pointer, rows: count, dimension: d) {
+            throw SimjobError("\(place)/vectors: row \(row) \(VectorKernels.describeUnusableRow(vectors.row(row), dimension: d)) (altered or corrupt index)")
+        }
+        try IndexValidation.check(place: place, centroids: centroids, codebooks: FloatMatrix(rows: 0, columns: 1), offsets: offsets, count: count,
+                                  ids: ids, codes: [], nbits: 8)
+        return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: offsets, ids: ids, vectors: vectors, source: source(file, group))
+    }
+
+    static func source(_ file: HDF5File, _ group: String) -> String {
+        (try? file.attribute("source", of: group)?.stringValue) ?? ""
+    }
+}
+
+/// Any index simjob saves, loaded by its `type` attribute.
+public enum IndexFile {
+    public static func load(_ file: HDF5File, group: String = "index") throws -> any SearchableIndex {
+        guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
+        switch try file.attribute("type", of: group)?.stringValue {
+        case "IVFPQ": return try IVFPQIndex.load(from: file, group: group)
+        case "IVFFlat": return try IVFFlatIndex.load(from: file, group: group)
+        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat)")
+        }
+    }
+}
