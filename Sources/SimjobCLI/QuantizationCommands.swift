@@ -66,9 +66,10 @@ struct TrainCommand: ParsableCommand {
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output index file.") var output: String
-    @Option(help: ArgumentHelp(ParameterHelp.help("nlist"))) var nlist: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("nlist") + " Required for ivfpq and ivfflat.")) var nlist: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("type"))) var type: IndexType = .ivfpq
-    @Option(help: ArgumentHelp(ParameterHelp.help("m") + " Required for ivfpq.")) var m: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("m") + " Required for ivfpq; for hnsw, links per node (default 16).")) var m: Int?
+    @Option(help: "hnsw: the k-NN graph (simjob knn-graph output) the base layer is chosen from (default: an exact 2m-NN graph built here).") var graph: String?
     @Option(help: ArgumentHelp(ParameterHelp.help("nbits"))) var nbits = IVFPQConfig().nbits
     @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
     @Option(help: ArgumentHelp(ParameterHelp.help("coarse_iterations"))) var coarseIterations = IVFPQConfig().coarseIterations
@@ -82,8 +83,11 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         common.warnAboutBLAS()
-        guard type == .ivfflat || m != nil else { throw ValidationError("Missing expected argument '--m <m>' (sub-quantizers of an ivfpq index)") }
-        var config = IVFPQConfig(nlist: nlist, m: m ?? 1, nbits: nbits)
+        guard type != .ivfpq || m != nil else { throw ValidationError("Missing expected argument '--m <m>' (sub-quantizers of an ivfpq index)") }
+        guard type != .ivfpq || nlist != nil else { throw ValidationError("Missing expected argument '--nlist <nlist>'") }
+        guard type != .ivfflat || nlist != nil else { throw ValidationError("Missing expected argument '--nlist <nlist>'") }
+        guard graph == nil || type == .hnsw else { throw ValidationError("--graph applies to --type hnsw") }
+        var config = IVFPQConfig(nlist: nlist ?? 1, m: m ?? (type == .hnsw ? 16 : 1), nbits: nbits)
         config.type = type
         config.memoryLimit = memoryLimit
         config.metric = metric
@@ -95,19 +99,24 @@ struct TrainCommand: ParsableCommand {
         config.gemm = gemm ?? config.gemm
         let (index, stats) = try tagging.applying {
             try QuantizationOperations.train(
-                input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config,
+                input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config, graph: graph,
                 logger: common.logger, progressStyle: common.progressStyle)
+        }
+        if type == .hnsw {
+            printLine(String(format: "HNSW m=%d %@: %d vectors in %.2f s (reading %.2f s), index %@ -> %@", config.m, index.metric.rawValue, stats.vectors,
+                             stats.totalSeconds, stats.readSeconds, formatBytes(index.sizeInBytes), output))
+            return
         }
         if type == .ivfflat {
             printLine(String(
                 format: "IVF-Flat nlist=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, assign %.2f s), list imbalance %.2f, index %@ -> %@",
-                nlist, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds, stats.coarseSeconds,
+                config.nlist, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds, stats.coarseSeconds,
                 stats.encodeSeconds, stats.listImbalance, formatBytes(index.sizeInBytes), output))
             return
         }
         printLine(String(
             format: "IVF-PQ nlist=%d m=%d nbits=%d %@: %d vectors, trained on %d in %.2f s (reading %.2f s, coarse %.2f s, PQ %.2f s, encode %.2f s), list imbalance %.2f, PQ residual error %.4g, index %@ -> %@",
-            nlist, m ?? 0, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
+            config.nlist, config.m, nbits, index.metric.rawValue, stats.vectors, stats.trainingPoints, stats.totalSeconds, stats.readSeconds,
             stats.coarseSeconds, stats.pqSeconds, stats.encodeSeconds, stats.listImbalance, stats.reconstructionError,
             formatBytes(index.sizeInBytes), output))
     }
@@ -122,18 +131,24 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "FILE[:DATASET] of queries (default dataset: test).") var queries: String
     @Option(help: "Output file.") var output: String
     @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "search"))) var k: Int
-    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe"))) var nprobe: Int
+    @Option(help: ArgumentHelp(ParameterHelp.help("nprobe") + " (IVF indexes; required for them)")) var nprobe: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("ef"))) var ef: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("refine"))) var refine = IVFPQSearchConfig().refine
     @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        var config = IVFPQSearchConfig(k: k, nprobe: nprobe, refine: refine)
+        var config = IVFPQSearchConfig(k: k, nprobe: nprobe ?? 1, refine: refine)
+        config.ef = ef
         config.threads = common.threads
+        if nprobe == nil, try QuantizationOperations.indexType(index) != "HNSW" {
+            throw SimjobError("\(index): an IVF index needs --nprobe (inverted lists scanned per query)")
+        }
         let stats = try QuantizationOperations.search(
             index: index, queries: DatasetReference(parsing: queries, defaultDataset: "test"), output: output,
             config: config, base: base.map { DatasetReference(parsing: $0, defaultDataset: "train") })
-        printLine(String(format: "search: %d queries, k=%d, nprobe=%d, refine=%d: %.3f s, %.0f queries/s -> %@",
-                         stats.queries, k, nprobe, refine, stats.seconds, stats.queriesPerSecond, output))
+        let setting = ef.map { "ef=\($0)" } ?? nprobe.map { "nprobe=\($0)" } ?? "default"
+        printLine(String(format: "search: %d queries, k=%d, %@, refine=%d: %.3f s, %.0f queries/s -> %@",
+                         stats.queries, k, setting, refine, stats.seconds, stats.queriesPerSecond, output))
     }
 }

@@ -7,6 +7,8 @@ public enum IndexType: String, Codable, Sendable, CaseIterable {
     case ivfpq
     /// Inverted lists of the vectors themselves, searched exactly (`IVFFlatIndex`).
     case ivfflat
+    /// A hierarchical navigable small-world graph built from the k-NN graph (`HNSWIndex`).
+    case hnsw
 }
 
 /// Settings of index training (`simjob train`): IVF-PQ, or IVF-Flat (which uses the coarse
@@ -81,6 +83,8 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     /// Re-rank `refine * k` candidates by exact distances from the original vectors; 0 turns
     /// it off. Default 0.
     public var refine: Int = 0
+    /// HNSW: the base layer's beam width; nil takes max(k, 10), as hnswlib. Other types ignore it.
+    public var ef: Int? = nil
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
 
@@ -91,6 +95,6 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, threads
+        case k, nprobe, refine, ef, threads
     }
 }

@@ -34,6 +34,7 @@ public enum OptionBounds {
         "m": Bound(range: 1...65_536, integer: true),
         "nbits": Bound(range: 1...8, integer: true),
         "nprobe": Bound(range: 1...16_777_216, integer: true),
+        "ef": Bound(range: 1...16_777_216, integer: true),
         "dedup.nprobe": Bound(range: 0...16_777_216, integer: true),
         "refine": Bound(range: 0...10_000, integer: true),
         "partitions": Bound(range: 0...16_777_216, integer: true),

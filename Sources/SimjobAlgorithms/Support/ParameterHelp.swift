@@ -47,7 +47,8 @@ public enum ParameterHelp {
         // IVF-PQ training
         "nlist": "Inverted lists (coarse centroids).",
         "m": "Sub-quantizers; must divide the dimension.",
-        "type": "Index type: ivfpq (product-quantized residuals) or ivfflat (the vectors themselves, exact distances in the probed cells).",
+        "type": "Index type: ivfpq (product-quantized residuals), ivfflat (the vectors themselves, exact distances in the probed cells) or hnsw (a graph built from the k-NN graph; --m links per node).",
+        "ef": "HNSW: beam width of the base layer's search (default: max(k, 10)).",
         "nbits": "Bits per sub-quantizer code (1 to 8).",
         "coarse_iterations": "Coarse k-means iterations.",
         "pq_iterations": "Product-quantizer k-means iterations.",

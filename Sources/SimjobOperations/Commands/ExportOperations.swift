@@ -34,6 +34,11 @@ public enum ExportOperations {
             let data = FAISSFormat.ivfflat(index)
             try AtomicDataFile.write(data, to: output)
             return Exported(type: "IVF-Flat", vectors: index.count, bytes: data.count)
+        case (.hnswlib, "HNSW"):
+            let index = try HNSWIndex.load(from: file)
+            let data = FAISSFormat.hnswlib(index)
+            try AtomicDataFile.write(data, to: output)
+            return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
         case (.hnswlib, "IVFPQ"), (.hnswlib, "IVFFlat"):
             throw SimjobError("\(indexPath): an \(type == "IVFPQ" ? "IVF-PQ" : "IVF-Flat") index has no hnswlib form (hnswlib holds HNSW graphs); use --format faiss")
         default:

@@ -54,7 +54,7 @@ public enum QuantizationOperations {
     /// Trains an index of `config.type` (IVF-PQ or IVF-Flat) on a dataset and saves it (group
     /// `index`).
     public static func train(
-        input: DatasetReference, output: String, config: IVFPQConfig,
+        input: DatasetReference, output: String, config: IVFPQConfig, graph: String? = nil,
         logger: Logger? = nil, progressStyle: ProgressDisplay.Style = .automatic
     ) throws -> (any SearchableIndex, IVFPQTrainStats) {
         let source = try VectorSource(input, threads: config.threads)
@@ -71,12 +71,46 @@ public enum QuantizationOperations {
             let (trained, trainStats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
             try trained.save(to: out.file)
             (index, stats) = (trained, trainStats)
+        case .hnsw:
+            let readStarted = ProgressDisplay.now()
+            let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+            var trainStats = IVFPQTrainStats()
+            trainStats.readSeconds = ProgressDisplay.now() - readStarted
+            trainStats.vectors = source.rows
+            var knn: (ids: [Int32], k: Int)?
+            if let graph {
+                let file = try HDF5File.open(graph)
+                let neighbors = try file.dataset("\(KNNGraphFile.group)/neighbors")
+                guard neighbors.shape.count == 2, neighbors.rows == source.rows else {
+                    throw SimjobError("\(neighbors.location): shape \(neighbors.shapeDescription), expected \(source.rows) rows (the graph of \(input))")
+                }
+                if let provenance = try Provenance.load(from: file), provenance.rows != source.rows || provenance.dimension != source.dimension {
+                    throw SimjobError("\(graph): built from \(provenance.rows) x \(provenance.dimension) vectors, not \(input)'s \(source.rows) x \(source.dimension)")
+                }
+                let ids = try neighbors.readAll(as: Int64.self)
+                if let position = ids.firstIndex(where: { $0 < -1 || $0 >= Int64(source.rows) }) {
+                    throw SimjobError("\(neighbors.location): entry \(position) is \(ids[position]), outside 0..<\(source.rows)")
+                }
+                knn = (ids.map { Int32($0) }, neighbors.columns)
+            }
+            var hnsw = HNSWConfig(m: config.m)
+            hnsw.seed = config.seed
+            hnsw.threads = config.threads
+            let (trained, seconds) = try HNSWIndex.build(vectors, metric: metric, graph: knn, config: hnsw, source: source.name, logger: logger)
+            trainStats.totalSeconds = seconds + trainStats.readSeconds
+            try trained.save(to: out.file)
+            (index, stats) = (trained, trainStats)
         }
         try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
         try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
         try out.commit()
         return (index, stats)
+    }
+
+    /// The `type` attribute of the index in `path` (IVFPQ, IVFFlat, HNSW).
+    public static func indexType(_ path: String) throws -> String {
+        try HDF5File.open(path).attribute("type", of: "index")?.stringValue ?? ""
     }
 
     /// Loads an index saved by `train` or `import`, of any type.
@@ -113,6 +147,7 @@ public enum QuantizationOperations {
         try OutputWriting.write(table, to: out.file, neighbors: "search/neighbors", distances: "search/distances")
         try out.file.setAttribute("k", .int(Int64(config.k)), on: "search")
         try out.file.setAttribute("nprobe", .int(Int64(config.nprobe)), on: "search")
+        if let ef = config.ef { try out.file.setAttribute("ef", .int(Int64(ef)), on: "search") }
         try out.file.setAttribute("refine", .int(Int64(config.refine)), on: "search")
         try out.file.setAttribute("metric", .string(index.metric.rawValue), on: "search")
         try out.file.setAttribute("seconds", .double(stats.seconds), on: "search")

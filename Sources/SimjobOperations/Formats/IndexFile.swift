@@ -218,7 +218,91 @@ public enum IndexFile {
         switch try file.attribute("type", of: group)?.stringValue {
         case "IVFPQ": return try IVFPQIndex.load(from: file, group: group)
         case "IVFFlat": return try IVFFlatIndex.load(from: file, group: group)
-        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat)")
+        case "HNSW": return try HNSWIndex.load(from: file, group: group)
+        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat, HNSW)")
         }
+    }
+}
+
+/// Saving and loading an HNSW index in group `index`:
+///
+///     index/                    attributes: type = "HNSW", format_version, metric, dimension,
+///                               count, m, max_level, entry_point, source
+///     index/vectors             float32 [count, d]   (unit length for angular)
+///     index/levels              int32   [count]      (each node's top level)
+///     index/base_links          int32   [count, 2m]  (base layer, -1 after the last)
+///     index/layer_<l>/nodes     int32   [n_l]        (l = 1 ... max_level: nodes of level >= l)
+///     index/layer_<l>/links     int32   [n_l, m]
+extension HNSWIndex {
+    public static let formatVersion: Int64 = 1
+
+    public func save(to file: HDF5File, group: String = "index") throws {
+        try file.createGroup(group)
+        let attributes: [(String, AttributeValue)] = [
+            ("type", .string("HNSW")), ("format_version", .int(HNSWIndex.formatVersion)), ("metric", .string(metric.rawValue)),
+            ("dimension", .int(Int64(dimension))), ("count", .int(Int64(count))), ("m", .int(Int64(m))), ("max_level", .int(Int64(maxLevel))),
+            ("entry_point", .int(Int64(entryPoint))), ("source", .string(source)),
+        ]
+        for (name, value) in attributes { try file.setAttribute(name, value, on: group) }
+        try file.write("\(group)/vectors", vectors.array, shape: [count, dimension])
+        try file.write("\(group)/levels", levels, shape: [count])
+        try file.write("\(group)/base_links", base, shape: [count, 2 * m])
+        for (index, layer) in upper.enumerated() {
+            try file.write("\(group)/layer_\(index + 1)/nodes", layer.nodes, shape: [layer.nodes.count])
+            try file.write("\(group)/layer_\(index + 1)/links", layer.links, shape: [layer.nodes.count, m])
+        }
+    }
+
+    public static func load(from file: HDF5File, group: String = "index") throws -> HNSWIndex {
+        let place = "\(file.path):\(group)"
+        let altered = "(altered or corrupt index)"
+        func integer(_ name: String) throws -> Int {
+            guard let value = try file.attribute(name, of: group)?.intValue else { throw SimjobError("\(place): missing or non-integer attribute '\(name)' \(altered)") }
+            return Int(value)
+        }
+        let version = try integer("format_version")
+        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
+        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
+            throw SimjobError("\(place): missing or unknown metric")
+        }
+        let d = try integer("dimension"), count = try integer("count"), m = try integer("m"), maxLevel = try integer("max_level"), entry = try integer("entry_point")
+        guard (1...65_536).contains(d), (2...Int(Int32.max)).contains(count), (2...4096).contains(m), (0...30).contains(maxLevel), (0..<count).contains(entry) else {
+            throw SimjobError("\(place): attributes dimension = \(d), count = \(count), m = \(m), max_level = \(maxLevel), entry_point = \(entry) are out of range \(altered)")
+        }
+        func ints(_ name: String, shape: [Int]) throws -> [Int32] {
+            let data = try file.dataset("\(group)/\(name)")
+            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape) \(altered)") }
+            guard data.elementType.isInteger else { throw SimjobError("\(data.location): element type \(data.elementType), expected integers \(altered)") }
+            let wide = try data.readAll(as: Int64.self)
+            if let position = wide.firstIndex(where: { $0 < -1 || $0 >= Int64(count) }) {
+                throw SimjobError("\(data.location): entry \(position) is \(wide[position]), outside -1..<\(count) \(altered)")
+            }
+            return wide.map { Int32($0) }
+        }
+        let vectorData = try file.dataset("\(group)/vectors")
+        guard vectorData.shape == [count, d] else { throw SimjobError("\(vectorData.location): shape \(vectorData.shapeDescription), expected [\(count), \(d)] \(altered)") }
+        let vectors = FloatMatrix(rows: count, columns: d, values: try vectorData.readAll(as: Float.self))
+        if let row = VectorKernels.firstNonFiniteRow(vectors.pointer, rows: count, dimension: d) {
+            throw SimjobError("\(place)/vectors: row \(row) \(VectorKernels.describeUnusableRow(vectors.row(row), dimension: d)) \(altered)")
+        }
+        let levels = try ints("levels", shape: [count])
+        guard levels.allSatisfy({ $0 >= 0 && Int($0) <= maxLevel }), levels[entry] == maxLevel else {
+            throw SimjobError("\(place)/levels: levels must lie in 0...\(maxLevel) with the entry point at the top \(altered)")
+        }
+        let base = try ints("base_links", shape: [count, 2 * m])
+        var upper: [(nodes: [Int32], links: [Int32])] = []
+        for level in stride(from: 1, through: maxLevel, by: 1) {
+            let expected = levels.enumerated().filter { $0.element >= level }.map { Int32($0.offset) }
+            let nodes = try ints("layer_\(level)/nodes", shape: [expected.count])
+            guard nodes == expected else { throw SimjobError("\(place)/layer_\(level)/nodes: not the nodes of level >= \(level) \(altered)") }
+            let links = try ints("layer_\(level)/links", shape: [nodes.count, m])
+            let members = Set(nodes)
+            if let position = links.firstIndex(where: { $0 >= 0 && !members.contains($0) }) {
+                throw SimjobError("\(place)/layer_\(level)/links: entry \(position) links node \(links[position]), which is not on layer \(level) \(altered)")
+            }
+            upper.append((nodes, links))
+        }
+        return HNSWIndex(metric: metric, m: m, vectors: vectors, levels: levels, base: base, upper: upper, entryPoint: entry,
+                         source: (try? file.attribute("source", of: group)?.stringValue) ?? "")
     }
 }
