@@ -18,6 +18,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "evaluate"))) var k = EvaluationConfig().k
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "evaluate"))) var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
     @Option(help: ArgumentHelp(ParameterHelp.help("refine", in: "evaluate"))) var refine = CommaSeparated(values: EvaluationConfig().refine)
+    @Option(help: ArgumentHelp(ParameterHelp.help("ef", in: "evaluate"))) var ef = CommaSeparated(values: EvaluationConfig().ef)
+    @Option(name: .customLong("param"), help: ArgumentHelp("NAME=V1,V2,... for a search parameter (nprobe, refine, ef); repeatable, overrides the option of that name.", valueName: "NAME=V1,V2,..."))
+    var parameters: [String] = []
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
     @Option(help: "Also write ann-benchmarks result files under this folder.") var annBenchmarksResults: String?
@@ -57,6 +60,19 @@ struct EvaluateCommand: ParsableCommand {
         config.k = k
         config.nprobe = nprobe.values
         config.refine = refine.values
+        config.ef = ef.values
+        for parameter in parameters {
+            let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let values = CommaSeparated<Int>(argument: parts[1])?.values else {
+                throw SimjobError("--param '\(parameter)': expected NAME=V1,V2,... with whole numbers")
+            }
+            switch parts[0] {
+            case "nprobe": config.nprobe = values
+            case "refine": config.refine = values
+            case "ef": config.ef = values
+            default: throw SimjobError("--param '\(parameter)': unknown parameter '\(parts[0])' (nprobe, refine, ef)")
+            }
+        }
         config.runs = runs
         config.latencyQueries = latencyQueries
         config.includeExact = exact

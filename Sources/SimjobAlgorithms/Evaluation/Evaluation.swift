@@ -10,6 +10,8 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     public var nprobe: [Int] = [1, 4, 16, 64]
     /// refine values to sweep (0: no refinement). Default [0].
     public var refine: [Int] = [0]
+    /// HNSW indexes: ef values to sweep (nprobe and refine do not apply). Default [16, 32, 64, 128].
+    public var ef: [Int] = [16, 32, 64, 128]
     /// Batch runs per setting; the fastest gives the queries per second, as ann-benchmarks
     /// takes the best of its runs. Default 3.
     public var runs: Int = 3
@@ -24,7 +26,7 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     public init() {}
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
+        case k, nprobe, refine, ef, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
     }
 }
 
@@ -34,6 +36,8 @@ public struct EvaluationRow: Sendable {
     public var name: String
     public var nprobe: Int
     public var refine: Int
+    /// HNSW's beam width (0 for other indexes).
+    public var ef: Int = 0
     public var recall: Double
     public var epsilonRecall: Double
     public var idRecall: Double
@@ -93,6 +97,7 @@ public enum Evaluation {
         guard config.k >= 1 else { throw SimjobError("evaluate: k must be at least 1") }
         guard !config.nprobe.isEmpty, config.nprobe.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every nprobe must be at least 1") }
         guard config.refine.allSatisfy({ $0 >= 0 }) else { throw SimjobError("evaluate: refine values must not be negative") }
+        guard !config.ef.isEmpty, config.ef.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every ef must be at least 1") }
         guard config.runs >= 1 else { throw SimjobError("evaluate: runs must be at least 1") }
     }
 
@@ -114,7 +119,15 @@ public enum Evaluation {
             return (scores, distances)
         }
         var rows: [EvaluationRow] = []
-        for refine in config.refine {
+        if inputs.index is HNSWIndex {
+            for ef in config.ef {
+                try Cancellation.check()
+                let row = try indexRow(inputs, nprobe: 0, refine: 0, ef: ef, config: config, threads: threads, latencyRows: latencyRows, score: score)
+                logger?.info("evaluate: ef=\(ef): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
+                rows.append(row)
+            }
+        }
+        for refine in config.refine where !(inputs.index is HNSWIndex) {
             for nprobe in config.nprobe {
                 try Cancellation.check()
                 let row = try indexRow(inputs, nprobe: nprobe, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
@@ -132,11 +145,12 @@ public enum Evaluation {
 
     /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.
     static func indexRow(
-        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, config: EvaluationConfig, threads: Int, latencyRows: [Int],
+        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, ef: Int = 0, config: EvaluationConfig, threads: Int, latencyRows: [Int],
         score: ([Int32]) -> (Recall.Scores, [Float])
     ) throws -> EvaluationRow {
         let index = inputs.index, rawQueries = inputs.rawQueries, baseVectors = inputs.base
-        var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: nprobe, refine: refine)
+        var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: max(nprobe, 1), refine: refine)
+        if ef > 0 { searchConfig.ef = ef }
         searchConfig.threads = threads
         var best: (NeighborTable, IVFPQIndex.SearchStats)?
         for _ in 0..<config.runs {
@@ -164,6 +178,7 @@ public enum Evaluation {
             p50Milliseconds: percentile(latencies, 0.50), p95Milliseconds: percentile(latencies, 0.95),
             p99Milliseconds: percentile(latencies, 0.99),
             candidates: Double(stats.codesScanned) / Double(max(rawQueries.rows, 1)))
+        row.ef = ef
         row.neighbors = ids
         row.distances = distances
         return row

@@ -61,6 +61,7 @@ public enum ParameterHelp {
         "refine": "Re-rank refine * k candidates with exact distances (0: off).",
         // evaluate
         "evaluate.k": "Neighbours per query.",
+        "evaluate.ef": "HNSW indexes: ef values to sweep, comma-separated.",
         "evaluate.nprobe": "nprobe values, comma-separated.",
         "evaluate.refine": "refine values, comma-separated (0: none).",
         "runs": "Batch runs per setting (the fastest counts).",

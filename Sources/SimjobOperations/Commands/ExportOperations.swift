@@ -34,6 +34,11 @@ public enum ExportOperations {
             let data = FAISSFormat.ivfflat(index)
             try AtomicDataFile.write(data, to: output)
             return Exported(type: "IVF-Flat", vectors: index.count, bytes: data.count)
+        case (.faiss, "HNSW"):
+            let index = try HNSWIndex.load(from: file)
+            let data = FAISSFormat.faissHNSW(index)
+            try AtomicDataFile.write(data, to: output)
+            return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
         case (.hnswlib, "HNSW"):
             let index = try HNSWIndex.load(from: file)
             let data = FAISSFormat.hnswlib(index)

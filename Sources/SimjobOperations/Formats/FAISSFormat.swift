@@ -160,6 +160,70 @@ public enum FAISSFormat {
         }
     }
 
+    /// The bytes of an HNSW index as FAISS's `IndexHNSWFlat` (`IHNf`: header, the HNSW graph,
+    /// then the vectors as an `IxF2`/`IxFI` flat storage), angular behind an L2 normalization.
+    /// The graph (`write_HNSW`): double vector assign_probas, int vector
+    /// cum_nneighbor_per_level (0, 2m, 3m, ...), int vector levels (a node's level + 1), size_t
+    /// vector offsets (n + 1), int32 vector neighbors (per node its levels' slots, base first,
+    /// -1 when empty), int32 entry_point, int max_level, int efConstruction, int efSearch, int
+    /// upper_beam.
+    public static func faissHNSW(_ index: HNSWIndex) -> Data {
+        var out = Writer()
+        let d = index.dimension, n = index.count, m = index.m
+        let metric = index.metric == .ip ? innerProduct : l2
+        if index.metric == .angular {
+            out.fourcc("IxPT")
+            out.header(d: d, count: n, metric: l2)
+            out.int32(1)
+            out.fourcc("VNrm")
+            out.float(2)
+            out.int32(Int32(d))
+            out.int32(Int32(d))
+            out.bool(true)
+        }
+        out.fourcc("IHNf")
+        out.header(d: d, count: n, metric: metric)
+        // FAISS's default level probabilities for m (set_default_probas), long enough for every level here.
+        let levelMult = 1 / log(Double(m))
+        var probas: [Double] = [], cumulative: [Int32] = [0]
+        var level = 0
+        while true {
+            let proba = exp(-Double(level) / levelMult) * (1 - exp(-1 / levelMult))
+            if proba < 1e-9 && level > index.maxLevel { break }
+            probas.append(proba)
+            cumulative.append(cumulative.last! + Int32(level == 0 ? 2 * m : m))
+            level += 1
+        }
+        out.size(probas.count)
+        for value in probas { withUnsafeBytes(of: value.bitPattern.littleEndian) { out.data.append(contentsOf: $0) } }
+        out.size(cumulative.count)
+        for value in cumulative { out.int32(value) }
+        out.size(n)
+        for node in 0..<n { out.int32(index.levels[node] + 1) }
+        var offsets = [0]
+        for node in 0..<n { offsets.append(offsets.last! + Int(cumulative[Int(index.levels[node]) + 1])) }
+        out.size(n + 1)
+        for value in offsets { out.size(value) }
+        out.size(offsets.last!)
+        for node in 0..<n {
+            for slot in 0..<(2 * m) { out.int32(index.base[node * 2 * m + slot]) }
+            for l in stride(from: 1, through: Int(index.levels[node]), by: 1) {
+                let at = Int(index.positions[l - 1][node])
+                for slot in 0..<m { out.int32(index.upper[l - 1].links[at * m + slot]) }
+            }
+        }
+        out.int32(Int32(index.entryPoint))
+        out.int32(Int32(index.maxLevel))
+        out.int32(40)  // efConstruction (unused by search)
+        out.int32(16)  // efSearch: set it with faiss.ParameterSpace or index.hnsw.efSearch
+        out.int32(1)   // upper_beam (deprecated)
+        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
+        out.header(d: d, count: n, metric: metric)
+        out.size(n * d)
+        out.floats(index.vectors.pointer, count: n * d)
+        return out.data
+    }
+
     /// The bytes of an HNSW index in hnswlib's `saveIndex` layout (`hnswalg.h`): size_t
     /// offsetLevel0, max_elements, cur_element_count, size_data_per_element, label_offset,
     /// offsetData; int maxlevel; uint32 enterpoint; size_t maxM, maxM0, M; double mult; size_t
