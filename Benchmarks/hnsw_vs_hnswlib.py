@@ -78,13 +78,27 @@ def main():
         started = time.perf_counter()
         reference.add_items(x)
         hnswlib_build = time.perf_counter() - started
+        import faiss
+        faiss.omp_set_num_threads(args.threads)
+        faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+        xf = x.copy()
+        if metric == "angular":
+            faiss.normalize_L2(xf)
+        flat = faiss.IndexHNSWFlat(x.shape[1], args.m, faiss_metric)
+        flat.hnsw.efConstruction = 200
+        started = time.perf_counter()
+        flat.add(xf)
+        faiss_build = time.perf_counter() - started
+        qf = q.copy()
+        if metric == "angular":
+            faiss.normalize_L2(qf)
         loaded = hnswlib.Index(space=space, dim=x.shape[1])
         loaded.load_index(exported)
         loaded.set_num_threads(args.threads)
 
         print(f"build: simjob {simjob_build:.2f} s (whole commands), hnswlib {hnswlib_build:.2f} s (add_items): "
-              f"ratio {simjob_build / hnswlib_build:.2f}x")
-        print("   ef | simjob recall   QPS      | hnswlib recall  QPS      | QPS ratio | export searched by hnswlib: same ids")
+              f"ratio {simjob_build / hnswlib_build:.2f}x; FAISS IndexHNSWFlat {faiss_build:.2f} s (add): ratio {simjob_build / faiss_build:.2f}x")
+        print("   ef | simjob recall   QPS      | hnswlib recall  QPS      | QPS ratio | export searched by hnswlib: same ids | FAISS HNSWFlat recall  QPS")
         for ef in efs:
             out = os.path.join(folder, f"s{ef}.hdf5")
             best = None
@@ -106,8 +120,14 @@ def main():
             loaded.set_ef(ef)
             again, _ = loaded.knn_query(q, k=10)
             same = float((again == ours).all(1).mean())
+            flat.hnsw.efSearch = ef
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                _, found = flat.search(qf, 10)
+                times.append(time.perf_counter() - started)
             print(f"{ef:5d} | {recall(ours, truth):.4f}  {best:9.0f} | {recall(theirs, truth):.4f}  {their_qps:9.0f} | "
-                  f"{best / their_qps:8.2f}x | {same:.4f}")
+                  f"{best / their_qps:8.2f}x | {same:.4f} | {recall(found, truth):.4f}  {len(q) / min(times):9.0f}")
     print(f"# python {platform.python_version()}, hnswlib {getattr(hnswlib, '__version__', '?')}")
 
 

@@ -178,6 +178,8 @@ struct ExportTests {
         try expectOneLineError(["import", others + "-flat", "--output", target], mentions: [others + "-flat", "'IxF2'"])
         try expectOneLineError(["import", others + "-ids", "--output", target], mentions: [others + "-ids", "custom ids"])
         try expectOneLineError(["import", folder.file("missing.faiss"), "--output", target], mentions: ["missing.faiss", "no such file"])
+        try expectOneLineError(["import", exported, "--output", exported], mentions: [exported, "input"])
+        #expect(FileManager.default.contents(atPath: exported) == bytes, "the FAISS file was changed")
         // An import whose source has another shape than the index.
         let small = folder.file("small.hdf5")
         try python("import sys, h5py, numpy as np\nwith h5py.File(sys.argv[1], 'w') as f: f['train'] = np.zeros((10, 16), 'f4')", small)

@@ -87,7 +87,7 @@ struct HNSWTests {
         #expect(evaluated.status == 0, "\(evaluated.stderr)")
         let rows = try python("""
             import sys, h5py
-            g = h5py.File(sys.argv[1], "r")["evaluation"]; print(list(g["ef"][:]), [round(float(r), 4) for r in g["recall"][:]])
+            g = h5py.File(sys.argv[1], "r")["evaluation"]; print([int(e) for e in g["ef"][:]], [round(float(r), 4) for r in g["recall"][:]])
             """, report)
         #expect(rows.hasPrefix("[10, 80]"), "\(rows)")
         let recall80 = Double(rows.split(separator: "[").last?.split(separator: ",").last?.trimmingCharacters(in: CharacterSet(charactersIn: " ]")) ?? "") ?? 0
