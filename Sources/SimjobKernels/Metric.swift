@@ -70,6 +70,18 @@ public enum Metric: String, CaseIterable, Codable, Sendable, CustomStringConvert
         }
     }
 
+    /// The score of two vectors already prepared for the metric (unit length for angular):
+    /// squared L2, `1 - cos = ||x - y||^2 / 2`, or `-dot`. The indexes that store prepared
+    /// vectors (IVF-Flat, HNSW) compare with it.
+    @inlinable
+    public func preparedScore(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, dimension: Int) -> Float {
+        switch self {
+        case .euclidean: return VectorKernels.squaredDistance(x, y, count: dimension)
+        case .angular: return 0.5 * VectorKernels.squaredDistance(x, y, count: dimension)
+        case .ip: return -VectorKernels.dot(x, y, count: dimension)
+        }
+    }
+
     /// Converts an internal score into the distance that is reported and written to files.
     @inlinable
     public func reportedDistance(fromScore score: Float) -> Float {

@@ -185,6 +185,14 @@ struct ExportTests {
         try python("import sys, h5py, numpy as np\nwith h5py.File(sys.argv[1], 'w') as f: f['train'] = np.zeros((10, 16), 'f4')", small)
         try expectOneLineError(["import", exported, "--output", target, "--source", small], mentions: [small, "does not match"])
         #expect(!FileManager.default.fileExists(atPath: target))
+        // A full disk (a file-size limit fails writes as one does): one line, the previous file kept.
+        let flat = folder.file("flat.hdf5"), previous = folder.file("previous.faiss")
+        #expect(try simjob("train", data, "--type", "ivfflat", "--nlist", "8", "--output", flat, "--quiet").status == 0)
+        FileManager.default.createFile(atPath: previous, contents: Data("the previous export".utf8))
+        let full = try runProgram("/bin/sh", ["-c", "ulimit -f 64; exec \"$0\" \"$@\"", simjobPath, "export", flat, "--format", "faiss", "--output", previous])
+        #expect(full.status == 1 && full.stderr.split(separator: "\n").count == 1 && full.stderr.contains(previous), "\(full.stderr)")
+        #expect(full.stderr.contains("too large") || full.stderr.contains("no space"), "\(full.stderr)")
+        #expect(FileManager.default.contents(atPath: previous) == Data("the previous export".utf8), "the previous export changed")
         #expect(folder.contents.allSatisfy { !$0.contains(OutputPath.partialMarker) })
     }
 }

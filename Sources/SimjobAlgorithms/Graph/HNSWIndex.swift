@@ -78,11 +78,7 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
     /// vectors (angular: 1 - cos), or -dot (ip).
     @inline(__always)
     func score(_ q: UnsafePointer<Float>, _ node: Int) -> Float {
-        switch metric {
-        case .euclidean: return VectorKernels.squaredDistance(q, vectors.row(node), count: dimension)
-        case .angular: return 0.5 * VectorKernels.squaredDistance(q, vectors.row(node), count: dimension)
-        case .ip: return -VectorKernels.dot(q, vectors.row(node), count: dimension)
-        }
+        metric.preparedScore(q, vectors.row(node), dimension: dimension)
     }
 
     /// hnswlib's level of a node: `floor(-ln(u) * mult)`, mult = 1 / ln(m).
@@ -105,12 +101,7 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
             if kept.count == limit { break }
             var good = true
             for other in kept {
-                let between: Float
-                switch metric {
-                case .euclidean: between = VectorKernels.squaredDistance(vectors.row(Int(node)), vectors.row(Int(other)), count: d)
-                case .angular: between = 0.5 * VectorKernels.squaredDistance(vectors.row(Int(node)), vectors.row(Int(other)), count: d)
-                case .ip: between = -VectorKernels.dot(vectors.row(Int(node)), vectors.row(Int(other)), count: d)
-                }
+                let between = metric.preparedScore(vectors.row(Int(node)), vectors.row(Int(other)), dimension: d)
                 if between < toOwner { good = false; break }
             }
             if good { kept.append(node) }
@@ -141,13 +132,7 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
                     var candidates: [(Int32, Float)] = []
                     for neighbor in knn[(row * k)..<((row + 1) * k)] + reverseLists[row] where neighbor >= 0 && Int(neighbor) != row {
                         guard seen.insert(neighbor).inserted else { continue }
-                        let score: Float
-                        switch metric {
-                        case .euclidean: score = VectorKernels.squaredDistance(vectors.row(row), vectors.row(Int(neighbor)), count: d)
-                        case .angular: score = 0.5 * VectorKernels.squaredDistance(vectors.row(row), vectors.row(Int(neighbor)), count: d)
-                        case .ip: score = -VectorKernels.dot(vectors.row(row), vectors.row(Int(neighbor)), count: d)
-                        }
-                        candidates.append((neighbor, score))
+                        candidates.append((neighbor, metric.preparedScore(vectors.row(row), vectors.row(Int(neighbor)), dimension: d)))
                     }
                     candidates.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
                     select(candidates, limit: limit, vectors: vectors, metric: metric, into: out.value + row * limit)
@@ -178,15 +163,7 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
                         for slot in 0..<limit { out.value[row * limit + slot] = slot < merged.count ? merged[slot] : -1 }
                         continue
                     }
-                    var candidates = merged.map { node -> (Int32, Float) in
-                        let score: Float
-                        switch metric {
-                        case .euclidean: score = VectorKernels.squaredDistance(vectors.row(row), vectors.row(Int(node)), count: d)
-                        case .angular: score = 0.5 * VectorKernels.squaredDistance(vectors.row(row), vectors.row(Int(node)), count: d)
-                        case .ip: score = -VectorKernels.dot(vectors.row(row), vectors.row(Int(node)), count: d)
-                        }
-                        return (node, score)
-                    }
+                    var candidates = merged.map { node in (node, metric.preparedScore(vectors.row(row), vectors.row(Int(node)), dimension: d)) }
                     candidates.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
                     select(candidates, limit: limit, vectors: vectors, metric: metric, into: out.value + row * limit)
                 }

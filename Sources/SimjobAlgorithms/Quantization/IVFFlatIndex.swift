@@ -167,13 +167,7 @@ public final class IVFFlatIndex: SearchableIndex, @unchecked Sendable {
                         guard cell >= 0 else { continue }
                         for entry in listOffsets[cell]..<listOffsets[cell + 1] {
                             // Unit vectors for angular: 1 - cos = ||q - x||^2 / 2.
-                            let score: Float
-                            switch metric {
-                            case .euclidean: score = VectorKernels.squaredDistance(q, vectors.row(entry), count: d)
-                            case .angular: score = 0.5 * VectorKernels.squaredDistance(q, vectors.row(entry), count: d)
-                            case .ip: score = -VectorKernels.dot(q, vectors.row(entry), count: d)
-                            }
-                            result.insert(row: query, score: score, id: ids[entry])
+                            result.insert(row: query, score: metric.preparedScore(q, vectors.row(entry), dimension: d), id: ids[entry])
                         }
                         count += listOffsets[cell + 1] - listOffsets[cell]
                     }

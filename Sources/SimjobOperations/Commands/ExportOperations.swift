@@ -41,7 +41,7 @@ public enum ExportOperations {
             return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
         case (.hnswlib, "HNSW"):
             let index = try HNSWIndex.load(from: file)
-            let data = FAISSFormat.hnswlib(index)
+            let data = HnswlibFormat.bytes(index)
             try AtomicDataFile.write(data, to: output)
             return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
         case (.hnswlib, "IVFPQ"), (.hnswlib, "IVFFlat"):

@@ -17,6 +17,9 @@ import SimjobKernels
 ///                    (char 0, empty int64 vector), bool by_residual, size_t code_size,
 ///                    PQ (size_t d, size_t M, size_t nbits, float vector M * 2^nbits * d/M),
 ///                    inverted lists
+///     "IwFl"         IVF-Flat: the same IVF header (no by_residual or PQ), then inverted lists
+///                    whose codes are the float vectors (code_size 4 d)
+///     "IHNf"         HNSW over flat storage (see `faissHNSW`)
 ///     "ilar"         array inverted lists: size_t nlist, size_t code_size, "full" and a size_t
 ///                    vector of list sizes (or "sprs" and (list, size) pairs), then per non-empty
 ///                    list its codes and its int64 ids
@@ -68,16 +71,7 @@ public enum FAISSFormat {
     /// the flat quantizer and an empty direct map. Returns FAISS's metric type.
     static func ivfHeader(_ out: inout Writer, code: String, metric simjobMetric: Metric, dimension: Int, count: Int, centroids: FloatMatrix) -> Int32 {
         let metric = simjobMetric == .ip ? innerProduct : l2
-        if simjobMetric == .angular {
-            out.fourcc("IxPT")
-            out.header(d: dimension, count: count, metric: l2)
-            out.int32(1)
-            out.fourcc("VNrm")
-            out.float(2)
-            out.int32(Int32(dimension))
-            out.int32(Int32(dimension))
-            out.bool(true)
-        }
+        if simjobMetric == .angular { normalizationWrapper(&out, dimension: dimension, count: count) }
         out.fourcc(code)
         out.header(d: dimension, count: count, metric: metric)
         out.size(centroids.rows)
@@ -89,6 +83,19 @@ public enum FAISSFormat {
         out.byte(0)  // direct map: none
         out.size(0)
         return metric
+    }
+
+    /// The start of an `IndexPreTransform` holding one L2 normalization (`VNrm`, norm 2); the
+    /// wrapped index follows.
+    static func normalizationWrapper(_ out: inout Writer, dimension: Int, count: Int) {
+        out.fourcc("IxPT")
+        out.header(d: dimension, count: count, metric: l2)
+        out.int32(1)
+        out.fourcc("VNrm")
+        out.float(2)
+        out.int32(Int32(dimension))
+        out.int32(Int32(dimension))
+        out.bool(true)
     }
 
     /// Array inverted lists ("ilar", "full"): the sizes, then per non-empty list its codes
@@ -171,16 +178,7 @@ public enum FAISSFormat {
         var out = Writer()
         let d = index.dimension, n = index.count, m = index.m
         let metric = index.metric == .ip ? innerProduct : l2
-        if index.metric == .angular {
-            out.fourcc("IxPT")
-            out.header(d: d, count: n, metric: l2)
-            out.int32(1)
-            out.fourcc("VNrm")
-            out.float(2)
-            out.int32(Int32(d))
-            out.int32(Int32(d))
-            out.bool(true)
-        }
+        if index.metric == .angular { normalizationWrapper(&out, dimension: d, count: n) }
         out.fourcc("IHNf")
         out.header(d: d, count: n, metric: metric)
         // FAISS's default level probabilities for m (set_default_probas), long enough for every level here.
@@ -221,49 +219,6 @@ public enum FAISSFormat {
         out.header(d: d, count: n, metric: metric)
         out.size(n * d)
         out.floats(index.vectors.pointer, count: n * d)
-        return out.data
-    }
-
-    /// The bytes of an HNSW index in hnswlib's `saveIndex` layout (`hnswalg.h`): size_t
-    /// offsetLevel0, max_elements, cur_element_count, size_data_per_element, label_offset,
-    /// offsetData; int maxlevel; uint32 enterpoint; size_t maxM, maxM0, M; double mult; size_t
-    /// ef_construction; then per element its level-0 block (uint32 link count, 2M uint32 links,
-    /// the vector, size_t label) and per element its upper links (uint32 byte size, then per
-    /// level a uint32 count and M uint32 links). Load with `hnswlib.Index(space, dim)` and
-    /// `load_index`: space 'l2' (squared L2), 'cosine' (angular; vectors stored unit length) or
-    /// 'ip' (1 - dot).
-    public static func hnswlib(_ index: HNSWIndex) -> Data {
-        var out = Writer()
-        let d = index.dimension, n = index.count, m = index.m, m0 = 2 * m
-        let linksLevel0 = m0 * 4 + 4, linksUpper = m * 4 + 4
-        let perElement = linksLevel0 + d * 4 + 8
-        for value in [0, n, n, perElement, linksLevel0 + d * 4, linksLevel0] { out.size(value) }
-        out.int32(Int32(index.maxLevel))
-        out.int32(Int32(index.entryPoint))
-        out.size(m)
-        out.size(m0)
-        out.size(m)
-        withUnsafeBytes(of: (1 / log(Double(m))).bitPattern.littleEndian) { out.data.append(contentsOf: $0) }
-        out.size(200)
-        for node in 0..<n {
-            let links = index.base[(node * m0)..<((node + 1) * m0)]
-            let used = links.firstIndex(of: -1).map { $0 - links.startIndex } ?? m0
-            out.int32(Int32(used))
-            for slot in 0..<m0 { out.int32(slot < used ? links[links.startIndex + slot] : 0) }
-            out.floats(index.vectors.row(node), count: d)
-            out.int64(Int64(node))
-        }
-        for node in 0..<n {
-            let level = Int(index.levels[node])
-            out.int32(Int32(level * linksUpper))
-            for l in stride(from: 1, through: level, by: 1) {
-                let layer = index.upper[l - 1], at = Int(index.positions[l - 1][node])
-                let links = layer.links[(at * m)..<((at + 1) * m)]
-                let used = links.firstIndex(of: -1).map { $0 - links.startIndex } ?? m
-                out.int32(Int32(used))
-                for slot in 0..<m { out.int32(slot < used ? links[links.startIndex + slot] : 0) }
-            }
-        }
         return out.data
     }
 
