@@ -141,6 +141,10 @@ struct ProvenanceTests {
                     train: {input: \(data), nlist: 8, m: 4, nbits: 4, pq_iterations: 3}
                   - name: flat
                     train: {input: \(data), type: ivfflat, nlist: 8}
+                  - name: graphindex
+                    train: {input: \(data), type: hnsw, m: 8}
+                  - name: graph_check
+                    verify: {artifact: graphindex, input: \(data)}
                   - name: check
                     verify: {artifact: index, input: \(against), require: {\(require)}}
                   - name: flat_check
@@ -152,6 +156,7 @@ struct ProvenanceTests {
         let report = try python("import sys, h5py\nprint(h5py.File(sys.argv[1], 'r')['verify'].attrs['passed'])", folder.file("out/check.hdf5"))
         #expect(report == "1")
         #expect(FileManager.default.fileExists(atPath: folder.file("out/flat_check.hdf5")), "the IVF-Flat step's check did not run")
+        #expect(FileManager.default.fileExists(atPath: folder.file("out/graph_check.hdf5")), "the HNSW step's check did not run")
         let skewed = try simjob("run", job(other, require: "model: minilm-v2@2026-11-30"), "--quiet")
         #expect(skewed.status == 1)
         #expect(skewed.stderr.contains("checksum") && skewed.stderr.contains("tag model"), "\(skewed.stderr)")
