@@ -252,7 +252,7 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
 
     /// One query: greedy descent, then the base layer's beam of width `ef`; pushes the best
     /// `k` into `result`. Returns the distance evaluations.
-    func searchOne(_ q: UnsafePointer<Float>, k: Int, ef: Int, visited: inout [UInt32], stamp: UInt32, into result: NeighborLists, row: Int) -> Int {
+    func searchOne(_ q: UnsafePointer<Float>, k: Int, ef: Int, visited: UnsafeMutablePointer<UInt32>, stamp: UInt32, into result: NeighborLists, row: Int) -> Int {
         var current = entryPoint
         var currentScore = score(q, current)
         var evaluations = 1
@@ -306,28 +306,28 @@ public final class HNSWIndex: SearchableIndex, @unchecked Sendable {
     /// hnswlib); nprobe and refine do not apply.
     public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base baseVectors: FloatMatrix? = nil) throws -> (NeighborTable, IVFPQIndex.SearchStats) {
         let started = ProgressDisplay.now()
-        guard queries.columns == dimension else { throw SimjobError("queries have dimension \(queries.columns) but the index has \(dimension)") }
-        guard config.k >= 1, config.k <= count else { throw SimjobError("k = \(config.k) must be between 1 and the \(count) indexed vectors") }
+        let prepared = try preparedQueries(queries, k: config.k)
         let ef = config.ef ?? max(config.k, 10)
         guard ef >= 1 else { throw SimjobError("ef must be at least 1 (got \(ef))") }
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
-        prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
         let result = NeighborLists(rows: queries.rows, k: config.k)
         let blockSize = 64
         let blocks = (queries.rows + blockSize - 1) / blockSize
         let workers = min(threads, max(blocks, 1))
         var evaluations = [Int](repeating: 0, count: workers)
+        // One visited list per worker, cleared once: a query marks the nodes it scores with its
+        // own stamp (its row + 1), which no other query of that worker uses.
+        let visitedLists = UnsafeMutablePointer<UInt32>.allocate(capacity: workers * count)
+        visitedLists.initialize(repeating: 0, count: workers * count)
+        defer { visitedLists.deallocate() }
+        let lists = UnsafeSendable(visitedLists)
         try evaluations.withUnsafeMutableBufferPointer { buffer in
             let shared = UnsafeSendable(buffer.baseAddress!)
             try BlockedJoin.run(items: blocks, threads: workers) { block, worker in
-                var visited = [UInt32](repeating: 0, count: count)
-                var stamp: UInt32 = 0
+                let visited = lists.value + worker.index * count
                 var total = 0
                 for query in (block * blockSize)..<min((block + 1) * blockSize, queries.rows) {
-                    stamp += 1
-                    total += searchOne(prepared.row(query), k: config.k, ef: ef, visited: &visited, stamp: stamp, into: result, row: query)
+                    total += searchOne(prepared.row(query), k: config.k, ef: ef, visited: visited, stamp: UInt32(query + 1), into: result, row: query)
                 }
                 shared.value[worker.index] += total
             }

@@ -22,6 +22,21 @@ public protocol SearchableIndex: AnyObject, Sendable {
     func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix?) throws -> (NeighborTable, IVFPQIndex.SearchStats)
 }
 
+extension SearchableIndex {
+    /// The queries checked against the index (dimension, and k within the vectors held) and
+    /// copied, prepared for the metric (unit rows for angular).
+    func preparedQueries(_ queries: FloatMatrix, k: Int) throws -> FloatMatrix {
+        guard queries.columns == dimension else {
+            throw SimjobError("queries have dimension \(queries.columns) but the index has \(dimension)")
+        }
+        guard k >= 1, k <= count else { throw SimjobError("k = \(k) must be between 1 and the \(count) indexed vectors") }
+        let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
+        prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
+        if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
+        return prepared
+    }
+}
+
 extension IVFPQIndex: SearchableIndex {
     public var summary: String { "IVF-PQ nlist=\(nlist) m=\(pq.m) nbits=\(pq.nbits)" }
     public var algorithm: String { "simjob-ivfpq" }
@@ -90,17 +105,7 @@ public final class IVFFlatIndex: SearchableIndex, @unchecked Sendable {
         let sample = FloatMatrix(rows: chosen.count, columns: d)
         for (row, index) in chosen.enumerated() { sample.row(row).update(from: all.row(index), count: d) }
         stats.trainingPoints = sample.rows
-        var coarseConfig = KMeansConfig(k: config.nlist)
-        coarseConfig.gemm = config.gemm
-        coarseConfig.iterations = config.coarseIterations
-        coarseConfig.maxPointsPerCentroid = 0
-        coarseConfig.seed = config.seed
-        coarseConfig.threads = config.threads
-        coarseConfig.spherical = metric == .angular
-        var kmeans = KMeans(config: coarseConfig, logger: logger)
-        kmeans.label = "coarse quantizer"
-        kmeans.progressStyle = progressStyle
-        let coarse = try kmeans.train(sample)
+        let coarse = try IVFPQIndex.trainCoarse(sample, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         stats.coarseSeconds = coarse.seconds
         stats.coarseObjective = coarse.objective
 
@@ -110,25 +115,12 @@ public final class IVFFlatIndex: SearchableIndex, @unchecked Sendable {
         try cellOf.withUnsafeMutableBufferPointer { cells in
             try assigner.assign(all.pointer, rows: n, lda: d, rowNorms: nil, indices: cells.baseAddress!, scores: nil, threads: threads)
         }
-        var offsets = [Int](repeating: 0, count: config.nlist + 1)
-        for cell in cellOf { offsets[Int(cell) + 1] += 1 }
-        for cell in 0..<config.nlist { offsets[cell + 1] += offsets[cell] }
-        var cursor = offsets
-        var ids = [Int32](repeating: 0, count: n)
+        // IVF-PQ's counting sort, with no codes: ids by list, ascending within each.
+        let (offsets, ids, _) = IVFPQIndex.bucketByCell(cellOf, codes: [], nlist: config.nlist, m: 0)
         let stored = FloatMatrix(rows: n, columns: d)
-        for row in 0..<n {
-            let cell = Int(cellOf[row])
-            let slot = cursor[cell]
-            cursor[cell] += 1
-            ids[slot] = Int32(row)
-            stored.row(slot).update(from: all.row(row), count: d)
-        }
+        for (slot, id) in ids.enumerated() { stored.row(slot).update(from: all.row(Int(id)), count: d) }
         stats.encodeSeconds = ProgressDisplay.now() - assignStarted
-        let squares = (0..<config.nlist).reduce(0.0) { total, cell in
-            let size = Double(offsets[cell + 1] - offsets[cell])
-            return total + size * size
-        }
-        stats.listImbalance = Double(config.nlist) * squares / (Double(n) * Double(n))
+        stats.listImbalance = IVFPQIndex.listImbalance(offsets)
         stats.totalSeconds = ProgressDisplay.now() - started
         let index = IVFFlatIndex(metric: metric, coarseCentroids: coarse.centroids, listOffsets: offsets, ids: ids, vectors: stored, source: source.name)
         return (index, stats)
@@ -138,16 +130,10 @@ public final class IVFFlatIndex: SearchableIndex, @unchecked Sendable {
     /// cells. `refine` and `base` have nothing to add (the distances are exact) and are ignored.
     public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix? = nil) throws -> (NeighborTable, IVFPQIndex.SearchStats) {
         let started = ProgressDisplay.now()
-        guard queries.columns == dimension else {
-            throw SimjobError("queries have dimension \(queries.columns) but the index has \(dimension)")
-        }
-        guard config.k >= 1, config.k <= count else { throw SimjobError("k = \(config.k) must be between 1 and the \(count) indexed vectors") }
+        let prepared = try preparedQueries(queries, k: config.k)
         guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1 (got \(config.nprobe))") }
         let nprobe = min(config.nprobe, nlist)
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
-        prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
         let cells = try ExactKNN.nearestScores(
             queries: ExactKNN.Chunk(vectors: prepared, start: 0), base: coarseChunk, metric: internalMetric, k: nprobe, threads: threads)
         let result = NeighborLists(rows: queries.rows, k: config.k)

@@ -165,17 +165,7 @@ public final class IVFPQIndex: @unchecked Sendable {
             sample = try source.sampleRows(sampleSize, seed: config.seed, metric: metric)
         }
         stats.trainingPoints = sample.rows
-        var coarseConfig = KMeansConfig(k: config.nlist)
-        coarseConfig.gemm = config.gemm
-        coarseConfig.iterations = config.coarseIterations
-        coarseConfig.maxPointsPerCentroid = 0  // already sampled
-        coarseConfig.seed = config.seed
-        coarseConfig.threads = config.threads
-        coarseConfig.spherical = metric == .angular
-        var coarseKMeans = KMeans(config: coarseConfig, logger: logger)
-        coarseKMeans.label = "coarse quantizer"
-        coarseKMeans.progressStyle = progressStyle
-        let coarse = try coarseKMeans.train(sample)
+        let coarse = try trainCoarse(sample, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         stats.coarseSeconds = coarse.seconds
         stats.coarseObjective = coarse.objective
 
@@ -202,6 +192,34 @@ public final class IVFPQIndex: @unchecked Sendable {
         var trained = Trained(metric: metric, coarseCentroids: coarse.centroids, pq: pq, source: source.name, stats: stats)
         trained.resident = resident
         return trained
+    }
+
+    /// The coarse quantizer: k-means of `nlist` cells on an already drawn sample (spherical for
+    /// angular). IVF-PQ and IVF-Flat share it.
+    static func trainCoarse(
+        _ sample: FloatMatrix, metric: Metric, config: IVFPQConfig, logger: Logger?, progressStyle: ProgressDisplay.Style
+    ) throws -> KMeansResult {
+        var coarseConfig = KMeansConfig(k: config.nlist)
+        coarseConfig.gemm = config.gemm
+        coarseConfig.iterations = config.coarseIterations
+        coarseConfig.maxPointsPerCentroid = 0  // already sampled
+        coarseConfig.seed = config.seed
+        coarseConfig.threads = config.threads
+        coarseConfig.spherical = metric == .angular
+        var coarseKMeans = KMeans(config: coarseConfig, logger: logger)
+        coarseKMeans.label = "coarse quantizer"
+        coarseKMeans.progressStyle = progressStyle
+        return try coarseKMeans.train(sample)
+    }
+
+    /// `nlist * sum(size^2) / n^2` of inverted lists given by their offsets.
+    static func listImbalance(_ offsets: [Int]) -> Double {
+        let n = Double(max(offsets.last ?? 0, 1)), nlist = offsets.count - 1
+        let squares = (0..<nlist).reduce(0.0) { total, cell in
+            let size = Double(offsets[cell + 1] - offsets[cell])
+            return total + size * size
+        }
+        return Double(nlist) * squares / (n * n)
     }
 
     /// Each row's cell and codes, for rows `rows` of `source` (all of them, or one shard's,
@@ -254,12 +272,8 @@ public final class IVFPQIndex: @unchecked Sendable {
     public static func assemble(_ trained: Trained, cells cellOf: [Int32], codes allCodes: [UInt8], config: IVFPQConfig, stats: inout IVFPQTrainStats) -> IVFPQIndex {
         let n = cellOf.count
         let (offsets, ids, codes) = bucketByCell(cellOf, codes: allCodes, nlist: config.nlist, m: config.m)
-        let squares = (0..<config.nlist).reduce(0.0) { total, cell in
-            let size = Double(offsets[cell + 1] - offsets[cell])
-            return total + size * size
-        }
         stats.vectors = n
-        stats.listImbalance = Double(config.nlist) * squares / (Double(max(n, 1)) * Double(max(n, 1)))
+        stats.listImbalance = listImbalance(offsets)
         return IVFPQIndex(
             metric: trained.metric, pq: trained.pq, coarseCentroids: trained.coarseCentroids, listOffsets: offsets,
             ids: ids, codes: codes, source: trained.source)
@@ -310,10 +324,7 @@ public final class IVFPQIndex: @unchecked Sendable {
     /// (normalised for angular, as `VectorSource.readMatrix(metric:)` returns them).
     public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix? = nil) throws -> (NeighborTable, SearchStats) {
         let started = ProgressDisplay.now()
-        guard queries.columns == dimension else {
-            throw SimjobError("queries have dimension \(queries.columns) but the index has \(dimension)")
-        }
-        guard config.k >= 1, config.k <= count else { throw SimjobError("k = \(config.k) must be between 1 and the \(count) indexed vectors") }
+        let prepared = try preparedQueries(queries, k: config.k)
         guard config.nprobe >= 1 else { throw SimjobError("nprobe must be at least 1 (got \(config.nprobe))") }
         guard config.refine >= 0 else { throw SimjobError("refine must not be negative") }
         if config.refine > 0 && base == nil { throw SimjobError("refine needs the original vectors") }
@@ -321,9 +332,6 @@ public final class IVFPQIndex: @unchecked Sendable {
         let candidates = min(config.refine > 0 ? config.k * config.refine : config.k, count)
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
 
-        let prepared = FloatMatrix(rows: queries.rows, columns: dimension)
-        prepared.pointer.update(from: queries.pointer, count: queries.rows * dimension)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(prepared.pointer, rows: prepared.rows, dimension: dimension) }
         let cells = try ExactKNN.nearestScores(
             queries: ExactKNN.Chunk(vectors: prepared, start: 0), base: coarseChunk, metric: internalMetric, k: nprobe, threads: threads)
 

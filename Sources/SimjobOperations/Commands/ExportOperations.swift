@@ -21,34 +21,20 @@ public enum ExportOperations {
     /// Loads (and so fully validates) the index in `indexPath` and writes it to `output` in
     /// `format`, atomically: a damaged index is refused and nothing is written.
     public static func export(index indexPath: String, format: Format, output: String) throws -> Exported {
-        let file = try HDF5File.open(indexPath)
-        let type = try file.attribute("type", of: "index")?.stringValue ?? ""
-        switch (format, type) {
-        case (.faiss, "IVFPQ"):
-            let index = try IVFPQIndex.load(from: file)
-            let data = FAISSFormat.ivfpq(index)
-            try AtomicDataFile.write(data, to: output)
-            return Exported(type: "IVF-PQ", vectors: index.count, bytes: data.count)
-        case (.faiss, "IVFFlat"):
-            let index = try IVFFlatIndex.load(from: file)
-            let data = FAISSFormat.ivfflat(index)
-            try AtomicDataFile.write(data, to: output)
-            return Exported(type: "IVF-Flat", vectors: index.count, bytes: data.count)
-        case (.faiss, "HNSW"):
-            let index = try HNSWIndex.load(from: file)
-            let data = FAISSFormat.faissHNSW(index)
-            try AtomicDataFile.write(data, to: output)
-            return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
-        case (.hnswlib, "HNSW"):
-            let index = try HNSWIndex.load(from: file)
-            let data = HnswlibFormat.bytes(index)
-            try AtomicDataFile.write(data, to: output)
-            return Exported(type: "HNSW", vectors: index.count, bytes: data.count)
-        case (.hnswlib, "IVFPQ"), (.hnswlib, "IVFFlat"):
-            throw SimjobError("\(indexPath): an \(type == "IVFPQ" ? "IVF-PQ" : "IVF-Flat") index has no hnswlib form (hnswlib holds HNSW graphs); use --format faiss")
+        let index = try IndexFile.load(HDF5File.open(indexPath))
+        let data: Data, type: String
+        switch (format, index) {
+        case (.faiss, let pq as IVFPQIndex): (data, type) = (FAISSFormat.ivfpq(pq), "IVF-PQ")
+        case (.faiss, let flat as IVFFlatIndex): (data, type) = (FAISSFormat.ivfflat(flat), "IVF-Flat")
+        case (.faiss, let hnsw as HNSWIndex): (data, type) = (FAISSFormat.faissHNSW(hnsw), "HNSW")
+        case (.hnswlib, let hnsw as HNSWIndex): (data, type) = (HnswlibFormat.bytes(hnsw), "HNSW")
+        case (.hnswlib, _):
+            throw SimjobError("\(indexPath): an \(index.summary) index has no hnswlib form (hnswlib holds HNSW graphs); use --format faiss")
         default:
-            throw SimjobError("\(indexPath): index type '\(type)' cannot be exported as \(format.rawValue)")
+            throw SimjobError("\(indexPath): an \(index.summary) index cannot be exported as \(format.rawValue)")
         }
+        try AtomicDataFile.write(data, to: output)
+        return Exported(type: type, vectors: index.count, bytes: data.count)
     }
 
     /// Reads a FAISS index file (IVF-PQ or IVF-Flat) and saves it as a simjob index. `source` names the
@@ -60,28 +46,15 @@ public enum ExportOperations {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw SimjobError("\(path): cannot read: \(error.localizedDescription)")
         }
-        let imported = try FAISSFormat.readIndex(data, path: path)
+        let index = try FAISSFormat.readIndex(data, path: path, source: source?.description ?? "")
         if let source {
             let vectors = try VectorSource(source)
-            guard vectors.rows == imported.count, vectors.dimension == imported.dimension else {
-                throw SimjobError("\(source): shape (\(vectors.rows), \(vectors.dimension)) does not match the FAISS index's \(imported.count) vectors of dimension \(imported.dimension)")
+            guard vectors.rows == index.count, vectors.dimension == index.dimension else {
+                throw SimjobError("\(source): shape (\(vectors.rows), \(vectors.dimension)) does not match the FAISS index's \(index.count) vectors of dimension \(index.dimension)")
             }
         }
         let out = try AtomicOutputFile(output)
-        let recorded = source?.description ?? ""
-        let index: any SearchableIndex
-        if let pq = imported as? IVFPQIndex {
-            let copy = IVFPQIndex(metric: pq.metric, pq: pq.pq, coarseCentroids: pq.coarseCentroids, listOffsets: pq.listOffsets,
-                                  ids: pq.ids, codes: pq.codes, source: recorded)
-            try copy.save(to: out.file)
-            index = copy
-        } else {
-            let flat = imported as! IVFFlatIndex
-            let copy = IVFFlatIndex(metric: flat.metric, coarseCentroids: flat.coarseCentroids, listOffsets: flat.listOffsets,
-                                    ids: flat.ids, vectors: flat.vectors, source: recorded)
-            try copy.save(to: out.file)
-            index = copy
-        }
+        try IndexFile.save(index, to: out.file)
         try out.file.setAttribute("imported_from", .string(path), on: "index")
         if let source { try Provenance.stamp(out.file, from: source, artifact: "index", settings: ["imported_from": path]) }
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")

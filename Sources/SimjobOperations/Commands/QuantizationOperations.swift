@@ -63,48 +63,39 @@ public enum QuantizationOperations {
         let index: any SearchableIndex
         let stats: IVFPQTrainStats
         switch config.type {
-        case .ivfpq:
-            let (trained, trainStats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
-            try trained.save(to: out.file)
-            (index, stats) = (trained, trainStats)
-        case .ivfflat:
-            let (trained, trainStats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
-            try trained.save(to: out.file)
-            (index, stats) = (trained, trainStats)
-        case .hnsw:
-            let readStarted = ProgressDisplay.now()
-            let vectors = try source.readMatrix(0..<source.rows, metric: metric)
-            var trainStats = IVFPQTrainStats()
-            trainStats.readSeconds = ProgressDisplay.now() - readStarted
-            trainStats.vectors = source.rows
-            var knn: (ids: [Int32], k: Int)?
-            if let graph {
-                let file = try HDF5File.open(graph)
-                let neighbors = try file.dataset("\(KNNGraphFile.group)/neighbors")
-                guard neighbors.shape.count == 2, neighbors.rows == source.rows else {
-                    throw SimjobError("\(neighbors.location): shape \(neighbors.shapeDescription), expected \(source.rows) rows (the graph of \(input))")
-                }
-                if let provenance = try Provenance.load(from: file), provenance.rows != source.rows || provenance.dimension != source.dimension {
-                    throw SimjobError("\(graph): built from \(provenance.rows) x \(provenance.dimension) vectors, not \(input)'s \(source.rows) x \(source.dimension)")
-                }
-                let ids = try neighbors.readAll(as: Int64.self)
-                if let position = ids.firstIndex(where: { $0 < -1 || $0 >= Int64(source.rows) }) {
-                    throw SimjobError("\(neighbors.location): entry \(position) is \(ids[position]), outside 0..<\(source.rows)")
-                }
-                knn = (ids.map { Int32($0) }, neighbors.columns)
-            }
-            var hnsw = HNSWConfig(m: config.m)
-            hnsw.seed = config.seed
-            hnsw.threads = config.threads
-            let (trained, seconds) = try HNSWIndex.build(vectors, metric: metric, graph: knn, config: hnsw, source: source.name, logger: logger)
-            trainStats.totalSeconds = seconds + trainStats.readSeconds
-            try trained.save(to: out.file)
-            (index, stats) = (trained, trainStats)
+        case .ivfpq: (index, stats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+        case .ivfflat: (index, stats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
+        case .hnsw: (index, stats) = try trainHNSW(source, metric: metric, config: config, graph: graph, logger: logger)
         }
+        try IndexFile.save(index, to: out.file)
         try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
         try out.file.setAttribute("build_seconds", .double(stats.totalSeconds), on: "index")
         try out.file.setAttribute("index_size_bytes", .int(Int64(index.sizeInBytes)), on: "index")
         try out.commit()
+        return (index, stats)
+    }
+
+    /// An HNSW index of `source` (read whole), its base layer from the k-NN graph in `graph` when
+    /// given (checked against the set's shape and its provenance), else from one built here.
+    static func trainHNSW(_ source: VectorSource, metric: Metric, config: IVFPQConfig, graph: String?, logger: Logger?) throws -> (HNSWIndex, IVFPQTrainStats) {
+        let readStarted = ProgressDisplay.now()
+        let vectors = try source.readMatrix(0..<source.rows, metric: metric)
+        var stats = IVFPQTrainStats()
+        stats.readSeconds = ProgressDisplay.now() - readStarted
+        stats.vectors = source.rows
+        var knn: (ids: [Int32], k: Int)?
+        if let graph {
+            let file = try HDF5File.open(graph)
+            knn = try KNNGraphFile.ids(file, rows: source.rows, of: source.name)
+            if let provenance = try Provenance.load(from: file), provenance.rows != source.rows || provenance.dimension != source.dimension {
+                throw SimjobError("\(graph): built from \(provenance.rows) x \(provenance.dimension) vectors, not \(source.name)'s \(source.rows) x \(source.dimension)")
+            }
+        }
+        var hnsw = HNSWConfig(m: config.m)
+        hnsw.seed = config.seed
+        hnsw.threads = config.threads
+        let (index, seconds) = try HNSWIndex.build(vectors, metric: metric, graph: knn, config: hnsw, source: source.name, logger: logger)
+        stats.totalSeconds = seconds + stats.readSeconds
         return (index, stats)
     }
 

@@ -73,7 +73,7 @@ public enum VerifyOperation {
                            Int((low * Double(source.rows)).rounded(.down)), Int((high * Double(source.rows)).rounded(.up))), false)
             }
         }
-        let ids = try rowIDs(file, path: artifactPath, kind: provenance.artifact, rows: source.rows)
+        let ids = try rowIDs(file, kind: provenance.artifact, rows: source.rows)
         add("row ids", ids.description, "rows 0..<\(source.rows)", ids.passed)
         // Tags the data file carries too (its root text attributes) must agree: an index built
         // under one model and checked against embeddings of another is skew.
@@ -92,14 +92,14 @@ public enum VerifyOperation {
     }
 
     /// Whether every row of the set is present in the artifact, by its kind.
-    static func rowIDs(_ file: HDF5File, path: String, kind: String, rows: Int) throws -> (description: String, passed: Bool) {
+    static func rowIDs(_ file: HDF5File, kind: String, rows: Int) throws -> (description: String, passed: Bool) {
         switch kind {
         case "index":
             // The load checks ids are a permutation of 0..<count.
             let count = try IndexFile.load(file).count
             return ("\(count) ids, each once", count == rows)
         case "knn_graph":
-            let neighbors = try file.dataset("knn_graph/neighbors")
+            let neighbors = try KNNGraphFile.read(file).neighbors
             let ids = try neighbors.readAll(as: Int64.self)
             let bad = ids.firstIndex { $0 < 0 || $0 >= Int64(rows) }
             if let bad { return ("entry \(bad) is id \(ids[bad])", false) }

@@ -76,13 +76,19 @@ public enum FAISSFormat {
         out.header(d: dimension, count: count, metric: metric)
         out.size(centroids.rows)
         out.size(1)  // nprobe
-        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
-        out.header(d: dimension, count: centroids.rows, metric: metric)
-        out.size(centroids.rows * dimension)  // WRITEXBVECTOR: bytes / 4
-        out.floats(centroids.pointer, count: centroids.rows * dimension)
+        flatIndex(&out, centroids.pointer, rows: centroids.rows, dimension: dimension, metric: metric)
         out.byte(0)  // direct map: none
         out.size(0)
         return metric
+    }
+
+    /// An `IndexFlat` (`IxF2` for L2, `IxFI` for inner product) of `rows` vectors: the header,
+    /// then the floats as WRITEXBVECTOR writes them (the byte count / 4, then the bytes).
+    static func flatIndex(_ out: inout Writer, _ vectors: UnsafePointer<Float>, rows: Int, dimension: Int, metric: Int32) {
+        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
+        out.header(d: dimension, count: rows, metric: metric)
+        out.size(rows * dimension)
+        out.floats(vectors, count: rows * dimension)
     }
 
     /// The start of an `IndexPreTransform` holding one L2 normalization (`VNrm`, norm 2); the
@@ -215,10 +221,7 @@ public enum FAISSFormat {
         out.int32(40)  // efConstruction (unused by search)
         out.int32(16)  // efSearch: set it with faiss.ParameterSpace or index.hnsw.efSearch
         out.int32(1)   // upper_beam (deprecated)
-        out.fourcc(metric == l2 ? "IxF2" : "IxFI")
-        out.header(d: d, count: n, metric: metric)
-        out.size(n * d)
-        out.floats(index.vectors.pointer, count: n * d)
+        flatIndex(&out, index.vectors.pointer, rows: n, dimension: d, metric: metric)
         return out.data
     }
 
@@ -228,7 +231,8 @@ public enum FAISSFormat {
     /// in an L2 normalization pre-transform, which makes it angular). Every field is checked; a
     /// file FAISS could not have written for these types, a truncated one, or one whose ids are
     /// not the rows `0..<ntotal` each once is refused in one line naming the file and the field.
-    public static func readIndex(_ data: Data, path: String) throws -> any SearchableIndex {
+    /// `source` is recorded as the index's source (`FILE:DATASET` of its vectors, or empty).
+    public static func readIndex(_ data: Data, path: String, source: String = "") throws -> any SearchableIndex {
         var input = Reader(data: [UInt8](data), path: path)
         var code = try input.fourcc("index type")
         var angular = false
@@ -286,7 +290,7 @@ public enum FAISSFormat {
             }
             try IndexValidation.check(place: "\(path): FAISS index", centroids: centroids, codebooks: FloatMatrix(rows: 0, columns: 1), offsets: lists.offsets,
                                       count: ntotal, ids: lists.ids, codes: [], nbits: 8)
-            return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: lists.offsets, ids: lists.ids, vectors: vectors, source: "")
+            return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: lists.offsets, ids: lists.ids, vectors: vectors, source: source)
         }
         guard try input.bool("by_residual") else { throw input.failure("by_residual is false; simjob's IVF-PQ encodes residuals") }
         let codeSize = try input.size("code_size", limit: 65_536)
@@ -309,7 +313,7 @@ public enum FAISSFormat {
         let place = "\(path): FAISS index"
         try IndexValidation.check(place: place, centroids: centroids, codebooks: codebooks, offsets: offsets, count: ntotal, ids: ids, codes: codes, nbits: nbits)
         let pq = ProductQuantizer(dimension: d, m: m, nbits: nbits, codebooks: codebooks)
-        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: "")
+        return IVFPQIndex(metric: metric, pq: pq, coarseCentroids: centroids, listOffsets: offsets, ids: ids, codes: codes, source: source)
     }
 
     /// Array inverted lists: offsets by list, ids and codes (bytes, `codeSize` per entry) in

@@ -34,33 +34,14 @@ extension IVFPQIndex {
     }
 
     public static func load(from file: HDF5File, group: String = "index") throws -> IVFPQIndex {
-        let place = "\(file.path):\(group)"
-        guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
-        func integer(_ name: String) throws -> Int {
-            guard let attribute = try file.attribute(name, of: group) else { throw SimjobError("\(place): missing attribute '\(name)'") }
-            guard let value = attribute.intValue else {
-                throw SimjobError("\(place): attribute '\(name)' is \(attribute), expected one whole number (altered or corrupt index)")
-            }
-            return Int(value)
-        }
-        guard try file.attribute("type", of: group)?.stringValue == "IVFPQ" else { throw SimjobError("\(place): not an IVF-PQ index") }
-        let version = try integer("format_version")
-        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
-        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
-            throw SimjobError("\(place): missing or unknown metric")
-        }
+        let stored = try IndexGroup(file, group, type: "IVFPQ", named: "an IVF-PQ index", formatVersion: formatVersion)
+        let place = stored.place, metric = stored.metric
+        func integer(_ name: String) throws -> Int { try stored.integer(name) }
+        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset { try stored.dataset(name, shape: shape, integer: integer) }
         let d = try integer("dimension"), nlist = try integer("nlist"), m = try integer("m"), nbits = try integer("nbits"), count = try integer("count")
         let source = try file.attribute("source", of: group)?.stringValue ?? ""
         guard (1...65_536).contains(d), (1...16_777_216).contains(nlist), (0...Int(Int32.max)).contains(count), (1...d).contains(m) else {
             throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), m = \(m), count = \(count) are out of range (altered or corrupt index)")
-        }
-        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
-            let data = try file.dataset("\(group)/\(name)")
-            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
-            guard data.elementType.isNumeric, data.elementType.isInteger == integer, data.elementType != .bool else {
-                throw SimjobError("\(data.location): element type \(data.elementType), expected \(integer ? "integers" : "floats") (altered or corrupt index)")
-            }
-            return data
         }
         /// Integers read at full width, so a value the narrow type cannot hold is seen as it is
         /// stored (not clamped into range) by the checks.
@@ -165,30 +146,12 @@ extension IVFFlatIndex {
     }
 
     public static func load(from file: HDF5File, group: String = "index") throws -> IVFFlatIndex {
-        let place = "\(file.path):\(group)"
-        guard try file.attribute("type", of: group)?.stringValue == "IVFFlat" else { throw SimjobError("\(place): not an IVF-Flat index") }
-        func integer(_ name: String) throws -> Int {
-            guard let value = try file.attribute(name, of: group)?.intValue else {
-                throw SimjobError("\(place): missing or non-integer attribute '\(name)' (altered or corrupt index)")
-            }
-            return Int(value)
-        }
-        let version = try integer("format_version")
-        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
-        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
-            throw SimjobError("\(place): missing or unknown metric")
-        }
-        let d = try integer("dimension"), nlist = try integer("nlist"), count = try integer("count")
+        let stored = try IndexGroup(file, group, type: "IVFFlat", named: "an IVF-Flat index", formatVersion: formatVersion)
+        let place = stored.place, metric = stored.metric
+        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset { try stored.dataset(name, shape: shape, integer: integer) }
+        let d = try stored.integer("dimension"), nlist = try stored.integer("nlist"), count = try stored.integer("count")
         guard (1...65_536).contains(d), (1...16_777_216).contains(nlist), (0...Int(Int32.max)).contains(count) else {
             throw SimjobError("\(place): attributes dimension = \(d), nlist = \(nlist), count = \(count) are out of range (altered or corrupt index)")
-        }
-        func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
-            let data = try file.dataset("\(group)/\(name)")
-            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
-            guard data.elementType.isNumeric, data.elementType.isInteger == integer, data.elementType != .bool else {
-                throw SimjobError("\(data.location): element type \(data.elementType), expected \(integer ? "integers" : "floats") (altered or corrupt index)")
-            }
-            return data
         }
         let centroids = FloatMatrix(rows: nlist, columns: d, values: try dataset("coarse_centroids", shape: [nlist, d], integer: false).readAll(as: Float.self))
         let offsets = try dataset("list_offsets", shape: [nlist + 1], integer: true).readAll(as: Int64.self).map(Int.init)
@@ -203,16 +166,69 @@ extension IVFFlatIndex {
         }
         try IndexValidation.check(place: place, centroids: centroids, codebooks: FloatMatrix(rows: 0, columns: 1), offsets: offsets, count: count,
                                   ids: ids, codes: [], nbits: 8)
-        return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: offsets, ids: ids, vectors: vectors, source: source(file, group))
+        return IVFFlatIndex(metric: metric, coarseCentroids: centroids, listOffsets: offsets, ids: ids, vectors: vectors, source: stored.source)
+    }
+}
+
+/// An index group being loaded: its type and format version checked, its metric read, and the
+/// checked reads of its attributes and datasets every layout uses.
+struct IndexGroup {
+    let file: HDF5File
+    let group: String
+    let place: String
+    let metric: Metric
+
+    init(_ file: HDF5File, _ group: String, type: String, named: String, formatVersion: Int64) throws {
+        self.file = file
+        self.group = group
+        place = "\(file.path):\(group)"
+        guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
+        guard try file.attribute("type", of: group)?.stringValue == type else { throw SimjobError("\(place): not \(named)") }
+        guard let attribute = try file.attribute("format_version", of: group) else { throw SimjobError("\(place): missing attribute 'format_version'") }
+        guard let version = attribute.intValue else {
+            throw SimjobError("\(place): attribute 'format_version' is \(attribute), expected one whole number (altered or corrupt index)")
+        }
+        guard version <= formatVersion else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
+        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
+            throw SimjobError("\(place): missing or unknown metric")
+        }
+        self.metric = metric
     }
 
-    static func source(_ file: HDF5File, _ group: String) -> String {
-        (try? file.attribute("source", of: group)?.stringValue) ?? ""
+    /// A whole-number attribute.
+    func integer(_ name: String) throws -> Int {
+        guard let attribute = try file.attribute(name, of: group) else { throw SimjobError("\(place): missing attribute '\(name)'") }
+        guard let value = attribute.intValue else {
+            throw SimjobError("\(place): attribute '\(name)' is \(attribute), expected one whole number (altered or corrupt index)")
+        }
+        return Int(value)
+    }
+
+    /// The `source` attribute (empty when absent).
+    var source: String { (try? file.attribute("source", of: group)?.stringValue) ?? "" }
+
+    /// A dataset of the group with exactly `shape`, of integers or floats.
+    func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
+        let data = try file.dataset("\(group)/\(name)")
+        guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
+        guard data.elementType.isNumeric, data.elementType.isInteger == integer, data.elementType != .bool else {
+            throw SimjobError("\(data.location): element type \(data.elementType), expected \(integer ? "integers" : "floats") (altered or corrupt index)")
+        }
+        return data
     }
 }
 
 /// Any index simjob saves, loaded by its `type` attribute.
 public enum IndexFile {
+    public static func save(_ index: any SearchableIndex, to file: HDF5File, group: String = "index") throws {
+        switch index {
+        case let pq as IVFPQIndex: try pq.save(to: file, group: group)
+        case let flat as IVFFlatIndex: try flat.save(to: file, group: group)
+        case let hnsw as HNSWIndex: try hnsw.save(to: file, group: group)
+        default: preconditionFailure("an index type without a file layout")
+        }
+    }
+
     public static func load(_ file: HDF5File, group: String = "index") throws -> any SearchableIndex {
         guard file.exists(group), !file.isDataset(group) else { throw SimjobError("\(file.path): no index group '\(group)' (written by simjob train)") }
         switch try file.attribute("type", of: group)?.stringValue {
@@ -254,34 +270,23 @@ extension HNSWIndex {
     }
 
     public static func load(from file: HDF5File, group: String = "index") throws -> HNSWIndex {
-        let place = "\(file.path):\(group)"
+        let stored = try IndexGroup(file, group, type: "HNSW", named: "an HNSW index", formatVersion: formatVersion)
+        let place = stored.place, metric = stored.metric
         let altered = "(altered or corrupt index)"
-        func integer(_ name: String) throws -> Int {
-            guard let value = try file.attribute(name, of: group)?.intValue else { throw SimjobError("\(place): missing or non-integer attribute '\(name)' \(altered)") }
-            return Int(value)
-        }
-        let version = try integer("format_version")
-        guard version <= Int(formatVersion) else { throw SimjobError("\(place): format version \(version) is newer than this simjob reads (\(formatVersion))") }
-        guard let metricName = try file.attribute("metric", of: group)?.stringValue, let metric = Metric(name: metricName) else {
-            throw SimjobError("\(place): missing or unknown metric")
-        }
+        func integer(_ name: String) throws -> Int { try stored.integer(name) }
         let d = try integer("dimension"), count = try integer("count"), m = try integer("m"), maxLevel = try integer("max_level"), entry = try integer("entry_point")
         guard (1...65_536).contains(d), (2...Int(Int32.max)).contains(count), (2...4096).contains(m), (0...30).contains(maxLevel), (0..<count).contains(entry) else {
             throw SimjobError("\(place): attributes dimension = \(d), count = \(count), m = \(m), max_level = \(maxLevel), entry_point = \(entry) are out of range \(altered)")
         }
         func ints(_ name: String, shape: [Int]) throws -> [Int32] {
-            let data = try file.dataset("\(group)/\(name)")
-            guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape) \(altered)") }
-            guard data.elementType.isInteger else { throw SimjobError("\(data.location): element type \(data.elementType), expected integers \(altered)") }
+            let data = try stored.dataset(name, shape: shape, integer: true)
             let wide = try data.readAll(as: Int64.self)
             if let position = wide.firstIndex(where: { $0 < -1 || $0 >= Int64(count) }) {
                 throw SimjobError("\(data.location): entry \(position) is \(wide[position]), outside -1..<\(count) \(altered)")
             }
             return wide.map { Int32($0) }
         }
-        let vectorData = try file.dataset("\(group)/vectors")
-        guard vectorData.shape == [count, d] else { throw SimjobError("\(vectorData.location): shape \(vectorData.shapeDescription), expected [\(count), \(d)] \(altered)") }
-        let vectors = FloatMatrix(rows: count, columns: d, values: try vectorData.readAll(as: Float.self))
+        let vectors = FloatMatrix(rows: count, columns: d, values: try stored.dataset("vectors", shape: [count, d], integer: false).readAll(as: Float.self))
         if let row = VectorKernels.firstNonFiniteRow(vectors.pointer, rows: count, dimension: d) {
             throw SimjobError("\(place)/vectors: row \(row) \(VectorKernels.describeUnusableRow(vectors.row(row), dimension: d)) \(altered)")
         }
@@ -303,6 +308,6 @@ extension HNSWIndex {
             upper.append((nodes, links))
         }
         return HNSWIndex(metric: metric, m: m, vectors: vectors, levels: levels, base: base, upper: upper, entryPoint: entry,
-                         source: (try? file.attribute("source", of: group)?.stringValue) ?? "")
+                         source: stored.source)
     }
 }

@@ -54,4 +54,18 @@ public enum KNNGraphFile {
         let source = try file.attribute("source", of: group)?.stringValue.map { DatasetReference(parsing: $0, defaultDataset: "train") }
         return Contents(neighbors: neighbors, metric: metric, source: source)
     }
+
+    /// The neighbour ids of a graph that must be of `rows` rows (`what` names them), each id in
+    /// `0..<rows` (or -1 for an empty slot); n x k, row-major.
+    public static func ids(_ file: HDF5File, rows: Int, of what: String) throws -> (ids: [Int32], k: Int) {
+        let neighbors = try read(file).neighbors
+        guard neighbors.rows == rows else {
+            throw SimjobError("\(neighbors.location): shape \(neighbors.shapeDescription), expected \(rows) rows (the graph of \(what))")
+        }
+        let ids = try neighbors.readAll(as: Int64.self)
+        if let position = ids.firstIndex(where: { $0 < -1 || $0 >= Int64(rows) }) {
+            throw SimjobError("\(neighbors.location): entry \(position) is \(ids[position]), outside 0..<\(rows)")
+        }
+        return (ids.map { Int32($0) }, neighbors.columns)
+    }
 }
