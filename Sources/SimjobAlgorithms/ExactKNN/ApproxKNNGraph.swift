@@ -112,6 +112,10 @@ public struct ApproxKNNGraph {
     public let config: ApproxKNNConfig
     public var logger: Logger?
     public var progressStyle: ProgressDisplay.Style = .silent
+    /// The product the search ranks candidates with in a reduced space: auto (int8 or bf16
+    /// where this CPU multiplies them at least twice as fast as sgemm, see `GEMMCalibration`),
+    /// or one format (tests compare them). The full-space search always scores exactly.
+    public var rankingProduct: GEMMChoice = .auto
 
     public init(config: ApproxKNNConfig) { self.config = config }
 
@@ -181,6 +185,12 @@ public struct ApproxKNNGraph {
             try CellLayout.scatter(vectors, positions: layout.positions, spillingTo: spillDirectory, windowBytes: window)
         } else {
             nil
+        }
+        do {
+            // The search's cost grows with the sum of squared cell sizes: say how uneven they are.
+            let sizes = (0..<layout.cellCount).map { layout.cell($0).count }
+            let squares = sizes.reduce(0.0) { $0 + Double($1) * Double($1) }
+            logger?.info("approximate graph: \(sizes.count) cells, largest \(sizes.max() ?? 0) rows, imbalance \(String(format: "%.2f", Double(sizes.count) * squares / (Double(n) * Double(n))))")
         }
         if spillDirectory != nil {
             stage("spill")
@@ -489,7 +499,8 @@ public struct ApproxKNNGraph {
         let expand = config.recall != nil ? wider : first
         let probes = config.recall != nil ? maximumTargetProbes : config.nprobe
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let perRow = 4 * reduced + 8 * width + 8 * config.k + 16 * expand + 8 * probes + 40 + 8 * threads
+        // The reduced copy in fp32, and in a reduced format for the search's products.
+        let perRow = 4 * reduced + (reduced > 0 ? ReducedRows.bytesPerRow(format: .int8, dimension: reduced) : 0) + 8 * width + 8 * config.k + 16 * expand + 8 * probes + 40 + 8 * threads
         return (n * 4 * d, n * perRow)
     }
 
@@ -608,6 +619,38 @@ public struct ApproxKNNGraph {
         return result
     }
 
+    /// The ranking space in int8 or bf16 for a search of `slots` cells per row, when
+    /// `rankingProduct` (auto: the calibration's choice, from searches of `rankingMinimumFlops`)
+    /// takes a reduced product; nil for sgemm. Rows by position, as the layout holds them.
+    func rankEncoding(_ layout: CellLayout, slots: Int) throws -> ReducedRows? {
+        let n = layout.vectors.rows, m = layout.vectors.columns
+        let flops = 2 * Double(n) * Double(slots) * Double(n / max(layout.cellCount, 1)) * Double(m)
+        let format: ReducedGEMM.Format?
+        switch rankingProduct {
+        case .auto:
+            guard flops >= Self.rankingMinimumFlops else { return nil }
+            format = try GEMMCalibration.resolve(.auto, dimension: m, flops: max(flops, GEMMCalibration.minimumFlops))
+        default:
+            format = try GEMMCalibration.resolve(rankingProduct, dimension: m, flops: flops)
+        }
+        guard let format else { return nil }
+        // Room for a block of padding rows past the end (the products' shapes are rounded up).
+        let padding = ExactKNNConfig.defaultBlock
+        let encoded = ReducedRows.allocate(format: format, rows: n + padding, dimension: m)
+        encoded.unsigned?.advanced(by: n * m).initialize(repeating: 0, count: padding * m)
+        encoded.signed?.advanced(by: n * m).initialize(repeating: 0, count: padding * m)
+        encoded.halves?.advanced(by: n * m).initialize(repeating: 0, count: padding * m)
+        let blockRows = 4096
+        let shared = UnsafeSendable(encoded)
+        try BlockedJoin.run(items: (n + blockRows - 1) / blockRows, threads: threadCount, block: 1) { item, _ in
+            shared.value.encode(layout.vectors.pointer, rows: (item * blockRows)..<min((item + 1) * blockRows, n))
+        }
+        return encoded
+    }
+
+    /// Searches whose sgemm would take less than this keep it (auto).
+    static let rankingMinimumFlops = 1e9
+
     /// Each row searches the cells at ranks `slots` among its nearest, in the layout's space:
     /// one work item per home cell, which owns its rows' lists. Its rows are grouped by the
     /// cell they probe; each group (gathered, unless it is the whole home cell) meets that
@@ -633,6 +676,20 @@ public struct ApproxKNNGraph {
         }
         let m = layout.vectors.columns, width = cells.width, block = ExactKNNConfig.defaultBlock
         let cellCount = layout.cellCount
+        // Ranking products in int8 or bf16 where this CPU multiplies them faster (not in the full
+        // space, whose search scores exactly).
+        let ranks = exact ? nil : try rankEncoding(layout, slots: slots.count)
+        defer { ranks?.deallocate() }
+        let rankGathers = ranks.map { ranks in
+            (0..<threadCount).map { _ in
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: block * m * 2, alignment: 64)
+                buffer.initializeMemory(as: UInt8.self, repeating: 0, count: block * m * 2)
+                return buffer
+            }
+        }
+        defer { rankGathers?.forEach { $0.deallocate() } }
+        let rankScales = UnsafeMutablePointer<Float>.allocate(capacity: threadCount * block)
+        defer { rankScales.deallocate() }
         let order = Array(homes ?? 0..<cellCount).sorted { layout.cell($0).count > layout.cell($1).count }
         let threads = min(threadCount, max(order.count, 1))
         let gathers = (0..<threads).map { _ in FloatMatrix(rows: block, columns: m) }
@@ -647,7 +704,8 @@ public struct ApproxKNNGraph {
             try cells.nearest.withUnsafeBufferPointer { nearestBuffer in
                 try layout.rows.withUnsafeBufferPointer { rowBuffer in
                     let shared = UnsafeSendable((normBuffer.baseAddress!, nearestBuffer.baseAddress!, rowBuffer.baseAddress!))
-                    try BlockedJoin.run(items: order.count, threads: threads, block: block, progress: progress, weight: { layout.cell(order[$0]).count }) { item, worker in
+                    try BlockedJoin.run(items: order.count, threads: threads, block: block, progress: progress, weight: { layout.cell(order[$0]).count },
+                                        format: ranks?.format) { item, worker in
                         let (norms, nearest, rowOf) = shared.value
                         let home = order[item]
                         let range = layout.cell(home)
@@ -681,11 +739,18 @@ public struct ApproxKNNGraph {
                                 let count = chunkEnd - chunkStart
                                 let firstPosition = Int(pairs[chunkStart] & 0xFFFF_FFFF)
                                 let contiguous = Int(pairs[chunkEnd - 1] & 0xFFFF_FFFF) - firstPosition == count - 1
+                                let rankGather = rankGathers?[worker.index], rankScale = rankScales + worker.index * block
+                                let rankBytes = ranks.map { $0.format == .int8 ? m : 2 * m } ?? 0
                                 for index in 0..<count {
                                     let position = Int(pairs[chunkStart + index] & 0xFFFF_FFFF)
                                     ids[index] = Int32(position)
                                     if !contiguous {
-                                        gather.row(index).update(from: layout.vectors.row(position), count: m)
+                                        if let ranks, let rankGather {
+                                            (rankGather + index * rankBytes).copyMemory(from: ranks.aSide(position), byteCount: rankBytes)
+                                            rankScale[index] = ranks.scales[position]
+                                        } else {
+                                            gather.row(index).update(from: layout.vectors.row(position), count: m)
+                                        }
                                         gatherNorm[index] = norms[position]
                                     }
                                 }
@@ -694,6 +759,31 @@ public struct ApproxKNNGraph {
                                 ids.withUnsafeBufferPointer { idBuffer in
                                     for columnStart in stride(from: columns.lowerBound, to: columns.upperBound, by: block) {
                                         let columnCount = min(block, columns.upperBound - columnStart)
+                                        if let ranks, let multiplier = worker.multiplier {
+                                            // Shapes rounded up (to 64 rows, 128 columns; the encoding and
+                                            // gather buffers have room): oneDNN compiles a kernel per
+                                            // shape, and exact shapes made hundreds per search.
+                                            let paddedRows = min(block, (count + 63) / 64 * 64)
+                                            let paddedColumns = min(block, (columnCount + 127) / 128 * 128)
+                                            let aSide = contiguous ? ranks.aSide(firstPosition) : UnsafeRawPointer(rankGather!)
+                                            multiplier.multiply(m: paddedRows, n: paddedColumns, k: m, a: aSide, lda: m, b: ranks.bSide(columnStart), ldb: m,
+                                                                c: worker.scratch, ldc: paddedColumns)
+                                            let columnCount = columnCount, ldc = paddedColumns
+                                            if ranks.format == .int8 {
+                                                CandidateScan.scan(sums: UnsafeRawPointer(worker.scratch).assumingMemoryBound(to: Int32.self), ldc: ldc,
+                                                                   dimension: m, rowScales: UnsafePointer(contiguous ? ranks.scales + firstPosition : rankScale),
+                                                                   columnScales: ranks.scales + columnStart, columnOffsets: ranks.offsets + columnStart,
+                                                                   rowCount: count, columnCount: columnCount, rowIDs: idBuffer.baseAddress!, columnStart: columnStart,
+                                                                   rowNorms: aNorms, columnNorms: norms + columnStart, metric: metric, lists: lists,
+                                                                   skippingHeld: widening, listOffset: listOffset)
+                                            } else {
+                                                CandidateScan.scan(dots: worker.scratch, ldc: ldc, rowCount: count, columnCount: columnCount,
+                                                                   rowIDs: idBuffer.baseAddress!, columnStart: columnStart,
+                                                                   rowNorms: aNorms, columnNorms: norms + columnStart, metric: metric, lists: lists,
+                                                                   skippingHeld: widening, listOffset: listOffset)
+                                            }
+                                            continue
+                                        }
                                         BLAS.gemmABt(m: count, n: columnCount, k: m, a: a, lda: m, b: layout.vectors.row(columnStart), ldb: m,
                                                      c: worker.scratch, ldc: columnCount)
                                         if exact {

@@ -23,11 +23,15 @@ public enum DedupOperation {
             let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
             logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(ProcessMemory.limit(config.memoryLimit))): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
         }
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
+        let vectors = try source.readMatrix(0..<source.rows, spillingTo: spill)
+        // The provenance's checksum of the rows as read, before they are normalised.
+        let content = Provenance.content(of: vectors, threads: config.threads)
+        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
         let result = try dedup.run(vectors, metric: metric, spillingTo: spill)
-        try write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept)
+        try write(result, input: input, config: config, metric: metric, writePairs: writePairs, source: source, out: out, kept: kept,
+                  content: content)
         return result
     }
 
@@ -42,13 +46,14 @@ public enum DedupOperation {
     /// Writes a result's masks (and pairs, and the kept rows) and commits the outputs together.
     static func write(
         _ result: DedupResult, input: DatasetReference, config: DedupConfig, metric: Metric, writePairs: Bool, source: VectorSource,
-        out: AtomicOutputFile, kept: AtomicOutputFile?
+        out: AtomicOutputFile, kept: AtomicOutputFile?, content: Provenance.Content? = nil
     ) throws {
         let file = out.file
         let primary = result.byThreshold[0]
         try file.write("dedup/group", primary.group, shape: [result.rows])
         try file.write("dedup/keep", primary.keep, shape: [result.rows])
-        try Provenance.stamp(file, from: input, artifact: "dedup", settings: config, threads: config.threads)
+        try Provenance.stamp(file, from: input, artifact: "dedup", settingsText: Provenance.describe(config), threads: config.threads,
+                             content: content)
         if result.byThreshold.count > 1 {
             for (index, groups) in result.byThreshold.enumerated() {
                 let group = "dedup/by_threshold/\(index)"

@@ -50,10 +50,10 @@ public enum ExactOperations {
     /// `extra`) and the provenance, then the file is committed.
     static func writeGraph(
         _ table: NeighborTable, to out: AtomicOutputFile, metric: Metric, method: String, source: DatasetReference, settings: String,
-        extra: [(String, AttributeValue)] = []
+        extra: [(String, AttributeValue)] = [], content: Provenance.Content? = nil
     ) throws {
         try KNNGraphFile.write(table, metric: metric, method: method, source: source, extra: extra, to: out.file)
-        try Provenance.stamp(out.file, from: source, artifact: "knn_graph", settingsText: settings)
+        try Provenance.stamp(out.file, from: source, artifact: "knn_graph", settingsText: settings, content: content)
         try out.commit()
     }
 
@@ -73,7 +73,10 @@ public enum ExactOperations {
         let out = try AtomicOutputFile(output)
         let spill = spilling ? out.output.folder : nil
         if let spill { logger?.info("approximate graph: above the memory limit, the vectors go to spill files in \(spill)") }
-        let vectors = try source.readMatrix(0..<source.rows, metric: metric, spillingTo: spill)
+        let vectors = try source.readMatrix(0..<source.rows, spillingTo: spill)
+        // The provenance's checksum of the rows as read, before they are normalised or laid out.
+        let content = Provenance.content(of: vectors, threads: config.threads)
+        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
         logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger
@@ -91,7 +94,8 @@ public enum ExactOperations {
         extra += [("dimension", .int(Int64(stats.dimension))), ("candidates", .int(Int64(stats.candidates)))]
         if stats.spilledBytes > 0 { extra.append(("spilled_bytes", .int(Int64(stats.spilledBytes)))) }
         let writing = ProgressDisplay.now()
-        try writeGraph(table, to: out, metric: metric, method: "approx", source: input, settings: Provenance.describe(config), extra: extra)
+        try writeGraph(table, to: out, metric: metric, method: "approx", source: input, settings: Provenance.describe(config), extra: extra,
+                       content: content)
         logger?.info("approximate graph: written in \(String(format: "%.2f", ProgressDisplay.now() - writing)) s")
         return stats
     }

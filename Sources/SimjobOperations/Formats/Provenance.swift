@@ -89,11 +89,41 @@ public struct Provenance: Sendable, Equatable {
         return (state, sampled)
     }
 
-    /// The provenance of an artifact built from `reference` now.
-    public static func of(_ reference: DatasetReference, artifact: String, settings: String, threads: Int? = nil) throws -> Provenance {
+    /// The checksum and sample hashes of a set and the sample's rows, as `of` records them.
+    public struct Content: Sendable {
+        public var checksum: UInt64
+        public var sampleRows: [Int]
+        public var sampleHashes: [UInt64]
+    }
+
+    /// The sample of rows whose hashes a set of `rows` rows records.
+    static func sampleRows(of rows: Int) -> [Int] { sampleIndices(min(sampleSize, rows), from: rows, seed: sampleSeed).sorted() }
+
+    /// The content of a set already in memory as it was read (before any normalisation or
+    /// reordering), equal to what `fingerprint` finds reading it again: an engine that holds
+    /// the set takes it here, so stamping does not read the file a second time.
+    public static func content(of vectors: FloatMatrix, threads: Int? = nil) -> Content {
+        let n = vectors.rows, d = vectors.columns
+        let hashes = UnsafeMutablePointer<UInt64>.allocate(capacity: max(n, 1))
+        defer { hashes.deallocate() }
+        let shared = UnsafeSendable((vectors.pointer, hashes))
+        let pieces = min(max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount) * 4, max(1, n / 1024))
+        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            let first = n * piece / pieces, last = n * (piece + 1) / pieces
+            RowHash.rows(shared.value.0 + first * d, rows: last - first, dimension: d, into: shared.value.1 + first)
+        }
+        var state = RowHash.start(rows: n, dimension: d)
+        for row in 0..<n { state = RowHash.fold(state, hashes[row]) }
+        let sample = sampleRows(of: n)
+        return Content(checksum: state, sampleRows: sample, sampleHashes: sample.map { hashes[$0] })
+    }
+
+    /// The provenance of an artifact built from `reference` now; `content` when the caller
+    /// computed it from the vectors it read (`content(of:)`), else the set is read again.
+    public static func of(_ reference: DatasetReference, artifact: String, settings: String, threads: Int? = nil, content: Content? = nil) throws -> Provenance {
         let source = try VectorSource(reference, threads: threads)
-        let sample = sampleIndices(min(sampleSize, source.rows), from: source.rows, seed: sampleSeed).sorted()
-        let (checksum, hashes) = try fingerprint(source, sample: sample, threads: threads)
+        let sample = content?.sampleRows ?? sampleRows(of: source.rows)
+        let (checksum, hashes) = try content.map { ($0.checksum, $0.sampleHashes) } ?? fingerprint(source, sample: sample, threads: threads)
         var tags: [String: String] = [:]
         for (name, value) in try source.file.attributes() where name != "distance" {
             if let text = value.stringValue { tags[name] = text }
@@ -119,8 +149,11 @@ public struct Provenance: Sendable, Equatable {
         try stamp(file, from: reference, artifact: artifact, settingsText: describe(settings), threads: threads)
     }
 
-    public static func stamp(_ file: HDF5File, from reference: DatasetReference, artifact: String, settingsText: String, threads: Int? = nil) throws {
-        try of(reference, artifact: artifact, settings: settingsText, threads: threads).save(to: file)
+    public static func stamp(_ file: HDF5File, from reference: DatasetReference, artifact: String, settingsText: String, threads: Int? = nil,
+                             content: Content? = nil) throws {
+        let provenance = try of(reference, artifact: artifact, settings: settingsText, threads: threads, content: content)
+        if let content { precondition(content.sampleRows.count == provenance.sampleRows.count, "content of another set") }
+        try provenance.save(to: file)
     }
 
     public func save(to file: HDF5File, group: String = "provenance") throws {
