@@ -3,6 +3,7 @@ import Testing
 @testable import SimjobAlgorithms
 @testable import SimjobOperations
 import SimjobKernels
+import SimjobBLAS
 
 /// Seeded data whose variance decays along the axes (scale 1 / (1 + j / 8) on axis j), as a
 /// mixture of `clusters` centres: principal components exist and are known (the axes).
@@ -130,6 +131,59 @@ struct ReducedGraphTests {
         // The full vectors (dimension at the input's) are the unreduced path.
         let (_, full) = try graph(data, threads: 2) { $0.dimension = 256 }
         #expect(full.dimension == 256 && full.candidates == 10)
+    }
+
+    @Test("the search ranks with int8 products as well as with sgemm; distances stay exact")
+    func integerRanking() throws {
+        let data = decayingMixture(rows: 4000, dimension: 256, clusters: 40, seed: 64)
+        func run(_ product: GEMMChoice) throws -> (NeighborTable, ApproxKNNStats) {
+            var config = ApproxKNNConfig(k: 10)
+            config.threads = 2
+            config.recallSample = 400
+            config.rounds = 0
+            var engine = ApproxKNNGraph(config: config)
+            engine.rankingProduct = product
+            return try engine.graph(data, metric: .euclidean)
+        }
+        let (floats, floatStats) = try run(.fp32)
+        let (integers, integerStats) = try run(.int8)
+        let floatRecall = try #require(floatStats.sampledRecall).recall, integerRecall = try #require(integerStats.sampledRecall).recall
+        // Quantization moves scores by about a percent: the same share of true neighbours.
+        #expect(floatRecall >= 0.8 && abs(floatRecall - integerRecall) <= 0.01, "fp32 \(floatRecall), int8 \(integerRecall)")
+        var same = 0
+        for row in 0..<data.rows {
+            let ids = integers.ids(ofRow: row)
+            same += Set(ids).intersection(floats.ids(ofRow: row)).count
+            for (id, distance) in zip(ids, integers.distances(ofRow: row)) {
+                let exact = VectorKernels.squaredDistance(data.row(row), data.row(Int(id)), count: 256).squareRoot()
+                #expect(abs(distance - exact) <= 1e-4 * max(1, exact))
+            }
+        }
+        #expect(Double(same) / Double(data.rows * 10) >= 0.97, "ids shared with the sgemm ranking: \(same)")
+    }
+
+    @Test("leading eigenpairs by subspace iteration match the full solve")
+    func leadingEigen() throws {
+        let data = decayingMixture(rows: 2000, dimension: 96, clusters: 1, seed: 65)
+        let covariance = Projection.moments(data, rows: Array(0..<2000), centered: true)
+        let (allValues, allVectors) = try #require(LAPACK.symmetricEigen(covariance, n: 96))
+        let (values, vectors) = try #require(LAPACK.leadingEigen(covariance, n: 96, count: 24, seed: 3))
+        #expect(values.count == 24 && vectors.count == 24 * 96)
+        for e in 0..<24 {
+            #expect(abs(values[e] - allValues[e]) <= 1e-3 * allValues[0], "value \(e): \(values[e]) against \(allValues[e])")
+            for f in 0..<24 {
+                let dot = (0..<96).reduce(0.0) { $0 + vectors[e * 96 + $1] * vectors[f * 96 + $1] }
+                #expect(abs(dot - (e == f ? 1 : 0)) <= 1e-9, "rows \(e), \(f): \(dot)")
+            }
+        }
+        // The subspace: the top 24 found span the full solve's top 16 (projections near 1).
+        for e in 0..<16 {
+            let held = (0..<24).reduce(0.0) { sum, f in
+                let dot = (0..<96).reduce(0.0) { $0 + vectors[f * 96 + $1] * allVectors[e * 96 + $1] }
+                return sum + dot * dot
+            }
+            #expect(held >= 0.99, "direction \(e): \(held) of it in the subspace found")
+        }
     }
 
     @Test("local join rounds raise recall and keep lists clean; a recall target is met in the reduced space")

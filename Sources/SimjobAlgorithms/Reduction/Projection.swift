@@ -44,10 +44,17 @@ public struct Projection: Sendable {
         let n = vectors.rows, d = vectors.columns
         let rows = sampleIndices(min(config.sample, n), from: n, seed: config.seed &+ 0x9CA)
         let covariance = Self.moments(vectors, rows: rows, centered: config.centered)
-        guard let (values, vectors) = LAPACK.symmetricEigen(covariance, n: d) else {
+        // A dimension asked for well below the input's takes the leading directions alone, by
+        // subspace iteration (on Fashion-MNIST, 784 to 128: 0.1 s of a full solve to 0.02 s);
+        // the automatic dimension needs the whole spectrum.
+        let leadingOnly = config.dimension > 0 && 2 * config.dimension <= d
+        guard let (values, vectors) = leadingOnly
+            ? LAPACK.leadingEigen(covariance, n: d, count: config.dimension, seed: config.seed &+ 0x1EAD)
+            : LAPACK.symmetricEigen(covariance, n: d) else {
             throw SimjobError("principal components: LAPACK's eigensolver failed on the \(d) x \(d) covariance")
         }
-        let total = values.reduce(0) { $0 + max($1, 0) }
+        // The total variance is the trace, whichever eigenvalues were found.
+        let total = (0..<d).reduce(0.0) { $0 + max(covariance[$1 * d + $1], 0) }
         var m = config.dimension > 0 ? min(config.dimension, d) : d
         if config.dimension == 0 {
             var running = 0.0
