@@ -195,11 +195,8 @@ struct IntegerRanks: RankProducts {
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> SIMD16<Float> {
-        let sums = sums.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
-        let offsets = columnOffsets.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
-        let scales = columnScales.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-        let exact = sums &- offsets
-        return (small ? smallExactFloats(exact) : exactFloats(exact)) * (rowScales[r] * scales)
+        integerProducts(sums, ldc: ldc, row: r, from: start, rowScale: rowScales[r], columnScales: columnScales,
+                        columnOffsets: columnOffsets, small: small)
     }
 
     @inline(__always)

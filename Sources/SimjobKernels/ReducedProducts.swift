@@ -320,12 +320,8 @@ struct IntegerProducts: ReducedTileProducts {
 
     @inline(__always)
     func lanes(row r: Int, from start: Int) -> (dots: SIMD16<Float>, slack: SIMD16<Float>) {
-        let sums = integers.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
-        let offsets = UnsafeRawPointer(reduced.columnOffsets).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
-        let scales = UnsafeRawPointer(reduced.columnScales).loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
-        let exact = sums &- offsets
-        let floats = reduced.smallSums ? smallExactFloats(exact) : exactFloats(exact)
-        return (floats * (reduced.rowScales[r] * scales), rowSlackLanes(r))
+        (integerProducts(integers, ldc: ldc, row: r, from: start, rowScale: reduced.rowScales[r], columnScales: UnsafeRawPointer(reduced.columnScales),
+                         columnOffsets: UnsafeRawPointer(reduced.columnOffsets), small: reduced.smallSums), rowSlackLanes(r))
     }
 
     @inline(__always)
@@ -333,6 +329,17 @@ struct IntegerProducts: ReducedTileProducts {
         let sum = integers.load(fromByteOffset: (r * ldc + c) * 4, as: Int32.self) &- reduced.columnOffsets[c]
         return (Float(sum) * (reduced.rowScales[r] * reduced.columnScales[c]), slackSingle(reduced, factor: factor, row: r, column: c))
     }
+}
+
+/// Products of row `r` with columns `start ..< start + 16` from int8 sums (`ReducedRows`'
+/// encoding): `(sum - columnOffset) x rowScale x columnScale`; `small` for sums below 2^22.
+@inline(__always)
+func integerProducts(_ sums: UnsafeRawPointer, ldc: Int, row r: Int, from start: Int, rowScale: Float,
+                     columnScales: UnsafeRawPointer, columnOffsets: UnsafeRawPointer, small: Bool) -> SIMD16<Float> {
+    let exact = sums.loadUnaligned(fromByteOffset: (r * ldc + start) * 4, as: SIMD16<Int32>.self)
+        &- columnOffsets.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Int32>.self)
+    let scales = columnScales.loadUnaligned(fromByteOffset: start * 4, as: SIMD16<Float>.self)
+    return (small ? smallExactFloats(exact) : exactFloats(exact)) * (rowScale * scales)
 }
 
 /// The slack of row `r` against any column of the tile: the bound with the tile's largest

@@ -3,6 +3,8 @@ import Testing
 @testable import SimjobOperations
 import SimjobHDF5
 import SimjobKernels
+@testable import SimjobAlgorithms
+import SimjobCore
 
 /// Provenance stamps and `verify`: an artifact built from other vectors, with a missing row or
 /// under another model tag fails, in one line and with a non-zero exit.
@@ -99,6 +101,30 @@ struct ProvenanceTests {
         // The wrong model, and a tag the artifact lacks.
         expectFailure(try verify(index, against: data, "--require", "model=minilm-v2@2026-12-01"), ["tag model", "required: minilm-v2@2026-12-01"])
         expectFailure(try verify(index, against: data, "--require", "features=title"), ["tag features", "(none)"])
+    }
+
+    @Test("the content taken from the vectors read equals a second read's, and content of other rows is refused")
+    func contentFromMemory() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try makeData(data)
+        let reference = DatasetReference(path: data, dataset: "train")
+        let source = try VectorSource(reference, threads: 2)
+        let (vectors, content) = try Provenance.readMatrix(source, metric: .angular, spillingTo: nil, threads: 2)
+        // The rows were normalised after the content was taken: the stamp still matches the file.
+        #expect(abs(VectorKernels.dot(vectors.row(3), vectors.row(3), count: 16) - 1) <= 1e-5)
+        let fromMemory = try Provenance.of(reference, artifact: "knn_graph", settings: "{}", content: content)
+        let reread = try Provenance.of(reference, artifact: "knn_graph", settings: "{}")
+        #expect(fromMemory.checksum == reread.checksum && fromMemory.sampleHashes == reread.sampleHashes
+                && fromMemory.sampleRows == reread.sampleRows)
+        // Content of 1,999 rows (the file changed while an engine ran) is refused by name.
+        let fewer = Provenance.content(of: FloatMatrix(rows: 1999, columns: 16))
+        #expect {
+            try Provenance.of(reference, artifact: "knn_graph", settings: "{}", content: fewer)
+        } throws: { error in
+            let message = (error as? SimjobError)?.message ?? ""
+            return message.contains(data) && message.contains("1999 x 16")
+        }
     }
 
     @Test("artifacts without provenance, altered provenance and bad --require are refused in one line")

@@ -186,12 +186,13 @@ public struct ApproxKNNGraph {
         } else {
             nil
         }
-        do {
-            // The search's cost grows with the sum of squared cell sizes: say how uneven they are.
-            let sizes = (0..<layout.cellCount).map { layout.cell($0).count }
-            let squares = sizes.reduce(0.0) { $0 + Double($1) * Double($1) }
-            logger?.info("approximate graph: \(sizes.count) cells, largest \(sizes.max() ?? 0) rows, imbalance \(String(format: "%.2f", Double(sizes.count) * squares / (Double(n) * Double(n))))")
-        }
+        // The search's cost grows with the sum of squared cell sizes: say how uneven they are.
+        let largestCell = (0..<layout.cellCount).map { layout.cell($0).count }.max() ?? 0
+        logger?.info("approximate graph: \(layout.cellCount) cells, largest \(largestCell) rows, imbalance \(String(format: "%.2f", IVFPQIndex.listImbalance(layout.starts)))")
+        // The ranking products' encoding, made once for every search of this graph.
+        let ranks = projection == nil || searched != nil ? nil
+            : try rankEncoding(layout, slots: config.recall != nil ? 2 : min(config.nprobe, partitions))
+        defer { ranks?.deallocate() }
         if spillDirectory != nil {
             stage("spill")
             logger?.info("approximate graph: vectors laid out by cell in a spill file in \(spillDirectory!) (\(formatBytes(vectors.byteCount)))")
@@ -242,7 +243,7 @@ public struct ApproxKNNGraph {
             // Two cells to start (with one, every list stays inside its cell and joins find
             // nothing new); then join rounds while they gain, a wider search when they stop.
             var nprobe = min(2, cells.width)
-            scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil)
+            scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil, ranks: ranks)
             stage("search")
             var measured = measure()
             if measured.recall < target - 0.15 { join.widen(to: widerExpand) }
@@ -261,7 +262,7 @@ public struct ApproxKNNGraph {
                     roundsAtThisWidth += 1
                 } else if nprobe < cells.width {
                     let wider = min(nprobe < 4 ? nprobe * 2 : nprobe + nprobe / 2, cells.width)
-                    scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists, exact: projection == nil)
+                    scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists, exact: projection == nil, ranks: ranks)
                     nprobe = wider
                     firstRoundPairs = 0
                     inserted = n
@@ -287,7 +288,7 @@ public struct ApproxKNNGraph {
             if let searched {
                 scored += try searched(lists, layout)
             } else {
-                scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil)
+                scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil, ranks: ranks)
             }
             stage("search")
             for _ in 0..<config.rounds { _ = try joinRound() }
@@ -398,8 +399,10 @@ public struct ApproxKNNGraph {
         let lists = NeighborLists(rows: positions.count, k: width)
         defer { lists.deallocate() }
         let nprobe = min(config.nprobe, setup.cells.cells)
+        let ranks = setup.projection == nil ? nil : try rankEncoding(layout, slots: nprobe)
+        defer { ranks?.deallocate() }
         let scored = try searchCells(layout, metric: setup.spaceMetric, cells: setup.cells, slots: 0..<nprobe, into: lists,
-                                     exact: setup.projection == nil, homes: homes, listOffset: positions.lowerBound)
+                                     exact: setup.projection == nil, ranks: ranks, homes: homes, listOffset: positions.lowerBound)
         let count = positions.count * width
         return SearchedShard(positions: positions, rows: Array(layout.rows[positions]), width: width,
                              ids: Array(UnsafeBufferPointer(start: lists.ids, count: count)),
@@ -661,9 +664,11 @@ public struct ApproxKNNGraph {
     /// margin for rounding and an exact score for every survivor, so probing every cell gives
     /// exactly the exact graph. A wider search after the first (slots not starting at 0) fills
     /// lists of its own, merged without repeating an id the lists hold already.
+    /// `ranks` (a reduced space's `rankEncoding`) ranks with its int8 or bf16 products.
     /// `homes` limits the work to those home cells (a shard's); nil is every cell. `target`
     /// then may hold only their rows' lists, from position `listOffset` on.
     func searchCells(_ layout: CellLayout, metric: Metric, cells: CellPartition, slots: Range<Int>, into target: NeighborLists, exact: Bool,
+                     ranks: ReducedRows? = nil,
                      homes: Range<Int>? = nil, listOffset: Int = 0) throws -> Int {
         let slots = slots.clamped(to: 0..<cells.width)
         let widening = !slots.contains(0)
@@ -676,10 +681,9 @@ public struct ApproxKNNGraph {
         }
         let m = layout.vectors.columns, width = cells.width, block = ExactKNNConfig.defaultBlock
         let cellCount = layout.cellCount
-        // Ranking products in int8 or bf16 where this CPU multiplies them faster (not in the full
-        // space, whose search scores exactly).
-        let ranks = exact ? nil : try rankEncoding(layout, slots: slots.count)
-        defer { ranks?.deallocate() }
+        // Ranking products in int8 or bf16 (`ranks`, from `rankEncoding`) where this CPU
+        // multiplies them faster; never in the full space, whose search scores exactly.
+        let ranks = exact ? nil : ranks
         let rankGathers = ranks.map { ranks in
             (0..<threadCount).map { _ in
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: block * m * 2, alignment: 64)

@@ -23,10 +23,8 @@ public enum DedupOperation {
             let plan = Dedup.memoryPlan(rows: source.rows, dimension: source.dimension, config: config)
             logger?.info("dedup: about \(formatBytes(plan.vectors + plan.state)) besides the pairs, above the memory limit of \(formatBytes(ProcessMemory.limit(config.memoryLimit))): the vectors (\(formatBytes(plan.vectors))) go to spill files in \(out.output.folder)")
         }
-        let vectors = try source.readMatrix(0..<source.rows, spillingTo: spill)
-        // The provenance's checksum of the rows as read, before they are normalised.
-        let content = Provenance.content(of: vectors, threads: config.threads)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
+        // The provenance's content comes from this read, before the rows are normalised.
+        let (vectors, content) = try Provenance.readMatrix(source, metric: metric, spillingTo: spill, threads: config.threads)
         var dedup = Dedup(config: config, logger: logger)
         dedup.progressStyle = progressStyle
         let result = try dedup.run(vectors, metric: metric, spillingTo: spill)
@@ -52,8 +50,7 @@ public enum DedupOperation {
         let primary = result.byThreshold[0]
         try file.write("dedup/group", primary.group, shape: [result.rows])
         try file.write("dedup/keep", primary.keep, shape: [result.rows])
-        try Provenance.stamp(file, from: input, artifact: "dedup", settingsText: Provenance.describe(config), threads: config.threads,
-                             content: content)
+        try Provenance.stamp(file, from: input, artifact: "dedup", settings: config, threads: config.threads, content: content)
         if result.byThreshold.count > 1 {
             for (index, groups) in result.byThreshold.enumerated() {
                 let group = "dedup/by_threshold/\(index)"

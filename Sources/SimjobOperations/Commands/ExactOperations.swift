@@ -73,10 +73,8 @@ public enum ExactOperations {
         let out = try AtomicOutputFile(output)
         let spill = spilling ? out.output.folder : nil
         if let spill { logger?.info("approximate graph: above the memory limit, the vectors go to spill files in \(spill)") }
-        let vectors = try source.readMatrix(0..<source.rows, spillingTo: spill)
-        // The provenance's checksum of the rows as read, before they are normalised or laid out.
-        let content = Provenance.content(of: vectors, threads: config.threads)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
+        // The provenance's content comes from this read, before the rows are normalised.
+        let (vectors, content) = try Provenance.readMatrix(source, metric: metric, spillingTo: spill, threads: config.threads)
         logger?.info("approximate graph: read \(source.rows) x \(source.dimension) in \(String(format: "%.2f", ProgressDisplay.now() - started)) s")
         var graph = ApproxKNNGraph(config: config)
         graph.logger = logger

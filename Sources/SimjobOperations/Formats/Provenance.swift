@@ -74,12 +74,7 @@ public struct Provenance: Sendable, Equatable {
         defer { hashes.deallocate() }
         let workers = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         try source.forEachBlock(blockRows: blockRows) { range, block in
-            let shared = UnsafeSendable((block, hashes))
-            let pieces = min(workers * 4, max(1, range.count / 1024))
-            DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-                let first = range.count * piece / pieces, last = range.count * (piece + 1) / pieces
-                RowHash.rows(shared.value.0 + first * d, rows: last - first, dimension: d, into: shared.value.1 + first)
-            }
+            hashRows(block, rows: range.count, dimension: d, workers: workers, into: hashes)
             for row in 0..<range.count { state = RowHash.fold(state, hashes[row]) }
             while next < sample.count && sample[next] < range.upperBound {
                 sampled[next] = hashes[sample[next] - range.lowerBound]
@@ -89,8 +84,21 @@ public struct Provenance: Sendable, Equatable {
         return (state, sampled)
     }
 
-    /// The checksum and sample hashes of a set and the sample's rows, as `of` records them.
+    /// Row hashes of `rows` consecutive rows, in parallel pieces.
+    static func hashRows(_ x: UnsafePointer<Float>, rows: Int, dimension d: Int, workers: Int, into hashes: UnsafeMutablePointer<UInt64>) {
+        let shared = UnsafeSendable((x, hashes))
+        let pieces = min(workers * 4, max(1, rows / 1024))
+        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            let first = rows * piece / pieces, last = rows * (piece + 1) / pieces
+            RowHash.rows(shared.value.0 + first * d, rows: last - first, dimension: d, into: shared.value.1 + first)
+        }
+    }
+
+    /// The checksum and sample hashes of a set of `rows x dimension` and the sample's rows, as
+    /// `of` records them.
     public struct Content: Sendable {
+        public var rows: Int
+        public var dimension: Int
         public var checksum: UInt64
         public var sampleRows: [Int]
         public var sampleHashes: [UInt64]
@@ -106,22 +114,30 @@ public struct Provenance: Sendable, Equatable {
         let n = vectors.rows, d = vectors.columns
         let hashes = UnsafeMutablePointer<UInt64>.allocate(capacity: max(n, 1))
         defer { hashes.deallocate() }
-        let shared = UnsafeSendable((vectors.pointer, hashes))
-        let pieces = min(max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount) * 4, max(1, n / 1024))
-        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-            let first = n * piece / pieces, last = n * (piece + 1) / pieces
-            RowHash.rows(shared.value.0 + first * d, rows: last - first, dimension: d, into: shared.value.1 + first)
-        }
+        hashRows(vectors.pointer, rows: n, dimension: d, workers: max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount), into: hashes)
         var state = RowHash.start(rows: n, dimension: d)
         for row in 0..<n { state = RowHash.fold(state, hashes[row]) }
         let sample = sampleRows(of: n)
-        return Content(checksum: state, sampleRows: sample, sampleHashes: sample.map { hashes[$0] })
+        return Content(rows: n, dimension: d, checksum: state, sampleRows: sample, sampleHashes: sample.map { hashes[$0] })
+    }
+
+    /// Reads all of `source` (into a spill file in `directory` when given), takes its content
+    /// as read, then normalises the rows for angular: the vectors an engine holds and the
+    /// content its artifact's provenance records, from one read.
+    public static func readMatrix(_ source: VectorSource, metric: Metric, spillingTo directory: String?, threads: Int?) throws -> (FloatMatrix, Content) {
+        let vectors = try source.readMatrix(0..<source.rows, spillingTo: directory)
+        let content = content(of: vectors, threads: threads)
+        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
+        return (vectors, content)
     }
 
     /// The provenance of an artifact built from `reference` now; `content` when the caller
     /// computed it from the vectors it read (`content(of:)`), else the set is read again.
     public static func of(_ reference: DatasetReference, artifact: String, settings: String, threads: Int? = nil, content: Content? = nil) throws -> Provenance {
         let source = try VectorSource(reference, threads: threads)
+        if let content, content.rows != source.rows || content.dimension != source.dimension {
+            throw SimjobError("\(reference): its \(source.rows) x \(source.dimension) rows are not the \(content.rows) x \(content.dimension) the artifact was built from (the file changed while it ran)")
+        }
         let sample = content?.sampleRows ?? sampleRows(of: source.rows)
         let (checksum, hashes) = try content.map { ($0.checksum, $0.sampleHashes) } ?? fingerprint(source, sample: sample, threads: threads)
         var tags: [String: String] = [:]
@@ -145,15 +161,14 @@ public struct Provenance: Sendable, Equatable {
     }
 
     /// Computes the provenance of `reference` and writes it into `file`.
-    public static func stamp<T: Encodable>(_ file: HDF5File, from reference: DatasetReference, artifact: String, settings: T, threads: Int? = nil) throws {
-        try stamp(file, from: reference, artifact: artifact, settingsText: describe(settings), threads: threads)
+    public static func stamp<T: Encodable>(_ file: HDF5File, from reference: DatasetReference, artifact: String, settings: T, threads: Int? = nil,
+                                           content: Content? = nil) throws {
+        try stamp(file, from: reference, artifact: artifact, settingsText: describe(settings), threads: threads, content: content)
     }
 
     public static func stamp(_ file: HDF5File, from reference: DatasetReference, artifact: String, settingsText: String, threads: Int? = nil,
                              content: Content? = nil) throws {
-        let provenance = try of(reference, artifact: artifact, settings: settingsText, threads: threads, content: content)
-        if let content { precondition(content.sampleRows.count == provenance.sampleRows.count, "content of another set") }
-        try provenance.save(to: file)
+        try of(reference, artifact: artifact, settings: settingsText, threads: threads, content: content).save(to: file)
     }
 
     public func save(to file: HDF5File, group: String = "provenance") throws {
