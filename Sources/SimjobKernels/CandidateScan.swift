@@ -62,9 +62,19 @@ public enum CandidateScan {
         let constant = SIMD16<Float>(repeating: metric.constant)
         let factor = SIMD16<Float>(repeating: metric.dotFactor)
         let columnNormBytes = UnsafeRawPointer(columnNorms)
-        let full = columnCount / 16 * 16
+        let chunks = columnCount / 16, full = chunks * 16
         let width = lists.k, capacity = 2 * width + 16
+        // A row with no bound yet (its list not full) would pass every column until the
+        // reservoir first fills and then select again and again as the bound tightens. A first
+        // pass keeps lane-wise minima of `groups` interleaved sets of chunks instead: the
+        // (width + 1)-th smallest of those 16 x groups minima (distinct columns, one of them
+        // perhaps the row itself) bounds the row's width-th best, so the second pass collects
+        // little more than the best. About 2 x width minima: each stands for a few columns.
+        let groups = max(1, (2 * (width + 1) + 15) / 16)
+        let presort = chunks >= groups && 16 * groups > width + 1
         withUnsafeTemporaryAllocation(of: Entry.self, capacity: capacity) { reservoir in
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: groups) { minima in
+            let minimaFloats = UnsafeMutableRawPointer(minima.baseAddress!).assumingMemoryBound(to: Float.self)
             for r in 0..<rowCount {
                 let row = Int(rowIDs[r])
                 // The list of `row` (a shard's lists start at `listOffset`); `row` itself is
@@ -72,17 +82,34 @@ public enum CandidateScan {
                 let listRow = row - listOffset
                 let rowNorm = SIMD16<Float>(repeating: rowNorms[r])
                 var boundScalar = lists.bounds[listRow]
+                if presort && boundScalar == .infinity {
+                    for g in 0..<groups { minima[g] = SIMD16(repeating: .infinity) }
+                    var g = 0
+                    for chunk in 0..<chunks {
+                        let c = chunk * 16
+                        var score = normWeight * (rowNorm + columnNormBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self)) + constant
+                        score.addProduct(factor, products.lanes(row: r, from: c))
+                        minima[g].replace(with: score, where: score .< minima[g])
+                        g = g + 1 == groups ? 0 : g + 1
+                    }
+                    let holdsSelf = row >= columnStart && row < columnStart + full
+                    boundScalar = smallest(minimaFloats, count: 16 * groups, rank: holdsSelf ? width + 1 : width)
+                }
                 var bound = SIMD16<Float>(repeating: boundScalar)
                 var count = 0
                 var c = 0
                 while c < full {
                     var score = normWeight * (rowNorm + columnNormBytes.loadUnaligned(fromByteOffset: c * 4, as: SIMD16<Float>.self)) + constant
                     score.addProduct(factor, products.lanes(row: r, from: c))
-                    let passing = score .<= bound
-                    if VectorKernels.anyLane(passing) {
-                        for lane in 0..<16 where passing[lane] && columnStart + c + lane != row {
+                    var bits = VectorKernels.laneBits(score .<= bound)
+                    if bits != 0 {
+                        let selfLane = row - columnStart - c
+                        if UInt(bitPattern: selfLane) < 16 { bits &= ~(1 << selfLane) }
+                        while bits != 0 {
+                            let lane = bits.trailingZeroBitCount
                             reservoir[count] = Entry(score: score[lane], id: Int32(truncatingIfNeeded: columnStart + c + lane))
                             count += 1
+                            bits &= bits - 1
                         }
                         if count > 2 * width {
                             count = compact(reservoir, count: count, keep: width)
@@ -119,6 +146,31 @@ public enum CandidateScan {
                 }
             }
         }
+        }
+    }
+
+    /// The `rank`-th smallest (1-based) of `count` floats, which it reorders. Quickselect.
+    @inline(__always)
+    static func smallest(_ values: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
+        var low = 0, high = count - 1
+        let target = rank - 1
+        while low < high {
+            let pivot = values[(low + high) / 2]
+            var i = low, j = high
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while pivot < values[j] { j -= 1 }
+                if i <= j {
+                    let swap = values[i]
+                    values[i] = values[j]
+                    values[j] = swap
+                    i += 1
+                    j -= 1
+                }
+            }
+            if target <= j { high = j } else if target >= i { low = i } else { break }
+        }
+        return values[target]
     }
 
     /// Keeps the best `keep` of the first `count` entries at the front (the `keep`-th best at

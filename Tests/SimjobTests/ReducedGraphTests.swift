@@ -63,6 +63,45 @@ struct ReducedGraphTests {
         }
     }
 
+    @Test("a dimension whose components hold too little of the variance widens to the smallest multiple of 16 that holds it, at most widenTo",
+          arguments: [(0.5, 8), (0.7, 16), (0.93, 48), (0.99, 48)])
+    func widenedProjection(variance: Double, expected: Int) throws {
+        // Variance of axis j falls as 1 / (1 + j/8)^2 over 64 axes: the leading 8, 16, 32 and 48
+        // hold 0.58, 0.76, 0.91 and 0.97 of it.
+        let data = decayingMixture(rows: 3000, dimension: 64, clusters: 1, seed: 65)
+        var config = Projection.Config()
+        config.dimension = 8
+        config.widenTo = 48
+        config.variance = variance
+        config.threads = 2
+        let projection = try Projection(data, config: config)
+        #expect(projection.outputDimension == expected, "variance \(variance): \(projection.outputDimension) dimensions, captured \(projection.captured)")
+        let scales = (0..<64).map { pow(1 / (1 + Double($0) / 8), 2) }
+        #expect(abs(projection.captured - scales.prefix(expected).reduce(0, +) / scales.reduce(0, +)) <= 0.03)
+        let basis = projection.basis
+        for a in [0, expected / 2, expected - 1] {
+            for b in [0, expected - 1] {
+                let dot = VectorKernels.dot(basis.row(a), basis.row(b), count: 64)
+                #expect(abs(dot - (a == b ? 1 : 0)) <= 1e-4, "basis rows \(a), \(b): \(dot)")
+            }
+        }
+    }
+
+    @Test("the automatic reduced dimension widens to half the input's, at most 256; a dimension given never widens")
+    func widestDimension() {
+        var config = ApproxKNNConfig(k: 10)
+        #expect(ApproxKNNGraph.reducedDimension(input: 384, config: config) == 128)
+        #expect(ApproxKNNGraph.widestReducedDimension(input: 384, config: config) == 192)
+        #expect(ApproxKNNGraph.widestReducedDimension(input: 784, config: config) == 256)
+        #expect(ApproxKNNGraph.widestReducedDimension(input: 128, config: config) == nil)
+        config.dimension = 64
+        #expect(ApproxKNNGraph.widestReducedDimension(input: 384, config: config) == nil)
+        // The memory plan counts the widest reduced copy.
+        let planned = ApproxKNNGraph.memoryPlan(rows: 1000, dimension: 384, config: ApproxKNNConfig(k: 10)).state
+        config.dimension = 128
+        #expect(planned > ApproxKNNGraph.memoryPlan(rows: 1000, dimension: 384, config: config).state)
+    }
+
     @Test("the candidate scan keeps each row's best by the expansion's scores, skipping self and held ids")
     func candidateScan() {
         var rng = SeededGenerator(seed: 62)
@@ -89,6 +128,37 @@ struct ReducedGraphTests {
             let got = (0..<width).map { lists.ids[Int(row) * width + $0] }
             #expect(got == expected.prefix(width).map { $0.1 }, "row \(row)")
             #expect(Set(got).count == width && !got.contains(row))
+        }
+    }
+
+    @Test("the candidate scan's first pass (lane minima bounding a row with no bound yet) keeps exactly the best, ties by id",
+          arguments: [(300, 30), (64, 31), (32, 15), (1000, 10), (47, 5), (33, 100)])
+    func candidateScanPresort(columns: Int, width: Int) {
+        var rng = SeededGenerator(seed: 64)
+        let rows = 6
+        let dots = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
+        defer { dots.deallocate() }
+        rng.fillGaussian(dots, count: rows * columns)
+        // Coarse values: many equal scores, so the bound lands on ties.
+        for i in 0..<(rows * columns) { dots[i] = (dots[i] * 4).rounded() / 4 }
+        // Rows inside the tile (their own column skipped), at its first and last columns, and outside it.
+        let rowIDs: [Int32] = [10, 10 + Int32(columns) - 1, 11, 1500, 10 + Int32(columns / 2), 0]
+        // A row's own column scores best, as it would on real data: the bound must not count it.
+        for (r, row) in rowIDs.enumerated() where row >= 10 && row < 10 + Int32(columns) { dots[r * columns + Int(row) - 10] = 100 }
+        let rowNorms = [Float](repeating: 1, count: rows), columnNorms = [Float](repeating: 1, count: columns)
+        let lists = NeighborLists(rows: 2000, k: width)
+        defer { lists.deallocate() }
+        CandidateScan.scan(dots: dots, ldc: columns, rowCount: rows, columnCount: columns, rowIDs: rowIDs, columnStart: 10,
+                           rowNorms: rowNorms, columnNorms: columnNorms, metric: .euclidean, lists: lists)
+        for (r, row) in rowIDs.enumerated() {
+            var expected: [(Float, Int32)] = (0..<columns).compactMap { c in
+                let id = Int32(10 + c)
+                return id == row ? nil : (2 - 2 * dots[r * columns + c], id)
+            }
+            expected.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            let kept = min(width, expected.count)
+            let got = (0..<kept).map { lists.ids[Int(row) * width + $0] }
+            #expect(got == expected.prefix(kept).map { $0.1 }, "row \(row), \(columns) columns, width \(width)")
         }
     }
 

@@ -22,6 +22,10 @@ public struct Projection: Sendable {
         public var dimension = 0
         /// Share of the variance the automatic dimension keeps. Default 0.9.
         public var variance = 0.9
+        /// With a `dimension` given: when its components hold less than `variance`, take more,
+        /// up to this many (the smallest multiple of 16 that reaches `variance`, else this).
+        /// 0 (or a value at or below `dimension`) keeps `dimension`. Default 0.
+        public var widenTo = 0
         /// Rows the covariance is estimated on (seeded sample). Default 4,096.
         public var sample = 4_096
         /// Centre the rows first (covariance); false uses the second moment. Default true.
@@ -44,17 +48,24 @@ public struct Projection: Sendable {
         let n = vectors.rows, d = vectors.columns
         let rows = sampleIndices(min(config.sample, n), from: n, seed: config.seed &+ 0x9CA)
         let covariance = Self.moments(vectors, rows: rows, centered: config.centered)
+        // The total variance is the trace, whichever eigenvalues are found.
+        let total = (0..<d).reduce(0.0) { $0 + max(covariance[$1 * d + $1], 0) }
         // A dimension asked for well below the input's takes the leading directions alone, by
         // subspace iteration (on Fashion-MNIST, 784 to 128: 0.1 s of a full solve to 0.02 s);
         // the automatic dimension needs the whole spectrum.
-        let leadingOnly = config.dimension > 0 && 2 * config.dimension <= d
-        guard let (values, vectors) = leadingOnly
-            ? LAPACK.leadingEigen(covariance, n: d, count: config.dimension, seed: config.seed &+ 0x1EAD)
-            : LAPACK.symmetricEigen(covariance, n: d) else {
-            throw SimjobError("principal components: LAPACK's eigensolver failed on the \(d) x \(d) covariance")
+        func solve(_ count: Int) throws -> (values: [Double], vectors: [Double]) {
+            let leadingOnly = count > 0 && 2 * count <= d
+            guard let result = leadingOnly
+                ? LAPACK.leadingEigen(covariance, n: d, count: count, seed: config.seed &+ 0x1EAD)
+                : LAPACK.symmetricEigen(covariance, n: d) else {
+                throw SimjobError("principal components: LAPACK's eigensolver failed on the \(d) x \(d) covariance")
+            }
+            return result
         }
-        // The total variance is the trace, whichever eigenvalues were found.
-        let total = (0..<d).reduce(0.0) { $0 + max(covariance[$1 * d + $1], 0) }
+        func share(_ values: [Double], _ m: Int) -> Double {
+            total > 0 ? values.prefix(m).reduce(0) { $0 + max($1, 0) } / total : 1
+        }
+        var (values, vectors) = try solve(config.dimension)
         var m = config.dimension > 0 ? min(config.dimension, d) : d
         if config.dimension == 0 {
             var running = 0.0
@@ -65,10 +76,22 @@ public struct Projection: Sendable {
                     break
                 }
             }
+        } else if config.widenTo > m && share(values, m) < config.variance {
+            let widest = min(config.widenTo, d)
+            (values, vectors) = try solve(widest)
+            m = widest
+            var running = 0.0
+            for (index, value) in values.prefix(widest).enumerated() {
+                running += max(value, 0)
+                if index + 1 >= config.dimension && running >= config.variance * total {
+                    m = min(widest, (index + 1 + 15) / 16 * 16)
+                    break
+                }
+            }
         }
         inputDimension = d
         outputDimension = m
-        captured = total > 0 ? values.prefix(m).reduce(0) { $0 + max($1, 0) } / total : 1
+        captured = share(values, m)
         basis = FloatMatrix(rows: m, columns: d)
         for index in 0..<(m * d) { basis.pointer[index] = Float(vectors[index]) }
     }
