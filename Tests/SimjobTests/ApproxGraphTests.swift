@@ -181,6 +181,28 @@ struct ApproxGraphTests {
         #expect(sampled.low <= sampled.recall && sampled.recall <= sampled.high && sampled.rows == 400)
     }
 
+    /// Gaussian noise has no clusters: two of 60 cells hold few of a row's neighbours, and join
+    /// rounds would level off below the target. The first search widens before any join.
+    @Test("a recall target widens a search that leaves recall far below it before any join round")
+    func recallTargetWidensFirstSearch() throws {
+        var rng = SeededGenerator(seed: 47)
+        let data = FloatMatrix(rows: 3000, columns: 16)
+        rng.fillGaussian(data.pointer, count: data.rows * data.columns)
+        var config = ApproxKNNConfig(k: 10)
+        config.recall = 0.95
+        config.partitions = 60
+        config.recallSample = 400
+        config.threads = 2
+        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let first = try #require(stats.firstSearch)
+        #expect(first.nprobe > 2, "first search \(first)")
+        #expect(first.recall >= 0.95 - ApproxKNNGraph.searchWidensBelow, "first search \(first)")
+        let sampled = try #require(stats.sampledRecall)
+        #expect(sampled.low >= 0.95, "sampled \(sampled)")
+        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
+        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+    }
+
     @Test("the sampled recall of the exact graph is 1, and of empty lists 0")
     func sampledRecallBounds() throws {
         let data = mixture(clusters: 5, perCluster: 50, dimension: 8, seed: 46)

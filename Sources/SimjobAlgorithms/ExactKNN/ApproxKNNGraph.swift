@@ -83,6 +83,9 @@ public struct ApproxKNNStats: Sendable {
     public var stageSeconds: [(String, Double)] = []
     /// Recall measured on the sample at the end, if measured.
     public var sampledRecall: SampledRecall.Measure?
+    /// With a recall target: cells the first search visited before any join round, and the
+    /// sampled recall it left.
+    public var firstSearch: (nprobe: Int, recall: Double)?
     /// Bytes of vectors held in spill files rather than in memory (0: none).
     public var spilledBytes = 0
 
@@ -220,11 +223,9 @@ public struct ApproxKNNGraph {
         stats.candidates = width
         stats.captured = projection?.captured ?? 1
         var scored = 0
-        // Join sets of 2 x k entries and as many reverse neighbours. A recall target widens them
-        // to 3 x k when the search alone leaves recall more than 0.15 below the target: fewer
-        // rounds then reach a high recall on text embeddings (MiniLM: 0.959 in 5 rounds, where
-        // 2 x k took 9 rounds and a wider search), while sets whose search alone comes close
-        // (Fashion-MNIST: 0.93) keep the cheaper rounds.
+        // Join sets of 2 x k entries and as many reverse neighbours. A recall target widens the
+        // search first, and the sets to 3 x k only when the widest search leaves recall far
+        // below the target (see `searchWidensBelow`).
         let (expand, widerExpand) = Self.joinSizes(width: width, config: config)
         let join = LocalJoin(expand: expand, reverse: expand, threads: threadCount)
         // In the full space, proposals are re-scored exactly before they enter a list.
@@ -245,9 +246,24 @@ public struct ApproxKNNGraph {
             // nothing new); then join rounds while they gain, a wider search when they stop.
             var nprobe = min(2, cells.width)
             scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: 0..<nprobe, into: lists, exact: projection == nil, ranks: ranks)
-            stage("search")
             var measured = measure()
-            if measured.recall < target - 0.15 { join.widen(to: widerExpand) }
+            // A search that leaves recall far below the target widens before any join round:
+            // joins lift a list from its search's candidates, and from too few they level off
+            // (MiniLM sentence embeddings, 192 dimensions: nprobe 2 alone 0.65, and 2 x k joins
+            // stopped near 0.94 after 5 rounds; nprobe 4 alone 0.77 reached 0.966 in 3 rounds,
+            // 1.3 s where the nprobe-2 path took 2.6 s).
+            while measured.recall < target - Self.searchWidensBelow && nprobe < cells.width {
+                let wider = min(nprobe * 2, cells.width)
+                scored += try searchCells(layout, metric: spaceMetric, cells: cells, slots: nprobe..<wider, into: lists, exact: projection == nil, ranks: ranks)
+                nprobe = wider
+                measured = measure()
+                logger?.info("approximate graph: nprobe \(nprobe), 0 rounds: sampled recall \(String(format: "%.4f", measured.recall))")
+            }
+            stage("search")
+            stats.firstSearch = (nprobe, measured.recall)
+            // Wider join sets (3 x k) only when even the widest search leaves recall that far
+            // below: a round of them costs about twice one of 2 x k (MiniLM: 0.64 s against 0.3 s).
+            if measured.recall < target - Self.searchWidensBelow { join.widen(to: widerExpand) }
             var gain = 1.0, inserted = n, roundsAtThisWidth = 0
             while measured.low < target {
                 // Rounds while they gain, at most `roundsPerWidth` at one search width: on hard
@@ -520,6 +536,9 @@ public struct ApproxKNNGraph {
         max(1, min(n / 1000, Int(Double(n).squareRoot())))
     }
 
+    /// A recall target widens the first search (doubling nprobe) while its recall alone is more
+    /// than this below the target.
+    static let searchWidensBelow = 0.2
     /// Cells a recall target may widen the search to (each row's nearest are ranked up front).
     static let maximumTargetProbes = 16
     /// Join rounds a recall target may run in all, and at one search width before it widens.
