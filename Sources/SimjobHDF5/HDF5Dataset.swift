@@ -236,14 +236,20 @@ public final class HDF5Dataset: @unchecked Sendable {
         }
     }
 
-    /// Reads float32 rows like `readRows`, decompressing chunks on `threads` threads where the
-    /// layout allows (see `ParallelChunkReader`).
+    /// Reads float32 rows like `readRows`, on `threads` threads where the layout allows:
+    /// compressed chunks decompressed in parallel (`ParallelChunkReader`), contiguous
+    /// unfiltered data read from the file in parallel (`ContiguousReader`).
     public func readRowsParallel(_ start: Int, _ count: Int, into buffer: UnsafeMutablePointer<Float>, threads: Int) throws {
         precondition(start >= 0 && count >= 0 && start + count <= rows, "row range out of bounds")
         guard count > 0 else { return }
         if threads > 1, let reader = ParallelChunkReader(self), reader.read(start, count, into: buffer, threads: threads) { return }
+        if threads > 1, count * columns >= Self.parallelReadMinimum, let reader = ContiguousReader(self),
+           reader.read(start, count, into: buffer, threads: threads) { return }
         try readRows(start, count, into: buffer)
     }
+
+    /// Values from which an unfiltered contiguous read is split across threads (4 MiB).
+    static let parallelReadMinimum = 1 << 20
 
     /// Reads the whole dataset.
     public func readAll<T: HDF5Scalar>(as type: T.Type = T.self) throws -> [T] {

@@ -638,19 +638,35 @@ public struct ApproxKNNGraph {
         // memory only for this step cost more than it saved.)
         let blockRows = 1024
         let blocks = (n + blockRows - 1) / blockRows
+        // Angular vectors are unit length or zero (normalised on reading): 1 - cos is half the
+        // squared distance, but for a zero vector, whose cosine with anything is taken as 0.
+        // Flagging zero rows once spares every pair the two norms `exactScore` would compute
+        // (MiniLM 60k, 30 candidates per row: re-scoring 0.14 s to ...).
+        var zero = [Bool]()
+        if metric == .angular {
+            zero = [Bool](repeating: false, count: n)
+            for row in 0..<n where VectorKernels.dot(vectors.row(row), vectors.row(row), count: d) == 0 { zero[row] = true }
+        }
         try layout.rows.withUnsafeBufferPointer { rowBuffer in
-            let shared = UnsafeSendable(rowBuffer.baseAddress!)
-            try BlockedJoin.run(items: blocks, threads: threadCount, block: 1) { block, _ in
-                let rowOf = shared.value
-                for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
-                    let row = Int(rowOf[position])
-                    let x = laid?.row(position) ?? vectors.row(row)
-                    for slot in 0..<width {
-                        let candidate = candidates.ids[position * width + slot]
-                        guard candidate != NeighborLists.emptyID else { break }
-                        let id = rowOf[Int(candidate)]
-                        let y = laid?.row(Int(candidate)) ?? vectors.row(Int(id))
-                        result.insert(row: row, score: metric.exactScore(x, y, dimension: d), id: id)
+            try zero.withUnsafeBufferPointer { zeroBuffer in
+                let shared = UnsafeSendable((rowBuffer.baseAddress!, metric == .angular ? zeroBuffer.baseAddress : nil))
+                try BlockedJoin.run(items: blocks, threads: threadCount, block: 1) { block, _ in
+                    let (rowOf, zero) = shared.value
+                    for position in (block * blockRows)..<min((block + 1) * blockRows, n) {
+                        let row = Int(rowOf[position])
+                        let x = laid?.row(position) ?? vectors.row(row)
+                        for slot in 0..<width {
+                            let candidate = candidates.ids[position * width + slot]
+                            guard candidate != NeighborLists.emptyID else { break }
+                            let id = rowOf[Int(candidate)]
+                            let y = laid?.row(Int(candidate)) ?? vectors.row(Int(id))
+                            let score: Float = if let zero {
+                                zero[row] || zero[Int(id)] ? 1 : 0.5 * VectorKernels.squaredDistance(x, y, count: d)
+                            } else {
+                                metric.exactScore(x, y, dimension: d)
+                            }
+                            result.insert(row: row, score: score, id: id)
+                        }
                     }
                 }
             }

@@ -51,10 +51,30 @@ public final class VectorSource: RowSource, @unchecked Sendable {
     /// with the first bad row's number.
     public func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
         try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: readThreads)
-        if let bad = VectorKernels.firstNonFiniteRow(buffer, rows: range.count, dimension: dimension) {
+        if let bad = Self.firstUnusableRow(buffer, rows: range.count, dimension: dimension, threads: readThreads) {
             let row = range.lowerBound + bad
             let problem = VectorKernels.describeUnusableRow(buffer + bad * dimension, dimension: dimension)
             throw SimjobError("\(reference): row \(row) \(problem); clean or drop such rows first")
         }
+    }
+
+    /// `VectorKernels.firstNonFiniteRow` over `threads` threads for large blocks.
+    static func firstUnusableRow(_ buffer: UnsafeMutablePointer<Float>, rows: Int, dimension: Int, threads: Int) -> Int? {
+        let parts = rows * dimension >= 1 << 22 ? max(1, threads) : 1
+        if parts == 1 { return VectorKernels.firstNonFiniteRow(buffer, rows: rows, dimension: dimension) }
+        let firsts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+        firsts.initialize(repeating: Int.max, count: parts)
+        defer { firsts.deallocate() }
+        let shared = UnsafeSendable((buffer, firsts))
+        let step = (rows + parts - 1) / parts
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let (buffer, firsts) = shared.value
+            let start = min(part * step, rows), end = min(start + step, rows)
+            if let bad = VectorKernels.firstNonFiniteRow(buffer + start * dimension, rows: end - start, dimension: dimension) {
+                firsts[part] = start + bad
+            }
+        }
+        let first = (0..<parts).map { firsts[$0] }.min()!
+        return first == Int.max ? nil : first
     }
 }

@@ -127,7 +127,7 @@ public struct Provenance: Sendable, Equatable {
     public static func readMatrix(_ source: VectorSource, metric: Metric, spillingTo directory: String?, threads: Int?) throws -> (FloatMatrix, Content) {
         let vectors = try source.readMatrix(0..<source.rows, spillingTo: directory)
         let content = content(of: vectors, threads: threads)
-        if metric.normalizesVectors { VectorKernels.normalizeRows(vectors.pointer, rows: vectors.rows, dimension: vectors.columns) }
+        if metric.normalizesVectors { vectors.normalizeRows(threads: threads) }
         return (vectors, content)
     }
 
