@@ -5,6 +5,7 @@
 // The targets mirror the architecture, bottom to top:
 //   CHDF5, CBLAS, CDNNL  system-library module maps over Debian's libhdf5-dev, libopenblas-dev
 //                        and libdnnl-dev (oneDNN, for int8 products)
+//   CMemoryHints         a prefetch hint, which Swift cannot spell
 //   SimjobHDF5           a small Swift API over HDF5: files, datasets, block reads, attributes,
 //                        atomic (temporary name, then rename) output files
 //   SimjobBLAS           the products: sgemm and the BLAS runtime (core in use, thread count,
@@ -70,7 +71,8 @@ let package = Package(
         .target(name: "SimjobCore"),
         .target(name: "SimjobHDF5", dependencies: ["SimjobCore", "CHDF5"]),
         .target(name: "SimjobBLAS", dependencies: ["SimjobCore", "CBLAS", "CDNNL"], swiftSettings: kernelSettings),
-        .target(name: "SimjobKernels", dependencies: ["SimjobBLAS"], swiftSettings: kernelSettings),
+        .target(name: "CMemoryHints", path: "Sources/CMemoryHints"),
+        .target(name: "SimjobKernels", dependencies: ["SimjobBLAS", "CMemoryHints"], swiftSettings: kernelSettings),
         .target(
             name: "SimjobAlgorithms",
             dependencies: [

@@ -248,6 +248,10 @@ public final class HDF5Dataset: @unchecked Sendable {
         try readRows(start, count, into: buffer)
     }
 
+    /// Bytes from which a whole dataset's chunks are compressed on several threads (two of
+    /// `HDF5File.createDataset`'s chunks).
+    static let parallelWriteMinimum = 2 << 20
+
     /// Values from which an unfiltered contiguous read is split across threads (4 MiB).
     static let parallelReadMinimum = 1 << 20
 
@@ -263,6 +267,10 @@ public final class HDF5Dataset: @unchecked Sendable {
     public func writeRows<T: HDF5Scalar>(_ start: Int, _ count: Int, from buffer: UnsafePointer<T>) throws {
         precondition(start >= 0 && count >= 0 && start + count <= rows, "row range out of bounds")
         guard count > 0, columns > 0 else { return }
+        // A whole large dataset stored as it is held compresses on every core.
+        if start == 0, count == rows, count * columns * MemoryLayout<T>.size >= Self.parallelWriteMinimum,
+           H5Tequal(T.memoryType, fileType) > 0, let writer = ParallelChunkWriter(self, elementSize: MemoryLayout<T>.size),
+           try writer.write(UnsafeRawPointer(buffer), threads: ProcessInfo.processInfo.activeProcessorCount) { return }
         let (fileSpace, memorySpace) = try selectRows(start, count)
         defer { H5Sclose(fileSpace); H5Sclose(memorySpace) }
         errno = 0

@@ -1,3 +1,5 @@
+import CMemoryHints
+
 /// Row-wise kernels over row-major `rows x dimension` Float matrices.
 public enum VectorKernels {
     /// `out[i] = ||x_i||^2`.
@@ -47,6 +49,18 @@ public enum VectorKernels {
         if let column = values.firstIndex(where: { $0.isInfinite }) { return "contains an infinite value (column \(column))" }
         let largest = values.map { abs($0) }.max() ?? 0
         return "has values too large to compute with (largest |x| = \(largest); squared norms must stay below 2^124, a norm of about 4.6e18, so that squared distances fit in float32)"
+    }
+
+    /// Asks for the cache lines of `bytes` bytes from `address` ahead of their use: for rows
+    /// read by id (re-scoring candidates, gathering a join set), whose addresses the hardware
+    /// prefetcher cannot guess. A hint only: it never faults.
+    @inlinable
+    public static func prefetch(_ address: UnsafeRawPointer, bytes: Int) {
+        var offset = 0
+        while offset < bytes {
+            simjob_prefetch(address + offset)
+            offset += 64
+        }
     }
 
     /// `x . y` over `count` elements, accumulated in 16 lanes.
