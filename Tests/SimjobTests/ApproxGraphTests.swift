@@ -203,6 +203,46 @@ struct ApproxGraphTests {
         #expect(whole >= 0.94, "whole-graph recall \(whole)")
     }
 
+    /// Pairs of a join round grow as the square of its sets: a search that came close to the
+    /// target is finished by sets of k, one that did not keeps 2 x k (3 x k far below).
+    @Test("a recall target sizes its first join sets by the gap the search left, and sets of k close a small gap")
+    func recallTargetSizesJoins() throws {
+        let size = { (recall: Double) in ApproxKNNGraph.joinSize(afterSearch: recall, target: 0.95, narrow: 10, usual: 20, wider: 30) }
+        #expect([0.99, 0.95, 0.9, 0.86, 0.85].map(size) == [10, 10, 10, 10, 10])
+        #expect([0.849, 0.8, 0.75].map(size) == [20, 20, 20])
+        #expect([0.749, 0.5, 0].map(size) == [30, 30, 30])
+        // Clusters in 16 latent dimensions seen in 256 (ranked in fewer, 30 candidates per
+        // row): two of many small cells alone come close, and rounds of k-sized sets reach the
+        // target.
+        let latent = mixture(clusters: 40, perCluster: 80, dimension: 16, seed: 49)
+        var rng = SeededGenerator(seed: 50)
+        let map = FloatMatrix(rows: 16, columns: 256)
+        rng.fillGaussian(map.pointer, count: 16 * 256)
+        let data = FloatMatrix(rows: latent.rows, columns: 256)
+        rng.fillGaussian(data.pointer, count: data.rows * 256)
+        for row in 0..<data.rows {
+            for j in 0..<256 {
+                var value = 0.01 * data.row(row)[j]
+                for l in 0..<16 { value += latent.row(row)[l] * map.row(l)[j] }
+                data.row(row)[j] = value
+            }
+        }
+        var config = ApproxKNNConfig(k: 10)
+        config.recall = 0.95
+        config.partitions = 100
+        config.recallSample = 400
+        config.threads = 2
+        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let first = try #require(stats.firstSearch)
+        #expect(stats.candidates == 30 && first.nprobe == 2, "\(stats.candidates) candidates, first search \(first)")
+        #expect(first.recall >= 0.95 - ApproxKNNGraph.narrowJoinWithin && first.recall < 0.95, "first search \(first)")
+        #expect(stats.firstJoinSize == 10)
+        let sampled = try #require(stats.sampledRecall)
+        #expect(sampled.low >= 0.95, "sampled \(sampled)")
+        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
+        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+    }
+
     @Test("the sampled recall of the exact graph is 1, and of empty lists 0")
     func sampledRecallBounds() throws {
         let data = mixture(clusters: 5, perCluster: 50, dimension: 8, seed: 46)

@@ -36,8 +36,9 @@ final class LocalJoin {
     /// is re-scored exactly from these vectors before it is inserted, so lists hold exact scores.
     var exactVectors: FloatMatrix? = nil
 
-    /// Joins wider sets from the next round on; every member then counts as new once.
-    func widen(to size: Int) {
+    /// Joins sets of `size` forward and `size` reverse neighbours from the next round on; every
+    /// member then counts as new once.
+    func resize(to size: Int) {
         expand = size
         reverse = size
         previousForward = nil
