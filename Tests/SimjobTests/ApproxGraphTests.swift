@@ -243,6 +243,32 @@ struct ApproxGraphTests {
         #expect(whole >= 0.94, "whole-graph recall \(whole)")
     }
 
+    /// Clusters of isotropic noise in 256 dimensions: the leading components hold the clusters'
+    /// spread (most of the variance) but not the directions neighbours differ in, so no search
+    /// width or join round reaches the target in the reduced space.
+    @Test("a recall target the reduced space cannot reach is met by building the graph again in the full space")
+    func recallTargetFallsBackToFullSpace() throws {
+        let data = mixture(clusters: 40, perCluster: 80, dimension: 256, seed: 49)
+        var config = ApproxKNNConfig(k: 10)
+        config.recall = 0.95
+        config.partitions = 60
+        config.recallSample = 400
+        config.threads = 2
+        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let attempt = try #require(stats.reducedAttempt)
+        #expect(attempt.dimension < 256 && attempt.recall < 0.95, "reduced attempt \(attempt)")
+        #expect(stats.dimension == 256)
+        let sampled = try #require(stats.sampledRecall)
+        #expect(sampled.low >= 0.95, "sampled \(sampled)")
+        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
+        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+        // Hand settings are the user's: no second build.
+        var hand = ApproxKNNConfig(k: 10)
+        hand.partitions = 60
+        hand.threads = 2
+        #expect(try ApproxKNNGraph(config: hand).graph(data, metric: .euclidean).1.reducedAttempt == nil)
+    }
+
     @Test("the sampled recall of the exact graph is 1, and of empty lists 0")
     func sampledRecallBounds() throws {
         let data = mixture(clusters: 5, perCluster: 50, dimension: 8, seed: 46)

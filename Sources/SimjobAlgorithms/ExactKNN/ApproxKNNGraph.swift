@@ -88,6 +88,9 @@ public struct ApproxKNNStats: Sendable {
     public var firstSearch: (nprobe: Int, recall: Double)?
     /// With a recall target: forward (and reverse) neighbours of a row's first join set.
     public var firstJoinSize: Int?
+    /// With a recall target the reduced space could not reach: its dimension and the recall it
+    /// levelled off at, before the graph was built again in the full space.
+    public var reducedAttempt: (dimension: Int, recall: Double)?
     /// Bytes of vectors held in spill files rather than in memory (0: none).
     public var spilledBytes = 0
 
@@ -100,6 +103,9 @@ public struct ApproxKNNStats: Sendable {
             text += String(format: ", sampled recall %.4f [%.4f, %.4f] on %d rows", measured.recall, measured.low, measured.high, measured.rows)
         }
         if let target = recallTarget { text += String(format: " (target %.4g)", target) }
+        if let attempt = reducedAttempt {
+            text += String(format: ", built in the full space after %d dimensions levelled off at %.4f", attempt.dimension, attempt.recall)
+        }
         if spilledBytes > 0 { text += ", vectors spilled to disk (\(formatBytes(spilledBytes)))" }
         return text
     }
@@ -148,8 +154,32 @@ public struct ApproxKNNGraph {
     /// `prepare`) and `searched`, which fills the lists (by position, as `searchShard` left
     /// them) from the shards' files and returns the pairs they scored, in place of the search:
     /// the joins and the re-scoring then run here on exactly the lists a whole run has.
+    ///
+    /// A recall target that the automatic reduced space cannot reach (the ranking, not the
+    /// search, loses the neighbours: clusters whose rows differ in directions the leading
+    /// components leave out) builds the graph again in the full space, and says so.
     public func graph(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool = false, spillingTo spillDirectory: String? = nil,
                       prepared: Prepared? = nil, searched: ((NeighborLists, CellLayout) throws -> Int)? = nil) throws -> (NeighborTable, ApproxKNNStats) {
+        let first = try graphOnce(vectors, metric: metric, reorderingInPlace: reorderingInPlace, spillingTo: spillDirectory,
+                                  prepared: prepared, searched: searched)
+        guard let target = config.recall, prepared == nil, config.dimension == 0, first.1.dimension < vectors.columns,
+              let measured = first.1.sampledRecall, measured.low < target else { return first }
+        logger?.warning("approximate graph: ranked in \(first.1.dimension) of \(vectors.columns) dimensions, recall levels off at \(String(format: "%.4f", measured.recall)); building it again in the full space")
+        var fullConfig = config
+        fullConfig.dimension = vectors.columns
+        var full = ApproxKNNGraph(config: fullConfig)
+        full.logger = logger
+        full.progressStyle = progressStyle
+        full.rankingProduct = rankingProduct
+        var (table, stats) = try full.graphOnce(vectors, metric: metric, reorderingInPlace: reorderingInPlace, spillingTo: spillDirectory,
+                                                prepared: nil, searched: nil)
+        stats.seconds += first.1.seconds
+        stats.reducedAttempt = (first.1.dimension, measured.recall)
+        return (table, stats)
+    }
+
+    func graphOnce(_ vectors: FloatMatrix, metric: Metric, reorderingInPlace: Bool, spillingTo spillDirectory: String?,
+                   prepared: Prepared?, searched: ((NeighborLists, CellLayout) throws -> Int)?) throws -> (NeighborTable, ApproxKNNStats) {
         let started = ProgressDisplay.now()
         let n = vectors.rows
         try checkSettings(rows: n)
