@@ -16,12 +16,9 @@ struct ContiguousReader {
     let rows: Int
 
     init?(_ dataset: HDF5Dataset) {
-        guard dataset.shape.count == 2, dataset.elementType == .float32,
-              H5Tget_order(dataset.fileType) == H5T_ORDER_LE else { return nil }
-        let properties = H5Dget_create_plist(dataset.id)
-        guard properties >= 0 else { return nil }
-        defer { H5Pclose(properties) }
-        guard H5Pget_layout(properties) == H5D_CONTIGUOUS, H5Pget_external_count(properties) == 0 else { return nil }
+        guard dataset.isLittleEndianFloat32Matrix,
+              dataset.withCreationProperties({ H5Pget_layout($0) == H5D_CONTIGUOUS && H5Pget_external_count($0) == 0 }) == true
+        else { return nil }
         let address = H5Dget_offset(dataset.id)
         let bytes = dataset.rows * dataset.columns * 4
         // Unallocated storage (the fill value) has no address.

@@ -248,6 +248,20 @@ public final class HDF5Dataset: @unchecked Sendable {
         try readRows(start, count, into: buffer)
     }
 
+    /// Whether rows are stored as little-endian float32, as the parallel readers take them.
+    var isLittleEndianFloat32Matrix: Bool {
+        shape.count == 2 && elementType == .float32 && H5Tget_order(fileType) == H5T_ORDER_LE
+    }
+
+    /// `body` with the dataset's creation property list (layout, chunks, filters); nil when
+    /// HDF5 cannot give it.
+    func withCreationProperties<R>(_ body: (hid_t) -> R?) -> R? {
+        let properties = H5Dget_create_plist(id)
+        guard properties >= 0 else { return nil }
+        defer { H5Pclose(properties) }
+        return body(properties)
+    }
+
     /// Bytes from which a whole dataset's chunks are compressed on several threads (two of
     /// `HDF5File.createDataset`'s chunks).
     static let parallelWriteMinimum = 2 << 20

@@ -18,8 +18,7 @@ struct ParallelChunkReader {
     let dataset: HDF5Dataset
 
     init?(_ dataset: HDF5Dataset) {
-        guard dataset.shape.count == 2, dataset.elementType == .float32,
-              H5Tget_order(dataset.fileType) == H5T_ORDER_LE else { return nil }
+        guard dataset.isLittleEndianFloat32Matrix else { return nil }
         let properties = H5Dget_create_plist(dataset.id)
         guard properties >= 0 else { return nil }
         defer { H5Pclose(properties) }

@@ -188,19 +188,11 @@ struct ApproxGraphTests {
         var rng = SeededGenerator(seed: 47)
         let data = FloatMatrix(rows: 3000, columns: 16)
         rng.fillGaussian(data.pointer, count: data.rows * data.columns)
-        var config = ApproxKNNConfig(k: 10)
-        config.recall = 0.95
-        config.partitions = 60
-        config.recallSample = 400
-        config.threads = 2
-        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let (table, stats) = try graphAtTarget(data, partitions: 60)
         let first = try #require(stats.firstSearch)
         #expect(first.nprobe > 2, "first search \(first)")
         #expect(first.recall >= 0.95 - ApproxKNNGraph.searchWidensBelow, "first search \(first)")
-        let sampled = try #require(stats.sampledRecall)
-        #expect(sampled.low >= 0.95, "sampled \(sampled)")
-        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
-        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+        try expectTargetMet(table, stats, data)
     }
 
     /// Pairs of a join round grow as the square of its sets: a search that came close to the
@@ -227,20 +219,12 @@ struct ApproxGraphTests {
                 data.row(row)[j] = value
             }
         }
-        var config = ApproxKNNConfig(k: 10)
-        config.recall = 0.95
-        config.partitions = 100
-        config.recallSample = 400
-        config.threads = 2
-        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let (table, stats) = try graphAtTarget(data, partitions: 100)
         let first = try #require(stats.firstSearch)
         #expect(stats.candidates == 30 && first.nprobe == 2, "\(stats.candidates) candidates, first search \(first)")
         #expect(first.recall >= 0.95 - ApproxKNNGraph.narrowJoinWithin && first.recall < 0.95, "first search \(first)")
         #expect(stats.firstJoinSize == 10)
-        let sampled = try #require(stats.sampledRecall)
-        #expect(sampled.low >= 0.95, "sampled \(sampled)")
-        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
-        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+        try expectTargetMet(table, stats, data)
     }
 
     /// Clusters of isotropic noise in 256 dimensions: the leading components hold the clusters'
@@ -249,24 +233,36 @@ struct ApproxGraphTests {
     @Test("a recall target the reduced space cannot reach is met by building the graph again in the full space")
     func recallTargetFallsBackToFullSpace() throws {
         let data = mixture(clusters: 40, perCluster: 80, dimension: 256, seed: 49)
-        var config = ApproxKNNConfig(k: 10)
-        config.recall = 0.95
-        config.partitions = 60
-        config.recallSample = 400
-        config.threads = 2
-        let (table, stats) = try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+        let (table, stats) = try graphAtTarget(data, partitions: 60)
         let attempt = try #require(stats.reducedAttempt)
         #expect(attempt.dimension < 256 && attempt.recall < 0.95, "reduced attempt \(attempt)")
         #expect(stats.dimension == 256)
-        let sampled = try #require(stats.sampledRecall)
-        #expect(sampled.low >= 0.95, "sampled \(sampled)")
-        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
-        #expect(whole >= 0.94, "whole-graph recall \(whole)")
+        try expectTargetMet(table, stats, data)
         // Hand settings are the user's: no second build.
         var hand = ApproxKNNConfig(k: 10)
         hand.partitions = 60
         hand.threads = 2
         #expect(try ApproxKNNGraph(config: hand).graph(data, metric: .euclidean).1.reducedAttempt == nil)
+    }
+
+    /// The graph of `data` at a recall target of 0.95 (k = 10, 400 sampled rows, 2 threads).
+    func graphAtTarget(_ data: FloatMatrix, partitions: Int) throws -> (NeighborTable, ApproxKNNStats) {
+        var config = ApproxKNNConfig(k: 10)
+        config.recall = 0.95
+        config.partitions = partitions
+        config.recallSample = 400
+        config.threads = 2
+        return try ApproxKNNGraph(config: config).graph(data, metric: .euclidean)
+    }
+
+    /// The target of `graphAtTarget` is met on the sample (its interval above 0.95) and on the
+    /// whole graph within 0.01.
+    func expectTargetMet(_ table: NeighborTable, _ stats: ApproxKNNStats, _ data: FloatMatrix,
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let sampled = try #require(stats.sampledRecall, sourceLocation: sourceLocation)
+        #expect(sampled.low >= 0.95, "sampled \(sampled)", sourceLocation: sourceLocation)
+        let whole = recall(table, try exact(data, k: 10, metric: .euclidean), rows: data.rows, k: 10)
+        #expect(whole >= 0.94, "whole-graph recall \(whole)", sourceLocation: sourceLocation)
     }
 
     @Test("the sampled recall of the exact graph is 1, and of empty lists 0")
