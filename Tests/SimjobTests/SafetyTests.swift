@@ -133,6 +133,8 @@ struct SafetyTests {
         let before = fileDigest(output)
         let commands: [[String]] = [
             ["knn-graph", data, "--k", "10", "--output", output],
+            // 8,000 x 70 neighbours (2.2 MB a dataset): chunks compressed in parallel, written raw.
+            ["knn-graph", data, "--k", "70", "--output", output],
             // The approximate graph in a reduced space (projection, layout in place, joins).
             ["knn-graph", data, "--k", "10", "--method", "approx", "--dimension", "16", "--output", output],
             ["generate", output, "--n", "20000", "--queries", "10", "--dim", "32", "--k", "0"],
