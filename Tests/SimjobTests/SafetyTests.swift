@@ -288,6 +288,26 @@ struct SafetyTests {
         #expect(!FileManager.default.fileExists(atPath: folder.file("s.hdf5")))
     }
 
+    @Test("a large set checked on several threads names its first unusable row, whichever thread found it")
+    func unusableRowsInLargeSets() throws {
+        let folder = TemporaryFolder()
+        // 140,000 x 32 (4.5M values: the check splits into halves at row 70,000).
+        for (bad, first) in [([69_999, 70_000], 69_999), ([100_000, 120_000], 100_000), ([3, 139_999], 3)] {
+            let path = folder.file("bad-\(first).hdf5")
+            try python("""
+                import sys, h5py, numpy as np
+                x = np.random.default_rng(2).standard_normal((140000, 32)).astype("f4")
+                a, b = int(sys.argv[2]), int(sys.argv[3])
+                x[a, 7] = np.nan
+                x[b, 0] = np.inf
+                with h5py.File(sys.argv[1], "w") as f:
+                    f["train"] = x; f.attrs["distance"] = "euclidean"
+                """, path, String(bad[0]), String(bad[1]))
+            try expectRefused(["knn-graph", path, "--k", "5", "--method", "approx", "--threads", "2", "--output", folder.file("g.hdf5")],
+                              mentions: ["row \(first) ", "train"])
+        }
+    }
+
     @Test("values whose squares overflow float32 are refused at read with the first bad row; info --check reports them")
     func hugeValues() throws {
         let folder = TemporaryFolder()
