@@ -18,15 +18,17 @@ public struct NeighborLists: @unchecked Sendable {
 
     public static let emptyID = Int32.max
 
-    /// Allocates empty lists; release them with `deallocate()`.
-    public init(rows: Int, k: Int) {
+    /// Allocates empty lists; release them with `deallocate()`. With `emptied: false` the
+    /// caller empties them (`reset(rows:)`, by parts on several threads for large lists: the
+    /// first touch of fresh pages is most of the cost).
+    public init(rows: Int, k: Int, emptied: Bool = true) {
         precondition(k >= 1, "k must be at least 1")
         self.rows = rows
         self.k = k
         scores = .allocate(capacity: max(rows * k, 1))
         ids = .allocate(capacity: max(rows * k, 1))
         bounds = .allocate(capacity: max(rows, 1))
-        reset()
+        if emptied { reset() }
     }
 
     public func deallocate() {
@@ -36,10 +38,13 @@ public struct NeighborLists: @unchecked Sendable {
     }
 
     /// Empties every list.
-    public func reset() {
-        scores.initialize(repeating: .infinity, count: rows * k)
-        ids.initialize(repeating: Self.emptyID, count: rows * k)
-        bounds.initialize(repeating: .infinity, count: rows)
+    public func reset() { reset(rows: 0..<rows) }
+
+    /// Empties the lists of `range`.
+    public func reset(rows range: Range<Int>) {
+        (scores + range.lowerBound * k).initialize(repeating: .infinity, count: range.count * k)
+        (ids + range.lowerBound * k).initialize(repeating: Self.emptyID, count: range.count * k)
+        (bounds + range.lowerBound).initialize(repeating: .infinity, count: range.count)
     }
 
     /// Offers candidate `id` at `score` to row `row`'s list.

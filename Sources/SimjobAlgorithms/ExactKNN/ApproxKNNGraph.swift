@@ -239,7 +239,7 @@ public struct ApproxKNNGraph {
             fullByPosition?.row(Int(layout.positions[row])) ?? vectors.row(row)
         }
         // Lists are kept by position (see CellLayout), candidates as positions.
-        let lists = NeighborLists(rows: n, k: width)
+        let lists = NeighborLists.emptied(rows: n, k: width, threads: threadCount)
         defer { lists.deallocate() }
         let measure: () -> SampledRecall.Measure = {
             sample!.measure(row: fullRow, dimension: vectors.columns, metric: metric) { row in
@@ -459,7 +459,7 @@ public struct ApproxKNNGraph {
         let positions = layout.starts[homes.lowerBound]..<layout.starts[homes.upperBound]
         let width = setup.width
         // Lists of the shard's rows only (positions from `positions.lowerBound`).
-        let lists = NeighborLists(rows: positions.count, k: width)
+        let lists = NeighborLists.emptied(rows: positions.count, k: width, threads: threadCount)
         defer { lists.deallocate() }
         let nprobe = min(config.nprobe, setup.cells.cells)
         let ranks = setup.projection == nil ? nil : try rankEncoding(layout, slots: nprobe)
@@ -672,7 +672,7 @@ public struct ApproxKNNGraph {
     /// (ties re-broken by row id).
     func relabel(_ lists: NeighborLists, layout: CellLayout) -> NeighborLists {
         let n = lists.rows, width = lists.k
-        let result = NeighborLists(rows: n, k: width)
+        let result = NeighborLists.emptied(rows: n, k: width, threads: threadCount)
         for position in 0..<n {
             let row = Int(layout.rows[position])
             for slot in 0..<width {
@@ -690,7 +690,7 @@ public struct ApproxKNNGraph {
     /// (cell by cell, so candidates stay in cache).
     func rerank(_ vectors: FloatMatrix, byPosition laid: FloatMatrix?, metric: Metric, candidates: NeighborLists, layout: CellLayout, k: Int) throws -> NeighborLists {
         let n = vectors.rows, d = vectors.columns, width = candidates.k
-        let result = NeighborLists(rows: n, k: k)
+        let result = NeighborLists.emptied(rows: n, k: k, threads: threadCount)
         // With the full vectors in position order (`laid`), a cell's rows and their candidates,
         // mostly in the same and nearby cells, are close in memory. (A permuted copy made in
         // memory only for this step cost more than it saved.)
@@ -793,7 +793,7 @@ public struct ApproxKNNGraph {
                      homes: Range<Int>? = nil, listOffset: Int = 0) throws -> Int {
         let slots = slots.clamped(to: 0..<cells.width)
         let widening = !slots.contains(0)
-        let lists = exact && widening ? NeighborLists(rows: target.rows, k: target.k) : target
+        let lists = exact && widening ? NeighborLists.emptied(rows: target.rows, k: target.k, threads: threadCount) : target
         defer {
             if exact && widening {
                 target.merge(lists, rows: 0..<target.rows, skippingHeld: true)
