@@ -27,7 +27,8 @@ def images(name):
 
 
 def main():
-    if len(sys.argv) != 2:
+    # An option-like argument (--help) is not taken as the output's name.
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     out = sys.argv[1]
     partial = out + ".partial"
