@@ -13,7 +13,6 @@ struct ContiguousReader {
     let path: String
     let offset: Int
     let columns: Int
-    let rows: Int
 
     init?(_ dataset: HDF5Dataset) {
         guard dataset.isLittleEndianFloat32Matrix,
@@ -30,7 +29,6 @@ struct ContiguousReader {
         path = String(decoding: name.prefix(size).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         offset = Int(address)
         columns = dataset.columns
-        rows = dataset.rows
     }
 
     /// Rows `start ..< start + count` into `buffer`, in pieces of about `pieceBytes` on

@@ -262,6 +262,33 @@ public final class HDF5Dataset: @unchecked Sendable {
         return body(properties)
     }
 
+    /// Storage in chunks of whole rows: rows per chunk and the filter pipeline, in order, each
+    /// filter with its parameters.
+    struct RowChunks {
+        var rows: Int
+        var filters: [(id: H5Z_filter_t, values: [UInt32])]
+    }
+
+    /// How the dataset is chunked, when its chunks hold whole rows (as the parallel chunk
+    /// reader and writer need); nil for other layouts.
+    var rowChunks: RowChunks? {
+        withCreationProperties { properties in
+            guard H5Pget_layout(properties) == H5D_CHUNKED, shape.count == 1 || shape.count == 2 else { return nil }
+            let rank = Int32(shape.count)
+            var chunk = [hsize_t](repeating: 0, count: shape.count)
+            guard H5Pget_chunk(properties, rank, &chunk) == rank, chunk[0] > 0,
+                  shape.count == 1 || Int(chunk[1]) == columns else { return nil }
+            let filters = (0..<H5Pget_nfilters(properties)).map { index in
+                var flags: UInt32 = 0, config: UInt32 = 0
+                var values = [UInt32](repeating: 0, count: 8)
+                var count = values.count
+                let filter = H5Pget_filter2(properties, UInt32(index), &flags, &count, &values, 0, nil, &config)
+                return (id: filter, values: Array(values.prefix(min(count, values.count))))
+            }
+            return RowChunks(rows: Int(chunk[0]), filters: filters)
+        }
+    }
+
     /// Bytes from which a whole dataset's chunks are compressed on several threads (two of
     /// `HDF5File.createDataset`'s chunks).
     static let parallelWriteMinimum = 2 << 20

@@ -18,30 +18,14 @@ struct ParallelChunkReader {
     let dataset: HDF5Dataset
 
     init?(_ dataset: HDF5Dataset) {
-        guard dataset.isLittleEndianFloat32Matrix else { return nil }
-        let properties = H5Dget_create_plist(dataset.id)
-        guard properties >= 0 else { return nil }
-        defer { H5Pclose(properties) }
-        guard H5Pget_layout(properties) == H5D_CHUNKED else { return nil }
-        var chunk = [hsize_t](repeating: 0, count: 2)
-        guard H5Pget_chunk(properties, 2, &chunk) == 2, Int(chunk[1]) == dataset.columns, chunk[0] > 0 else { return nil }
-        var filters: [Int32] = []
-        for index in 0..<H5Pget_nfilters(properties) {
-            var flags: UInt32 = 0
-            var count = 0
-            var values = [UInt32](repeating: 0, count: 8)
-            var config: UInt32 = 0
-            count = values.count
-            let filter = H5Pget_filter2(properties, UInt32(index), &flags, &count, &values, 0, nil, &config)
-            filters.append(filter)
-        }
+        guard dataset.isLittleEndianFloat32Matrix, let chunks = dataset.rowChunks else { return nil }
         let deflate = sj_H5Z_FILTER_DEFLATE(), shuffle = sj_H5Z_FILTER_SHUFFLE()
-        switch filters {
+        switch chunks.filters.map(\.id) {
         case [deflate]: (shuffled, deflated) = (false, true)
         case [shuffle, deflate]: (shuffled, deflated) = (true, true)
         default: return nil  // unfiltered data reads at memory speed through H5Dread anyway
         }
-        rowsPerChunk = Int(chunk[0])
+        rowsPerChunk = chunks.rows
         columns = dataset.columns
         self.dataset = dataset
     }

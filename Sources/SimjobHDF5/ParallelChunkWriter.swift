@@ -19,27 +19,14 @@ struct ParallelChunkWriter {
     let level: Int32
 
     init?(_ dataset: HDF5Dataset, elementSize: Int) {
-        guard dataset.shape.count == 1 || dataset.shape.count == 2, H5Tget_size(dataset.fileType) == elementSize,
-              H5Tget_order(dataset.fileType) == H5T_ORDER_LE || elementSize == 1 else { return nil }
-        let properties = H5Dget_create_plist(dataset.id)
-        guard properties >= 0 else { return nil }
-        defer { H5Pclose(properties) }
-        guard H5Pget_layout(properties) == H5D_CHUNKED else { return nil }
-        let rank = Int32(dataset.shape.count)
-        var chunk = [hsize_t](repeating: 0, count: dataset.shape.count)
-        guard H5Pget_chunk(properties, rank, &chunk) == rank, chunk[0] > 0 else { return nil }
-        rowElements = dataset.shape.count == 2 ? dataset.columns : 1
-        guard dataset.shape.count == 1 || Int(chunk[1]) == rowElements else { return nil }
-        // Exactly createDataset's pipeline: shuffle, then deflate at level 1.
-        guard H5Pget_nfilters(properties) == 2 else { return nil }
-        var levels = [UInt32](repeating: 0, count: 4)
-        var flags: UInt32 = 0, config: UInt32 = 0
-        var count = 0
-        guard H5Pget_filter2(properties, 0, &flags, &count, nil, 0, nil, &config) == sj_H5Z_FILTER_SHUFFLE() else { return nil }
-        count = levels.count
-        guard H5Pget_filter2(properties, 1, &flags, &count, &levels, 0, nil, &config) == sj_H5Z_FILTER_DEFLATE(), count >= 1 else { return nil }
-        level = Int32(levels[0])
-        rowsPerChunk = Int(chunk[0])
+        guard H5Tget_size(dataset.fileType) == elementSize,
+              H5Tget_order(dataset.fileType) == H5T_ORDER_LE || elementSize == 1, let chunks = dataset.rowChunks else { return nil }
+        // Exactly createDataset's pipeline: shuffle, then deflate at its level.
+        guard chunks.filters.map(\.id) == [sj_H5Z_FILTER_SHUFFLE(), sj_H5Z_FILTER_DEFLATE()], let deflateLevel = chunks.filters[1].values.first
+        else { return nil }
+        level = Int32(deflateLevel)
+        rowElements = dataset.columns
+        rowsPerChunk = chunks.rows
         self.dataset = dataset
         self.elementSize = elementSize
     }

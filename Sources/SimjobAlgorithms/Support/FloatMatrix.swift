@@ -1,6 +1,5 @@
 import Foundation
 import SimjobCore
-import SimjobKernels
 
 /// An owned, row-major `rows x columns` matrix of Float, 64-byte aligned for SIMD and BLAS.
 ///
@@ -83,19 +82,4 @@ public final class FloatMatrix: @unchecked Sendable {
     public var byteCount: Int { rows * columns * 4 }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: rows * columns)) }
-}
-
-extension FloatMatrix {
-    /// Scales every row to unit length (zero rows stay zero), on `threads` threads for large
-    /// matrices: one pass over a freshly read set, which would otherwise run on one core.
-    public func normalizeRows(threads: Int?) {
-        let parts = rows * columns >= 1 << 22 ? max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount) : 1
-        let step = (rows + parts - 1) / parts
-        let shared = UnsafeSendable(pointer)
-        let columns = columns, rows = rows
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let start = min(part * step, rows), end = min(start + step, rows)
-            VectorKernels.normalizeRows(shared.value + start * columns, rows: end - start, dimension: columns)
-        }
-    }
 }

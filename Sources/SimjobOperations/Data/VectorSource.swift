@@ -58,20 +58,17 @@ public final class VectorSource: RowSource, @unchecked Sendable {
         }
     }
 
-    /// `VectorKernels.firstNonFiniteRow` over `threads` threads for large blocks.
+    /// `VectorKernels.firstNonFiniteRow` over `threads` threads for large blocks: the first
+    /// unusable row of the earliest part that has one.
     static func firstUnusableRow(_ buffer: UnsafeMutablePointer<Float>, rows: Int, dimension: Int, threads: Int) -> Int? {
-        let parts = rows * dimension >= 1 << 22 ? max(1, threads) : 1
-        if parts == 1 { return VectorKernels.firstNonFiniteRow(buffer, rows: rows, dimension: dimension) }
-        let firsts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
-        firsts.initialize(repeating: Int.max, count: parts)
+        let firsts = UnsafeMutablePointer<Int>.allocate(capacity: max(1, threads))
+        firsts.initialize(repeating: Int.max, count: max(1, threads))
         defer { firsts.deallocate() }
         let shared = UnsafeSendable((buffer, firsts))
-        let step = (rows + parts - 1) / parts
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        let parts = RowParts.run(rows: rows, width: dimension, threads: threads) { part, range in
             let (buffer, firsts) = shared.value
-            let start = min(part * step, rows), end = min(start + step, rows)
-            if let bad = VectorKernels.firstNonFiniteRow(buffer + start * dimension, rows: end - start, dimension: dimension) {
-                firsts[part] = start + bad
+            if let bad = VectorKernels.firstNonFiniteRow(buffer + range.lowerBound * dimension, rows: range.count, dimension: dimension) {
+                firsts[part] = range.lowerBound + bad
             }
         }
         let first = (0..<parts).map { firsts[$0] }.min()!
