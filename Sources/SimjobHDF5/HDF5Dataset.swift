@@ -248,6 +248,13 @@ public final class HDF5Dataset: @unchecked Sendable {
         try readRows(start, count, into: buffer)
     }
 
+    /// Where the rows lie in the file when it holds them as one contiguous, unfiltered run of
+    /// little-endian float32 values (what `ContiguousReader` reads, and what a caller may map
+    /// instead of reading): the file's path and the byte offset of row 0. nil otherwise.
+    public var contiguousFloat32Rows: (path: String, offset: Int)? {
+        ContiguousReader(self).map { ($0.path, $0.offset) }
+    }
+
     /// Whether rows are stored as little-endian float32, as the parallel readers take them.
     var isLittleEndianFloat32Matrix: Bool {
         shape.count == 2 && elementType == .float32 && H5Tget_order(fileType) == H5T_ORDER_LE

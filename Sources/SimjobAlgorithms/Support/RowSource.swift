@@ -11,17 +11,29 @@ public protocol RowSource: AnyObject, Sendable {
     var name: String { get }
     /// Reads rows `range` into `buffer` (`range.count x dimension`), throwing on unusable rows.
     func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws
+    /// Rows `range` as a matrix mapped from the file that stores them, checked like `read`, when
+    /// the storage allows it (contiguous float32 in the machine's byte order); nil to read.
+    func mappedMatrix(_ range: Range<Int>) throws -> FloatMatrix?
 }
 
 extension RowSource {
     /// Bytes the whole set takes as Float32 in memory.
     public var floatBytes: Int { rows * dimension * 4 }
 
-    /// Reads rows `range` into a new matrix, normalised to unit length for `angular`.
+    public func mappedMatrix(_ range: Range<Int>) throws -> FloatMatrix? { nil }
+
+    /// Reads rows `range` into a new matrix, normalised to unit length for `angular`: a mapping
+    /// of the file where the source offers one (`mappedMatrix`), else a copy in memory (or in a
+    /// spill file in `directory`).
     public func readMatrix(_ range: Range<Int>, metric: Metric? = nil, spillingTo directory: String? = nil) throws -> FloatMatrix {
-        let matrix = try directory.map { try FloatMatrix(rows: range.count, columns: dimension, spillingTo: $0) }
-            ?? FloatMatrix(rows: range.count, columns: dimension)
-        try read(range, into: matrix.pointer)
+        let matrix: FloatMatrix
+        if directory == nil, let mapped = try mappedMatrix(range) {
+            matrix = mapped
+        } else {
+            matrix = try directory.map { try FloatMatrix(rows: range.count, columns: dimension, spillingTo: $0) }
+                ?? FloatMatrix(rows: range.count, columns: dimension)
+            try read(range, into: matrix.pointer)
+        }
         if metric?.normalizesVectors == true {
             VectorKernels.normalizeRows(matrix.pointer, rows: matrix.rows, dimension: dimension)
         }

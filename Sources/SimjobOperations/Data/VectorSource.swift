@@ -51,6 +51,25 @@ public final class VectorSource: RowSource, @unchecked Sendable {
     /// with the first bad row's number.
     public func read(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
         try dataset.readRowsParallel(range.lowerBound, range.count, into: buffer, threads: readThreads)
+        try check(range, buffer)
+    }
+
+    /// Sets of at least this many bytes are mapped rather than read when their storage allows it.
+    public static let mappingMinimumBytes = 16 << 20
+
+    /// Rows `range` mapped from the file (`FloatMatrix.init?(mapping:...)`) when the dataset
+    /// stores them as one contiguous run of little-endian float32 and they take at least
+    /// `mappingMinimumBytes`; checked like `read`.
+    public func mappedMatrix(_ range: Range<Int>) throws -> FloatMatrix? {
+        guard range.count * dimension * 4 >= Self.mappingMinimumBytes, let (path, offset) = dataset.contiguousFloat32Rows,
+              let matrix = FloatMatrix(mapping: path, offset: offset + range.lowerBound * dimension * 4, rows: range.count,
+                                       columns: dimension, name: reference.path) else { return nil }
+        try check(range, matrix.pointer)
+        return matrix
+    }
+
+    /// Rejects NaN, infinities and overflowing values in rows `range`, held at `buffer`.
+    private func check(_ range: Range<Int>, _ buffer: UnsafeMutablePointer<Float>) throws {
         if let bad = Self.firstUnusableRow(buffer, rows: range.count, dimension: dimension, threads: readThreads) {
             let row = range.lowerBound + bad
             let problem = VectorKernels.describeUnusableRow(buffer + bad * dimension, dimension: dimension)
