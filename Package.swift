@@ -5,7 +5,7 @@
 // The targets mirror the architecture, bottom to top:
 //   CHDF5, CBLAS, CDNNL  system-library module maps over Debian's libhdf5-dev, libopenblas-dev
 //                        and libdnnl-dev (oneDNN, for int8 products)
-//   CMemoryHints         a prefetch hint, which Swift cannot spell
+//   CMemoryHints         a prefetch hint and a movemask, which Swift cannot spell
 //   SimjobHDF5           a small Swift API over HDF5: files, datasets, block reads, attributes,
 //                        atomic (temporary name, then rename) output files
 //   SimjobBLAS           the products: sgemm and the BLAS runtime (core in use, thread count,

@@ -9,7 +9,7 @@ def simjob_binary():
     """The release build of simjob, built first if missing."""
     path = os.path.join(ROOT, ".build", "release", "simjob")
     if not os.path.exists(path):
-        subprocess.run(["swift", "build", "-c", "release", "--package-path", ROOT], check=True)
+        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--package-path", ROOT], check=True)
     return path
 
 

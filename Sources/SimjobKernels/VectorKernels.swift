@@ -177,8 +177,7 @@ public enum VectorKernels {
     /// passing lanes are visited by `trailingZeroBitCount` instead of testing all 16.
     @inlinable @inline(__always)
     public static func laneBits(_ mask: SIMDMask<SIMD16<Int32>>) -> Int {
-        let bits = SIMD16<Int32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        return Int((unsafeBitCast(mask, to: SIMD16<Int32>.self) & bits).wrappedSum())
+        Int(simjob_lane_bits(unsafeBitCast(mask, to: SIMD16<Int32>.self)))
     }
 
     /// Minimum of 16 lanes (lane by lane: the standard library's generic `pointwiseMin` was

@@ -1,8 +1,20 @@
-// Memory hints Swift has no spelling for: a software prefetch of a cache line, for loops that
-// read rows at addresses the hardware prefetcher cannot predict (candidate rows by id).
+// Hints Swift has no spelling for: a software prefetch of a cache line, for loops that read
+// rows at addresses the hardware prefetcher cannot predict (candidate rows by id), and a vector
+// mask's lanes as the bits of an integer (a movemask).
 #ifndef SIMJOB_MEMORY_HINTS_H
 #define SIMJOB_MEMORY_HINTS_H
 
 static inline void simjob_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
+
+// The lanes of a 16-lane comparison mask (each lane 0 or -1) as the bits of an integer: clang
+// lowers the conversion to a bool vector and its bit cast to packs and one pmovmskb (7
+// instructions on AVX2), where the same in Swift (weights, then a horizontal sum) took 30.
+typedef int simjob_int16 __attribute__((ext_vector_type(16)));
+typedef _Bool simjob_bool16 __attribute__((ext_vector_type(16)));
+
+static inline unsigned simjob_lane_bits(simjob_int16 mask) {
+    simjob_bool16 lanes = __builtin_convertvector(mask < 0, simjob_bool16);
+    return __builtin_bit_cast(unsigned short, lanes);
+}
 
 #endif

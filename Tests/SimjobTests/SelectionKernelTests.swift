@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import SimjobKernels
+
+/// The small pieces the candidate scan selects with: a comparison mask as bits, and the bound
+/// a row's first tile takes from its group minima.
+@Suite("Selection kernels")
+struct SelectionKernelTests {
+    @Test("laneBits sets bit i exactly where lane i of the comparison holds")
+    func laneBits() {
+        var rng = SeededGenerator(seed: 77)
+        for lane in 0..<16 {
+            var values = SIMD16<Float>(repeating: 1)
+            values[lane] = -1
+            #expect(VectorKernels.laneBits(values .< 0) == 1 << lane)
+        }
+        #expect(VectorKernels.laneBits(SIMD16<Float>(repeating: 1) .< 0) == 0)
+        #expect(VectorKernels.laneBits(SIMD16<Float>(repeating: -1) .< 0) == 0xFFFF)
+        for _ in 0..<1000 {
+            var values = SIMD16<Float>()
+            var expected = 0
+            for lane in 0..<16 {
+                values[lane] = rng.nextUnitFloat() - 0.5
+                if values[lane] <= 0.1 { expected |= 1 << lane }
+            }
+            #expect(VectorKernels.laneBits(values .<= SIMD16(repeating: 0.1)) == expected)
+        }
+    }
+
+    @Test("rankBound is at or above the rank-th smallest minimum, at most 1/4096 of their range above it (to float rounding: 0.1 % of that, plus 1e-5 relative)")
+    func rankBound() {
+        var rng = SeededGenerator(seed: 5)
+        for trial in 0..<500 {
+            let groups = 1 + trial % 5
+            let count = 16 * groups
+            let rank = 1 + Int(rng.next() % UInt64(count))
+            let minima = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: groups)
+            defer { minima.deallocate() }
+            var values: [Float] = []
+            // Negative and positive scores, ties, and a narrow range in some trials.
+            let spread: Float = trial % 7 == 0 ? 1e-3 : 100
+            for g in 0..<groups {
+                for lane in 0..<16 {
+                    var value = (rng.nextUnitFloat() - 0.3) * spread
+                    if trial % 11 == 0 { value = Float(Int(value)) }
+                    minima[g][lane] = value
+                    values.append(value)
+                }
+            }
+            let bound = CandidateScan.rankBound(minima, groups: groups, rank: rank)
+            let sorted = values.sorted()
+            let exact = sorted[rank - 1]
+            #expect(values.filter { $0 <= bound }.count >= rank, "trial \(trial): fewer than \(rank) minima at or below \(bound)")
+            #expect(bound >= exact && bound - exact <= (sorted.last! - sorted.first!) / 4096 * 1.001 + 1e-5 * max(1, abs(exact)), "trial \(trial): \(bound) against \(exact), range \(sorted.first!) ... \(sorted.last!), rank \(rank) of \(count)")
+        }
+    }
+}
