@@ -31,32 +31,11 @@ public enum RowHash {
         return avalanche(h ^ UInt64(dimension))
     }
 
-    /// The hashes of `rows` consecutive rows, each equal to `row`'s. One row's hash is a chain
-    /// of dependent multiplies (latency bound); four rows hashed side by side keep the
-    /// multiplier busy (Fashion-MNIST's 188 MB: about 3x faster).
+    /// The hashes of `rows` consecutive rows. (Four rows side by side, to overlap their chains
+    /// of dependent multiplies, were slower: the compiler turned them into 64-bit vector
+    /// multiplies emulated with three 32-bit ones each.)
     public static func rows(_ x: UnsafePointer<Float>, rows: Int, dimension: Int, into hashes: UnsafeMutablePointer<UInt64>) {
-        var r = 0
-        x.withMemoryRebound(to: UInt32.self, capacity: rows * dimension) { words in
-            while r + 4 <= rows {
-                let w0 = words + r * dimension, w1 = w0 + dimension, w2 = w1 + dimension, w3 = w2 + dimension
-                var h0 = offset, h1 = offset, h2 = offset, h3 = offset
-                for j in 0..<dimension {
-                    h0 = (h0 ^ UInt64(w0[j])) &* prime
-                    h1 = (h1 ^ UInt64(w1[j])) &* prime
-                    h2 = (h2 ^ UInt64(w2[j])) &* prime
-                    h3 = (h3 ^ UInt64(w3[j])) &* prime
-                }
-                hashes[r] = avalanche(h0 ^ UInt64(dimension))
-                hashes[r + 1] = avalanche(h1 ^ UInt64(dimension))
-                hashes[r + 2] = avalanche(h2 ^ UInt64(dimension))
-                hashes[r + 3] = avalanche(h3 ^ UInt64(dimension))
-                r += 4
-            }
-        }
-        while r < rows {
-            hashes[r] = row(x + r * dimension, dimension: dimension)
-            r += 1
-        }
+        for r in 0..<rows { hashes[r] = row(x + r * dimension, dimension: dimension) }
     }
 
     /// The running checksum of a set, updated with the next row's hash.
