@@ -67,6 +67,34 @@ public struct NeighborLists: @unchecked Sendable {
         bounds[row] = scores[last]
     }
 
+    /// Offers `id` at `score` to row `row`'s list, which may hold `id` already: then the lower
+    /// of the two scores is kept. Whatever order a row's offers arrive in, its list ends as the
+    /// best `k` ids by the lowest score each was offered at (`insert` after a `contains` check
+    /// keeps the first score instead, which depends on the order when one pair arrives with
+    /// scores that differ in their last bits). True when the list changed.
+    @discardableResult
+    public func insertOrLower(row: Int, score: Float, id: Int32) -> Bool {
+        let first = row * k
+        let last = first + k - 1
+        if score > scores[last] || (score == scores[last] && id >= ids[last]) { return false }
+        var held = first
+        while held <= last && ids[held] != id { held += 1 }
+        if held <= last {
+            guard score < scores[held] else { return false }
+            // Out, then in at its new place (nearer the front).
+            var slot = held
+            while slot < last {
+                scores[slot] = scores[slot + 1]
+                ids[slot] = ids[slot + 1]
+                slot += 1
+            }
+            scores[last] = .infinity
+            ids[last] = Self.emptyID
+        }
+        insert(row: row, score: score, id: id)
+        return true
+    }
+
     /// Merges `other`'s lists of rows `range` (same rows and k) into these. With `skippingHeld`,
     /// an id a list already holds is not offered again (when both sides may have found the same
     /// pair); without, the candidates must be disjoint.

@@ -81,3 +81,42 @@ struct RowHashTests {
         }
     }
 }
+
+@Suite("Neighbour lists")
+struct NeighborListOrderTests {
+    @Test("insertOrLower ends with the same list whatever order the offers come in, duplicates at different scores included")
+    func orderIndependent() {
+        var rng = SeededGenerator(seed: 31)
+        for trial in 0..<200 {
+            let k = 1 + trial % 12
+            // 40 offers of 25 ids: many ids offered twice or more, at scores a few ulps apart
+            // (as two sgemm calls give one pair) or far apart, and exact ties between ids.
+            var offers: [(Float, Int32)] = []
+            for _ in 0..<40 {
+                let id = Int32(rng.next() % 25)
+                var score = Float(id % 9) + (trial % 3 == 0 ? 0 : rng.nextUnitFloat() * 0.5)
+                if rng.next() % 3 == 0 { score = score.nextUp.nextUp }
+                offers.append((score, id))
+            }
+            var reference: ([Float], [Int32])?
+            for _ in 0..<6 {
+                offers.shuffle(using: &rng)
+                let lists = NeighborLists(rows: 1, k: k)
+                defer { lists.deallocate() }
+                for (score, id) in offers { lists.insertOrLower(row: 0, score: score, id: id) }
+                let result = (Array(UnsafeBufferPointer(start: lists.scores, count: k)), Array(UnsafeBufferPointer(start: lists.ids, count: k)))
+                // Distinct ids, sorted, each at the lowest score it was offered at.
+                let held = result.1.filter { $0 != NeighborLists.emptyID }
+                #expect(Set(held).count == held.count)
+                for (slot, id) in held.enumerated() {
+                    #expect(result.0[slot] == offers.filter { $0.1 == id }.map(\.0).min()!)
+                }
+                if let reference {
+                    #expect(reference.0 == result.0 && reference.1 == result.1, "trial \(trial): the order of the offers changed the list")
+                } else {
+                    reference = result
+                }
+            }
+        }
+    }
+}

@@ -311,10 +311,18 @@ final class LocalJoin {
                         let row = Int(proposal.target)
                         // The margin covers the expansion's rounding when scores are re-done exactly.
                         let allowance = exact == nil ? 0 : TileScan.roundingMargin * (norms[row] + norms[Int(proposal.candidate)])
-                        if proposal.score - allowance > lists.bounds[row] || lists.contains(row: row, id: proposal.candidate) { continue }
-                        let score = exact.map { metric.exactScore($0.row(row), $0.row(Int(proposal.candidate)), dimension: $0.columns) } ?? proposal.score
-                        lists.insert(row: row, score: score, id: proposal.candidate)
-                        count += 1
+                        if proposal.score - allowance > lists.bounds[row] { continue }
+                        if let exact {
+                            if lists.contains(row: row, id: proposal.candidate) { continue }
+                            lists.insert(row: row, score: metric.exactScore(exact.row(row), exact.row(Int(proposal.candidate)), dimension: exact.columns),
+                                         id: proposal.candidate)
+                            count += 1
+                        } else if lists.insertOrLower(row: row, score: proposal.score, id: proposal.candidate) {
+                            // A pair scored in two join sets can differ in its last bits (two
+                            // sgemm calls of different shapes); which worker's proposal comes
+                            // first depends on scheduling, so the lower score is kept.
+                            count += 1
+                        }
                     }
                     worker.runs[bucketIndex].count = 0
                 }
