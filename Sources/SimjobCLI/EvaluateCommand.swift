@@ -19,7 +19,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "evaluate"))) var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
     @Option(help: ArgumentHelp(ParameterHelp.help("refine", in: "evaluate"))) var refine = CommaSeparated(values: EvaluationConfig().refine)
     @Option(help: ArgumentHelp(ParameterHelp.help("ef", in: "evaluate"))) var ef = CommaSeparated(values: EvaluationConfig().ef)
-    @Option(name: .customLong("param"), help: ArgumentHelp("NAME=V1,V2,... for a search parameter (nprobe, refine, ef); repeatable, overrides the option of that name.", valueName: "NAME=V1,V2,..."))
+    @Option(help: ArgumentHelp(ParameterHelp.help("probes", in: "evaluate"))) var probes = CommaSeparated(values: EvaluationConfig().probes)
+    @Option(name: .customLong("param"), help: ArgumentHelp("NAME=V1,V2,... for a search parameter (nprobe, refine, ef, probes); repeatable, overrides the option of that name.", valueName: "NAME=V1,V2,..."))
     var parameters: [String] = []
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
@@ -61,6 +62,7 @@ struct EvaluateCommand: ParsableCommand {
         config.nprobe = nprobe.values
         config.refine = refine.values
         config.ef = ef.values
+        config.probes = probes.values
         for parameter in parameters {
             let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let values = CommaSeparated<Int>(argument: parts[1])?.values else {
@@ -70,7 +72,8 @@ struct EvaluateCommand: ParsableCommand {
             case "nprobe": config.nprobe = values
             case "refine": config.refine = values
             case "ef": config.ef = values
-            default: throw SimjobError("--param '\(parameter)': unknown parameter '\(parts[0])' (nprobe, refine, ef)")
+            case "probes": config.probes = values
+            default: throw SimjobError("--param '\(parameter)': unknown parameter '\(parts[0])' (nprobe, refine, ef, probes)")
             }
         }
         config.runs = runs

@@ -62,7 +62,7 @@ struct KMeansCommand: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an index (IVF-PQ: coarse k-means, product quantizer; or IVF-Flat: the vectors by cell), encode the set and save it.")
+        abstract: "Train an index (IVF-PQ: coarse k-means, product quantizer; IVF-Flat: the vectors by cell; HNSW; LSH: hash tables), encode the set and save it.")
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output index file.") var output: String
@@ -71,6 +71,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("m") + " Required for ivfpq; for hnsw, links per node (default 16).")) var m: Int?
     @Option(help: "hnsw: the k-NN graph (simjob knn-graph output) the base layer is chosen from (default: an exact 2m-NN graph built here).") var graph: String?
     @Option(help: ArgumentHelp(ParameterHelp.help("nbits"))) var nbits = IVFPQConfig().nbits
+    @Option(help: ArgumentHelp(ParameterHelp.help("tables"))) var tables = IVFPQConfig().tables
+    @Option(help: ArgumentHelp(ParameterHelp.help("hash_bits"))) var hashBits = IVFPQConfig().hashBits
     @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
     @Option(help: ArgumentHelp(ParameterHelp.help("coarse_iterations"))) var coarseIterations = IVFPQConfig().coarseIterations
     @Option(help: ArgumentHelp(ParameterHelp.help("pq_iterations"))) var pqIterations = IVFPQConfig().pqIterations
@@ -87,6 +89,10 @@ struct TrainCommand: ParsableCommand {
         guard type != .ivfpq || nlist != nil else { throw ValidationError("Missing expected argument '--nlist <nlist>'") }
         guard type != .ivfflat || nlist != nil else { throw ValidationError("Missing expected argument '--nlist <nlist>'") }
         guard graph == nil || type == .hnsw else { throw ValidationError("--graph applies to --type hnsw") }
+        guard type == .lsh || (tables == IVFPQConfig().tables && hashBits == IVFPQConfig().hashBits) else {
+            throw ValidationError("--tables and --hash-bits apply to --type lsh")
+        }
+        guard type != .lsh || nlist == nil else { throw ValidationError("--nlist does not apply to --type lsh") }
         var config = IVFPQConfig(nlist: nlist ?? 1, m: m ?? (type == .hnsw ? 16 : 1), nbits: nbits)
         config.type = type
         config.memoryLimit = memoryLimit
@@ -97,6 +103,8 @@ struct TrainCommand: ParsableCommand {
         config.seed = seed
         config.threads = common.threads
         config.gemm = gemm ?? config.gemm
+        config.tables = tables
+        config.hashBits = hashBits
         let (index, stats) = try tagging.applying {
             try QuantizationOperations.train(
                 input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config, graph: graph,
@@ -105,6 +113,12 @@ struct TrainCommand: ParsableCommand {
         if type == .hnsw {
             printLine(String(format: "HNSW m=%d %@: %d vectors in %.2f s (reading %.2f s), index %@ -> %@", config.m, index.metric.rawValue, stats.vectors,
                              stats.totalSeconds, stats.readSeconds, formatBytes(index.sizeInBytes), output))
+            return
+        }
+        if let lsh = index as? LSHIndex {
+            printLine(String(format: "LSH tables=%d bits=%d %@: %d vectors in %.2f s (reading %.2f s, hashing %.2f s), index %@ -> %@", lsh.tables, lsh.bits,
+                             index.metric.rawValue, stats.vectors, stats.totalSeconds, stats.readSeconds, stats.encodeSeconds,
+                             formatBytes(index.sizeInBytes), output))
             return
         }
         if type == .ivfflat {
@@ -125,7 +139,7 @@ struct TrainCommand: ParsableCommand {
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search an IVF-PQ index: search/neighbors and search/distances for every query.")
+        abstract: "Search an index (IVF-PQ, IVF-Flat, HNSW, LSH): search/neighbors and search/distances for every query.")
 
     @Argument(help: "Index file written by simjob train.") var index: String
     @Option(help: "FILE[:DATASET] of queries (default dataset: test).") var queries: String
@@ -133,6 +147,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "search"))) var k: Int
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe") + " (IVF indexes; required for them)")) var nprobe: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("ef"))) var ef: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("probes"))) var probes: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("refine"))) var refine = IVFPQSearchConfig().refine
     @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
     @OptionGroup var common: CommonOptions
@@ -140,14 +155,16 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         var config = IVFPQSearchConfig(k: k, nprobe: nprobe ?? 1, refine: refine)
         config.ef = ef
+        config.probes = probes
         config.threads = common.threads
-        if nprobe == nil, try QuantizationOperations.indexType(index) != "HNSW" {
+        let type = try QuantizationOperations.indexType(index)
+        if nprobe == nil, type != "HNSW", type != "LSH" {
             throw SimjobError("\(index): an IVF index needs --nprobe (inverted lists scanned per query)")
         }
         let stats = try QuantizationOperations.search(
             index: index, queries: DatasetReference(parsing: queries, defaultDataset: "test"), output: output,
             config: config, base: base.map { DatasetReference(parsing: $0, defaultDataset: "train") })
-        let setting = ef.map { "ef=\($0)" } ?? nprobe.map { "nprobe=\($0)" } ?? "default"
+        let setting = ef.map { "ef=\($0)" } ?? probes.map { "probes=\($0)" } ?? nprobe.map { "nprobe=\($0)" } ?? "default"
         printLine(String(format: "search: %d queries, k=%d, %@, refine=%d: %.3f s, %.0f queries/s -> %@",
                          stats.queries, k, setting, refine, stats.seconds, stats.queriesPerSecond, output))
     }

@@ -12,6 +12,9 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     public var refine: [Int] = [0]
     /// HNSW indexes: ef values to sweep (nprobe and refine do not apply). Default [16, 32, 64, 128].
     public var ef: [Int] = [16, 32, 64, 128]
+    /// LSH indexes: buckets probed per table, to sweep (nprobe and refine do not apply).
+    /// Default [1, 2, 4, 8, 16, 32].
+    public var probes: [Int] = [1, 2, 4, 8, 16, 32]
     /// Batch runs per setting; the fastest gives the queries per second, as ann-benchmarks
     /// takes the best of its runs. Default 3.
     public var runs: Int = 3
@@ -26,7 +29,7 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     public init() {}
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, ef, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
+        case k, nprobe, refine, ef, probes, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
     }
 }
 
@@ -38,6 +41,8 @@ public struct EvaluationRow: Sendable {
     public var refine: Int
     /// HNSW's beam width (0 for other indexes).
     public var ef: Int = 0
+    /// LSH's buckets per table (0 for other indexes).
+    public var probes: Int = 0
     public var recall: Double
     public var epsilonRecall: Double
     public var idRecall: Double
@@ -98,6 +103,7 @@ public enum Evaluation {
         guard !config.nprobe.isEmpty, config.nprobe.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every nprobe must be at least 1") }
         guard config.refine.allSatisfy({ $0 >= 0 }) else { throw SimjobError("evaluate: refine values must not be negative") }
         guard !config.ef.isEmpty, config.ef.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every ef must be at least 1") }
+        guard !config.probes.isEmpty, config.probes.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every probes value must be at least 1") }
         guard config.runs >= 1 else { throw SimjobError("evaluate: runs must be at least 1") }
     }
 
@@ -127,7 +133,15 @@ public enum Evaluation {
                 rows.append(row)
             }
         }
-        for refine in config.refine where !(inputs.index is HNSWIndex) {
+        if inputs.index is LSHIndex {
+            for probes in config.probes {
+                try Cancellation.check()
+                let row = try indexRow(inputs, nprobe: 0, refine: 0, probes: probes, config: config, threads: threads, latencyRows: latencyRows, score: score)
+                logger?.info("evaluate: probes=\(probes): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
+                rows.append(row)
+            }
+        }
+        for refine in config.refine where !(inputs.index is HNSWIndex) && !(inputs.index is LSHIndex) {
             for nprobe in config.nprobe {
                 try Cancellation.check()
                 let row = try indexRow(inputs, nprobe: nprobe, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
@@ -145,12 +159,13 @@ public enum Evaluation {
 
     /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.
     static func indexRow(
-        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, ef: Int = 0, config: EvaluationConfig, threads: Int, latencyRows: [Int],
+        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, ef: Int = 0, probes: Int = 0, config: EvaluationConfig, threads: Int, latencyRows: [Int],
         score: ([Int32]) -> (Recall.Scores, [Float])
     ) throws -> EvaluationRow {
         let index = inputs.index, rawQueries = inputs.rawQueries, baseVectors = inputs.base
         var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: max(nprobe, 1), refine: refine)
         if ef > 0 { searchConfig.ef = ef }
+        if probes > 0 { searchConfig.probes = probes }
         searchConfig.threads = threads
         var best: (NeighborTable, IVFPQIndex.SearchStats)?
         for _ in 0..<config.runs {
@@ -179,6 +194,7 @@ public enum Evaluation {
             p99Milliseconds: percentile(latencies, 0.99),
             candidates: Double(stats.codesScanned) / Double(max(rawQueries.rows, 1)))
         row.ef = ef
+        row.probes = probes
         row.neighbors = ids
         row.distances = distances
         return row

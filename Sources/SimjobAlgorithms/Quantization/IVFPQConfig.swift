@@ -9,6 +9,8 @@ public enum IndexType: String, Codable, Sendable, CaseIterable {
     case ivfflat
     /// A hierarchical navigable small-world graph built from the k-NN graph (`HNSWIndex`).
     case hnsw
+    /// Multi-table locality-sensitive hashing, candidates scored exactly (`LSHIndex`).
+    case lsh
 }
 
 /// Settings of index training (`simjob train`): IVF-PQ, or IVF-Flat (which uses the coarse
@@ -42,6 +44,11 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     /// The product of the coarse k-means, of cell assignment and of PQ training: fp32, int8,
     /// bf16 or auto (see `GEMMChoice`); the index is the same with each. Default auto.
     public var gemm: GEMMChoice = .auto
+    /// LSH: hash tables. Default 8.
+    public var tables: Int = 8
+    /// LSH: bits of each table's code (1 to 31); 0 picks about log2(rows / 32), within 4 to 20.
+    /// Default 0.
+    public var hashBits: Int = 0
 
     public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
         self.nlist = nlist
@@ -52,6 +59,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case type, nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
         case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit", gemm
+        case tables, hashBits = "hash_bits"
     }
 }
 
@@ -85,6 +93,9 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     public var refine: Int = 0
     /// HNSW: the base layer's beam width; nil takes max(k, 10), as hnswlib. Other types ignore it.
     public var ef: Int? = nil
+    /// LSH: buckets probed per table (its own, then by multi-probe order); nil takes 1. Other
+    /// types ignore it.
+    public var probes: Int? = nil
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
 
@@ -95,6 +106,6 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, ef, threads
+        case k, nprobe, refine, ef, probes, threads
     }
 }

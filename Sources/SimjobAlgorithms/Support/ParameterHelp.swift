@@ -47,7 +47,11 @@ public enum ParameterHelp {
         // IVF-PQ training
         "nlist": "Inverted lists (coarse centroids).",
         "m": "Sub-quantizers; must divide the dimension.",
-        "type": "Index type: ivfpq (product-quantized residuals), ivfflat (the vectors themselves, exact distances in the probed cells) or hnsw (a graph built from the k-NN graph; --m links per node).",
+        "type": "Index type: ivfpq (product-quantized residuals), ivfflat (the vectors themselves, exact distances in the probed cells), hnsw (a graph built from the k-NN graph; --m links per node) or lsh (hash tables of random-projection signs, --tables and --hash-bits; candidates scored exactly).",
+        "tables": "LSH: hash tables.",
+        "hash_bits": "LSH: bits of each table's code, 1 to 31 (0: about log2(rows / 32), within 4 to 20).",
+        "probes": "LSH: buckets probed per table, the query's own first, then by multi-probe order (default: 1).",
+        "evaluate.probes": "LSH indexes: probes values to sweep, comma-separated.",
         "ef": "HNSW: beam width of the base layer's search (default: max(k, 10)).",
         "nbits": "Bits per sub-quantizer code (1 to 8).",
         "coarse_iterations": "Coarse k-means iterations.",

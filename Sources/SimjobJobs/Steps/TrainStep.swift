@@ -33,11 +33,15 @@ enum TrainStep: StepDefinition {
         if config.type == .ivfpq, let dimension = resolved.info?.dimension(dataset.dataset) {
             planning.check(config.m >= 1 && dimension % config.m == 0, "m", "m = \(config.m) must divide the dimension \(dimension) of \(dataset)")
         }
-        if config.type != .hnsw, let rows = resolved.info?.rows(dataset.dataset) {
+        if config.type == .ivfpq || config.type == .ivfflat, let rows = resolved.info?.rows(dataset.dataset) {
             planning.check(config.nlist >= 1 && config.nlist <= rows, "nlist", "nlist = \(config.nlist) must be between 1 and the \(rows) rows of \(dataset)")
         }
         planning.check((1...8).contains(config.nbits), "nbits", "must be between 1 and 8")
         if config.type == .hnsw { planning.check(config.m >= 2, "m", "m = \(config.m) links per node must be at least 2") }
+        if config.type == .lsh {
+            planning.check((1...1024).contains(config.tables), "tables", "must be between 1 and 1024")
+            planning.check((0...LSHIndex.maximumBits).contains(config.hashBits), "hash_bits", "must be between 0 (automatic) and \(LSHIndex.maximumBits)")
+        }
         planning.info.indexed = (resolved.info?.rows(dataset.dataset), resolved.info?.dimension(dataset.dataset) ?? 0)
         planning.info.metric = config.metric ?? resolved.info?.metric
         return Action(input: dataset, config: config)

@@ -66,6 +66,7 @@ public enum QuantizationOperations {
         case .ivfpq: (index, stats) = try IVFPQIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         case .ivfflat: (index, stats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         case .hnsw: (index, stats) = try trainHNSW(source, metric: metric, config: config, graph: graph, logger: logger)
+        case .lsh: (index, stats) = try LSHIndex.train(source, metric: metric, config: config, logger: logger)
         }
         try IndexFile.save(index, to: out.file)
         try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
@@ -99,7 +100,7 @@ public enum QuantizationOperations {
         return (index, stats)
     }
 
-    /// The `type` attribute of the index in `path` (IVFPQ, IVFFlat, HNSW).
+    /// The `type` attribute of the index in `path` (IVFPQ, IVFFlat, HNSW, LSH).
     public static func indexType(_ path: String) throws -> String {
         try HDF5File.open(path).attribute("type", of: "index")?.stringValue ?? ""
     }
@@ -139,6 +140,7 @@ public enum QuantizationOperations {
         try out.file.setAttribute("k", .int(Int64(config.k)), on: "search")
         try out.file.setAttribute("nprobe", .int(Int64(config.nprobe)), on: "search")
         if let ef = config.ef { try out.file.setAttribute("ef", .int(Int64(ef)), on: "search") }
+        if index is LSHIndex { try out.file.setAttribute("probes", .int(Int64(config.probes ?? 1)), on: "search") }
         try out.file.setAttribute("refine", .int(Int64(config.refine)), on: "search")
         try out.file.setAttribute("metric", .string(index.metric.rawValue), on: "search")
         try out.file.setAttribute("seconds", .double(stats.seconds), on: "search")

@@ -10,6 +10,7 @@ public enum EvaluationOutput {
         let count = rows.count
         try file.write("evaluation/nprobe", rows.map { Int32($0.nprobe) }, shape: [count])
         try file.write("evaluation/ef", rows.map { Int32($0.ef) }, shape: [count])
+        try file.write("evaluation/probes", rows.map { Int32($0.probes) }, shape: [count])
         try file.write("evaluation/refine", rows.map { Int32($0.refine) }, shape: [count])
         try file.write("evaluation/recall", rows.map(\.recall), shape: [count])
         try file.write("evaluation/epsilon_recall", rows.map(\.epsilonRecall), shape: [count])
@@ -55,13 +56,15 @@ public enum EvaluationOutput {
             } catch {
                 throw SimjobError("\(folder): cannot create the ann-benchmarks results folder (is \(directory) a file, or not writable?)")
             }
-            let name = row.algorithm == "simjob-exact" ? "exact" : row.ef > 0 ? "ef_\(row.ef)" : "nprobe_\(row.nprobe)_refine_\(row.refine)"
+            let name = row.algorithm == "simjob-exact" ? "exact" : row.ef > 0 ? "ef_\(row.ef)" : row.probes > 0 ? "probes_\(row.probes)"
+                : "nprobe_\(row.nprobe)_refine_\(row.refine)"
             let path = folder + "/" + name + ".hdf5"
             let out = try AtomicOutputFile(path)
             let file = out.file
             let perQuery = row.bestSearchSeconds / Double(max(report.queries, 1))
             try file.setAttribute("algo", .string(row.algorithm), on: "/")
-            try file.setAttribute("name", .string(row.name + (row.ef > 0 ? "(ef=\(row.ef))" : "(nprobe=\(row.nprobe),refine=\(row.refine))")))
+            let setting = row.ef > 0 ? "(ef=\(row.ef))" : row.probes > 0 ? "(probes=\(row.probes))" : "(nprobe=\(row.nprobe),refine=\(row.refine))"
+            try file.setAttribute("name", .string(row.name + setting))
             try file.setAttribute("dataset", .string(report.dataset))
             try file.setAttribute("distance", .string(report.metric.rawValue))
             try file.setAttribute("count", .int(Int64(report.k)))
@@ -84,14 +87,14 @@ public enum EvaluationOutput {
     public static func table(_ report: EvaluationReport) -> String {
         var lines = [
             "\(report.dataset): \(report.queries) queries, k=\(report.k), \(report.metric); \(report.indexDescription), built in \(String(format: "%.2f", report.buildSeconds)) s, \(formatBytes(report.indexSizeBytes))",
-            "  algorithm      nprobe refine     ef   recall  eps-recall  id-recall        QPS  p50 ms  p95 ms  p99 ms  candidates  pareto",
+            "  algorithm      nprobe refine     ef probes   recall  eps-recall  id-recall        QPS  p50 ms  p95 ms  p99 ms  candidates  pareto",
         ]
         func milliseconds(_ value: Double) -> String { value.isNaN ? "     -" : String(format: "%6.3f", value) }
         for row in report.rows {
             let algorithm = row.algorithm.replacingOccurrences(of: "simjob-", with: "")
             lines.append("  " + algorithm.padding(toLength: 13, withPad: " ", startingAt: 0) + String(
-                format: " %6d %6d %6d  %7.4f     %7.4f    %7.4f  %9.0f  %@  %@  %@  %10.0f  %@",
-                row.nprobe, row.refine, row.ef, row.recall, row.epsilonRecall, row.idRecall, row.qps,
+                format: " %6d %6d %6d %6d  %7.4f     %7.4f    %7.4f  %9.0f  %@  %@  %@  %10.0f  %@",
+                row.nprobe, row.refine, row.ef, row.probes, row.recall, row.epsilonRecall, row.idRecall, row.qps,
                 milliseconds(row.p50Milliseconds), milliseconds(row.p95Milliseconds), milliseconds(row.p99Milliseconds),
                 row.candidates, row.pareto ? "*" : ""))
         }

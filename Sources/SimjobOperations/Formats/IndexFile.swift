@@ -225,6 +225,7 @@ public enum IndexFile {
         case let pq as IVFPQIndex: try pq.save(to: file, group: group)
         case let flat as IVFFlatIndex: try flat.save(to: file, group: group)
         case let hnsw as HNSWIndex: try hnsw.save(to: file, group: group)
+        case let lsh as LSHIndex: try lsh.save(to: file, group: group)
         default: preconditionFailure("an index type without a file layout")
         }
     }
@@ -235,7 +236,8 @@ public enum IndexFile {
         case "IVFPQ": return try IVFPQIndex.load(from: file, group: group)
         case "IVFFlat": return try IVFFlatIndex.load(from: file, group: group)
         case "HNSW": return try HNSWIndex.load(from: file, group: group)
-        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat, HNSW)")
+        case "LSH": return try LSHIndex.load(from: file, group: group)
+        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat, HNSW, LSH)")
         }
     }
 }
@@ -309,5 +311,62 @@ extension HNSWIndex {
         }
         return HNSWIndex(metric: metric, m: m, vectors: vectors, levels: levels, base: base, upper: upper, entryPoint: entry,
                          source: stored.source)
+    }
+}
+
+/// Saving and loading an LSH index in group `index`:
+///
+///     index/                    attributes: type = "LSH", format_version, metric, dimension,
+///                               count, tables, bits, source
+///     index/projections         float32 [tables * bits, d]   (table t: rows t * bits ..< (t + 1) * bits)
+///     index/thresholds          float32 [tables * bits]
+///     index/codes               int32   [tables, count]      (row i's code in table t, < 2^bits)
+///     index/vectors             float32 [count, d]           (unit length for angular)
+///
+/// The buckets are not stored: loading sorts each table's codes again (the codes, not the
+/// vectors, are what the index was built with, so a reloaded index probes the same buckets).
+extension LSHIndex {
+    public static let formatVersion: Int64 = 1
+
+    public func save(to file: HDF5File, group: String = "index") throws {
+        try file.createGroup(group)
+        let attributes: [(String, AttributeValue)] = [
+            ("type", .string("LSH")), ("format_version", .int(LSHIndex.formatVersion)), ("metric", .string(metric.rawValue)),
+            ("dimension", .int(Int64(dimension))), ("count", .int(Int64(count))), ("tables", .int(Int64(tables))),
+            ("bits", .int(Int64(bits))), ("source", .string(source)),
+        ]
+        for (name, value) in attributes { try file.setAttribute(name, value, on: group) }
+        try file.write("\(group)/projections", projections.array, shape: [tables * bits, dimension])
+        try file.write("\(group)/thresholds", thresholds, shape: [tables * bits])
+        try file.write("\(group)/codes", codes.map { Int32(bitPattern: $0) }, shape: [tables, count])
+        try file.write("\(group)/vectors", vectors.array, shape: [count, dimension])
+    }
+
+    public static func load(from file: HDF5File, group: String = "index") throws -> LSHIndex {
+        let stored = try IndexGroup(file, group, type: "LSH", named: "an LSH index", formatVersion: formatVersion)
+        let place = stored.place, altered = "(altered or corrupt index)"
+        let d = try stored.integer("dimension"), count = try stored.integer("count")
+        let tables = try stored.integer("tables"), bits = try stored.integer("bits")
+        guard (1...65_536).contains(d), (1...Int(Int32.max)).contains(count), (1...1024).contains(tables), (1...maximumBits).contains(bits) else {
+            throw SimjobError("\(place): attributes dimension = \(d), count = \(count), tables = \(tables), bits = \(bits) are out of range \(altered)")
+        }
+        func floats(_ name: String, shape: [Int]) throws -> [Float] {
+            let data = try stored.dataset(name, shape: shape, integer: false)
+            let values = try data.readAll(as: Float.self)
+            if let position = values.firstIndex(where: { !$0.isFinite }) {
+                throw SimjobError("\(data.location): entry \(position) is \(values[position]) \(altered)")
+            }
+            return values
+        }
+        let projections = FloatMatrix(rows: tables * bits, columns: d, values: try floats("projections", shape: [tables * bits, d]))
+        let thresholds = try floats("thresholds", shape: [tables * bits])
+        let codeData = try stored.dataset("codes", shape: [tables, count], integer: true)
+        let wide = try codeData.readAll(as: Int64.self)
+        if let position = wide.firstIndex(where: { $0 < 0 || $0 >= Int64(1) << bits }) {
+            throw SimjobError("\(codeData.location): entry \(position) is \(wide[position]), outside 0..<2^\(bits) \(altered)")
+        }
+        let vectors = FloatMatrix(rows: count, columns: d, values: try floats("vectors", shape: [count, d]))
+        return LSHIndex(metric: stored.metric, tables: tables, bits: bits, projections: projections, thresholds: thresholds,
+                        codes: wide.map { UInt32($0) }, vectors: vectors, source: stored.source)
     }
 }

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import SimjobAlgorithms
+import SimjobKernels
+
+/// Multi-table LSH: the probe order, exactness when every bucket is probed, recall that can only
+/// grow with probes, the file round trip, and careless inputs.
+@Suite("LSH index")
+struct LSHTests {
+    /// 3,000 x 16 rows in 30 clusters plus 100 queries with exact ground truth (numpy, float64).
+    func makeData(_ path: String, metric: String) throws {
+        try python("""
+            import sys, h5py, numpy as np
+            rng = np.random.default_rng(5)
+            centres = rng.standard_normal((30, 16)) * 3
+            x = (centres[rng.integers(0, 30, 3100)] + rng.standard_normal((3100, 16))).astype("f4")
+            train, test = x[:3000], x[3000:]
+            a, b = train.astype("f8"), test.astype("f8")
+            if sys.argv[2] == "euclidean": d = ((b[:, None, :] - a[None]) ** 2).sum(-1)
+            elif sys.argv[2] == "angular":
+                d = 1 - (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (a / np.linalg.norm(a, axis=1, keepdims=True)).T
+            else: d = -(b @ a.T)
+            with h5py.File(sys.argv[1], "w") as f:
+                f["train"] = train; f["test"] = test; f["neighbors"] = np.argsort(d, 1)[:, :10].astype("i4")
+                f["distances"] = np.sort(d, 1)[:, :10].astype("f4"); f.attrs["distance"] = sys.argv[2]
+            """, path, metric)
+    }
+
+    func expectOneLineError(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try simjob(arguments + (arguments.first == "export" ? [] : ["--quiet"]))
+        #expect(result.status != 0, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.hasPrefix("error: "), "\(result.stderr)", sourceLocation: sourceLocation)
+        for fragment in fragments { #expect(result.stderr.contains(fragment), "'\(fragment)' not in \(result.stderr)", sourceLocation: sourceLocation) }
+    }
+
+    @Test("probes come out as every code once, own code first, by increasing sum of squared margins of the flipped bits")
+    func probeOrder() {
+        var rng = SeededGenerator(seed: 12)
+        for trial in 0..<50 {
+            let bits = 1 + trial % 7
+            var margins = [Float](repeating: 0, count: bits)
+            for bit in 0..<bits { margins[bit] = rng.nextUnitFloat() * 2 - 1 }
+            let thresholds = [Float](repeating: 0, count: bits)
+            let count = 1 << bits
+            var codes = [UInt32](repeating: 0, count: count)
+            var planner = ProbePlanner(bits: bits, capacity: count)
+            let made = margins.withUnsafeBufferPointer { planner.plan(margins: $0.baseAddress!, thresholds: thresholds, offset: 0, count: count, into: &codes) }
+            #expect(made == count && Set(codes).count == count, "trial \(trial): \(made) codes, \(Set(codes).count) distinct")
+            let own = (0..<bits).reduce(UInt32(0)) { margins[$1] > 0 ? $0 | 1 << UInt32($1) : $0 }
+            #expect(codes[0] == own)
+            func score(_ code: UInt32) -> Float {
+                (0..<bits).reduce(0) { (code ^ own) & (1 << UInt32($1)) != 0 ? $0 + margins[$1] * margins[$1] : $0 }
+            }
+            let scores = codes.map(score)
+            #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 <= $1 * (1 + 1e-5) + 1e-7 }, "trial \(trial): \(scores)")
+        }
+    }
+
+    @Test("probing every bucket is exact search; recall never falls as probes grow; the sweep writes probes to its report and result files", arguments: ["euclidean", "angular", "ip"])
+    func exactWhenEverythingIsProbed(metric: String) throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5"), index = folder.file("lsh.hdf5")
+        try makeData(data, metric: metric)
+        let trained = try simjob("train", data, "--type", "lsh", "--tables", "4", "--hash-bits", "6", "--output", index, "--quiet")
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("LSH tables=4 bits=6"))
+        // 64 probes of 6-bit codes visit every bucket of every table: the exact neighbours.
+        var recalls: [Double] = []
+        for probes in [1, 2, 4, 16, 64] {
+            let out = folder.file("s\(probes).hdf5")
+            let searched = try simjob("search", index, "--queries", data, "--k", "10", "--probes", "\(probes)", "--output", out, "--quiet")
+            #expect(searched.status == 0, "\(searched.stderr)")
+            let recall = try python("""
+                import sys, h5py, numpy as np
+                t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
+                print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
+                """, data, out)
+            recalls.append(Double(recall.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+        }
+        #expect(zip(recalls, recalls.dropFirst()).allSatisfy { $0 <= $1 }, "recall by probes 1, 2, 4, 16, 64: \(recalls)")
+        #expect(recalls.last! >= 0.999, "every bucket probed: recall \(recalls.last!)")
+        #expect(recalls.first! < recalls.last!, "one probe per table should miss some neighbours: \(recalls)")
+        // The evaluation sweep over probes, its report and ann-benchmarks files.
+        let report = folder.file("eval.hdf5")
+        let evaluated = try simjob("evaluate", data, "--index", index, "--k", "10", "--param", "probes=1,64", "--runs", "1",
+                                   "--latency-queries", "5", "--output", report, "--ann-benchmarks-results", folder.file("results"), "--quiet")
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let columns = try python("""
+            import sys, h5py
+            e = h5py.File(sys.argv[1])["evaluation"]
+            print([int(v) for v in e["probes"][:]], [round(float(r), 4) for r in e["recall"][:]])
+            """, report)
+        #expect(columns.hasPrefix("[1, 64] ["), "\(columns)")
+        #expect(FileManager.default.fileExists(atPath: folder.file("results/data/10/simjob-lsh-batch/probes_64.hdf5")))
+    }
+
+    @Test("careless inputs to LSH: its options on other types, an export, k above the rows, altered files; one line each")
+    func carelessInputs() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5"), index = folder.file("lsh.hdf5")
+        try makeData(data, metric: "euclidean")
+        try expectOneLineError(["train", data, "--nlist", "8", "--m", "4", "--tables", "4", "--output", folder.file("x.hdf5")], mentions: ["--type lsh"])
+        try expectOneLineError(["train", data, "--type", "lsh", "--hash-bits", "40", "--output", folder.file("x.hdf5")], mentions: ["hash-bits"])
+        try expectOneLineError(["train", data, "--type", "lsh", "--tables", "0", "--output", folder.file("x.hdf5")], mentions: ["tables"])
+        #expect(try simjob("train", data, "--type", "lsh", "--output", index, "--quiet").status == 0)
+        try expectOneLineError(["export", index, "--format", "faiss", "--output", folder.file("x.faiss")], mentions: ["LSH", "cannot be exported"])
+        try expectOneLineError(["search", index, "--queries", data, "--k", "5000", "--output", folder.file("s.hdf5")], mentions: ["k = 5000"])
+        try expectOneLineError(["search", index, "--queries", data, "--k", "10", "--probes", "0", "--output", folder.file("s.hdf5")], mentions: ["probes"])
+        // Altered files: a code outside its bits, a missing dataset, a wrong shape.
+        for (name, change) in [("code", "f['index/codes'][1, 7] = 1 << 20"), ("missing", "del f['index/thresholds']"),
+                               ("shape", "v = f['index/vectors'][:]; del f['index/vectors']; f['index/vectors'] = v[:, :8]")] {
+            let altered = folder.file("altered-\(name).hdf5")
+            try FileManager.default.copyItem(atPath: index, toPath: altered)
+            _ = try python("import sys, h5py\nf = h5py.File(sys.argv[1], 'r+')\n\(change)\nf.close()", altered)
+            try expectOneLineError(["search", altered, "--queries", data, "--k", "10", "--output", folder.file("s.hdf5")], mentions: ["index/"])
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("s.hdf5")))
+    }
+}
