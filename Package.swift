@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "SimjobCore"),
         .target(name: "SimjobHDF5", dependencies: ["SimjobCore", "CHDF5"]),
         .target(name: "SimjobBLAS", dependencies: ["SimjobCore", "CBLAS", "CDNNL"], swiftSettings: kernelSettings),
-        .target(name: "CMemoryHints", path: "Sources/CMemoryHints"),
+        .target(name: "CMemoryHints", path: "Sources/CMemoryHints", cSettings: [.unsafeFlags(["-O2", "-fno-slp-vectorize", "-fno-vectorize"])]),
         .target(name: "SimjobKernels", dependencies: ["SimjobBLAS", "CMemoryHints"], swiftSettings: kernelSettings),
         .target(
             name: "SimjobAlgorithms",

@@ -180,6 +180,13 @@ public enum VectorKernels {
         Int(simjob_lane_bits(unsafeBitCast(mask, to: SIMD16<Int32>.self)))
     }
 
+    /// Hamming distances of `rows` codes of `words` 64-bit words (row-major) to `query`.
+    @inlinable
+    public static func hammingDistances(_ codes: UnsafePointer<UInt64>, rows: Int, words: Int, query: UnsafePointer<UInt64>,
+                                        into distances: UnsafeMutablePointer<UInt16>) {
+        simjob_hamming_distances(codes, rows, words, query, distances)
+    }
+
     /// Minimum of 16 lanes (lane by lane: the standard library's generic `pointwiseMin` was
     /// not specialised and showed up at 25 % of a k-means profile).
     @inlinable

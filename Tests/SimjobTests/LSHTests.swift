@@ -78,6 +78,21 @@ struct LSHTests {
             recalls.append(Double(recall.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
         }
         #expect(zip(recalls, recalls.dropFirst()).allSatisfy { $0 <= $1 }, "recall by probes 1, 2, 4, 16, 64: \(recalls)")
+        // The Hamming ranking (--refine R): nested candidate sets, so recall never falls with R;
+        // R x k = every row is exact search.
+        var ranked: [Double] = []
+        for refine in [1, 3, 10, 300] {
+            let out = folder.file("h\(refine).hdf5")
+            let searched = try simjob("search", index, "--queries", data, "--k", "10", "--refine", "\(refine)", "--output", out, "--quiet")
+            #expect(searched.status == 0, "\(searched.stderr)")
+            let recall = try python("""
+                import sys, h5py, numpy as np
+                t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
+                print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
+                """, data, out)
+            ranked.append(Double(recall.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+        }
+        #expect(zip(ranked, ranked.dropFirst()).allSatisfy { $0 <= $1 } && ranked.last! >= 0.999 && ranked.first! < ranked.last!, "recall by refine 1, 3, 10, 300: \(ranked)")
         #expect(recalls.last! >= 0.999, "every bucket probed: recall \(recalls.last!)")
         #expect(recalls.first! < recalls.last!, "one probe per table should miss some neighbours: \(recalls)")
         // The evaluation sweep over probes, its report and ann-benchmarks files.

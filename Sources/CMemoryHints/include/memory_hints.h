@@ -17,4 +17,12 @@ static inline unsigned simjob_lane_bits(simjob_int16 mask) {
     return __builtin_bit_cast(unsigned short, lanes);
 }
 
+// Hamming distances of `rows` codes of `words` 64-bit words each (row-major) to one query code
+// (memory_hints.c): AVX-512 VPOPCNTQ two rows per instruction where the CPU has it, else the
+// popcnt instruction row by row. Compiled apart (and without SLP vectorisation), because the
+// compiler's own vectorisation of the loop (nibble lookups with pshufb, then horizontal sums)
+// took about twice as long per row as popcnt.
+void simjob_hamming_distances(const unsigned long long *codes, long rows, long words,
+                              const unsigned long long *query, unsigned short *out);
+
 #endif

@@ -140,6 +140,13 @@ public enum Evaluation {
                 logger?.info("evaluate: probes=\(probes): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
                 rows.append(row)
             }
+            // refine > 0: the Hamming ranking of every code (as FAISS IndexLSH + IndexRefineFlat).
+            for refine in config.refine where refine > 0 {
+                try Cancellation.check()
+                let row = try indexRow(inputs, nprobe: 0, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
+                logger?.info("evaluate: Hamming ranking, refine=\(refine): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
+                rows.append(row)
+            }
         }
         for refine in config.refine where !(inputs.index is HNSWIndex) && !(inputs.index is LSHIndex) {
             for nprobe in config.nprobe {

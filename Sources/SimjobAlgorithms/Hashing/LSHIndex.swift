@@ -20,6 +20,11 @@ import SimjobKernels
 /// by increasing sum of the squared margins of the flipped bits. The rows found (each once) are
 /// scored exactly from the stored vectors and the best `k` kept. `probes` (buckets per table)
 /// is the search-time dial between speed and recall.
+///
+/// With `refine` R > 0 the search is instead FAISS's `IndexLSH` under `IndexRefineFlat`: the
+/// tables' codes side by side are one code of `tables x bits` bits, every stored code is ranked
+/// by its Hamming distance to the query's (xor and popcount over 64-bit words), and the R x k
+/// nearest by that distance (ties by smaller id) are scored exactly.
 public final class LSHIndex: SearchableIndex, @unchecked Sendable {
     public let metric: Metric
     public let dimension: Int
@@ -39,6 +44,10 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
     let bucketCodes: [[UInt32]]
     let bucketStarts: [[Int32]]
     let members: [[Int32]]
+    /// Every row's codes side by side, `words` 64-bit words per row (bit `t * bits + j` is bit
+    /// `j` of its code in table `t`), for the Hamming ranking.
+    let packed: [UInt64]
+    let words: Int
 
     public var count: Int { vectors.rows }
     public var nlist: Int { 0 }
@@ -72,17 +81,38 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         let shared = UnsafeSendable((results, codes))
         DispatchQueue.concurrentPerform(iterations: tables) { table in
             let (results, codes) = shared.value
-            var keys = [UInt64](repeating: 0, count: n)
-            for row in 0..<n { keys[row] = UInt64(codes[table * n + row]) << 32 | UInt64(row) }
-            keys.sort()
             var distinct: [UInt32] = [], starts: [Int32] = [], order = [Int32](repeating: 0, count: n)
-            for (position, key) in keys.enumerated() {
-                let code = UInt32(truncatingIfNeeded: key >> 32)
-                if distinct.last != code || distinct.isEmpty {
-                    distinct.append(code)
-                    starts.append(Int32(position))
+            if bits <= 20 {
+                // A counting sort by code (rows ascending within a code).
+                var counts = [Int32](repeating: 0, count: 1 << bits)
+                for row in 0..<n { counts[Int(codes[table * n + row])] += 1 }
+                var next = [Int32](repeating: 0, count: 1 << bits)
+                var running: Int32 = 0
+                for code in 0..<(1 << bits) {
+                    next[code] = running
+                    if counts[code] > 0 {
+                        distinct.append(UInt32(code))
+                        starts.append(running)
+                    }
+                    running += counts[code]
                 }
-                order[position] = Int32(truncatingIfNeeded: key & 0xFFFF_FFFF)
+                for row in 0..<n {
+                    let code = Int(codes[table * n + row])
+                    order[Int(next[code])] = Int32(row)
+                    next[code] += 1
+                }
+            } else {
+                var keys = [UInt64](repeating: 0, count: n)
+                for row in 0..<n { keys[row] = UInt64(codes[table * n + row]) << 32 | UInt64(row) }
+                keys.sort()
+                for (position, key) in keys.enumerated() {
+                    let code = UInt32(truncatingIfNeeded: key >> 32)
+                    if distinct.last != code || distinct.isEmpty {
+                        distinct.append(code)
+                        starts.append(Int32(position))
+                    }
+                    order[position] = Int32(truncatingIfNeeded: key & 0xFFFF_FFFF)
+                }
             }
             starts.append(Int32(n))
             results[table] = (distinct, starts, order)
@@ -91,6 +121,18 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         self.bucketCodes = bucketCodes
         self.bucketStarts = bucketStarts
         self.members = members
+        let words = (tables * bits + 63) / 64
+        var packed = [UInt64](repeating: 0, count: n * words)
+        for table in 0..<tables {
+            let shift = table * bits
+            for row in 0..<n {
+                let code = UInt64(codes[table * n + row])
+                packed[row * words + shift / 64] |= code << UInt64(shift % 64)
+                if shift % 64 + bits > 64 { packed[row * words + shift / 64 + 1] |= code >> UInt64(64 - shift % 64) }
+            }
+        }
+        self.packed = packed
+        self.words = words
     }
 
     /// Bits per table when none are given: about log2(rows / 32) (buckets of a few dozen rows
@@ -128,12 +170,21 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
             for (slot, row) in chosen.enumerated() { sample.row(slot).update(from: vectors.row(row), count: d) }
             let projected = FloatMatrix(rows: chosen.count, columns: directions)
             try project(sample, projections, into: projected, threads: threads)
-            var column = [Float](repeating: 0, count: chosen.count)
-            for direction in 0..<directions {
-                for slot in 0..<chosen.count { column[slot] = projected.row(slot)[direction] }
-                column.sort()
-                thresholds[direction] = column[column.count / 2]
+            // Each direction's median by selection, the directions split across threads.
+            let medians = UnsafeMutablePointer<Float>.allocate(capacity: directions)
+            defer { medians.deallocate() }
+            let sharedMedians = UnsafeSendable(medians)
+            let rows = chosen.count
+            DispatchQueue.concurrentPerform(iterations: min(threads, directions)) { part in
+                var column = [Float](repeating: 0, count: rows)
+                var direction = part
+                while direction < directions {
+                    for slot in 0..<rows { column[slot] = projected.row(slot)[direction] }
+                    sharedMedians.value[direction] = column.withUnsafeMutableBufferPointer { Self.select($0, rank: rows / 2) }
+                    direction += min(threads, directions)
+                }
             }
+            for direction in 0..<directions { thresholds[direction] = medians[direction] }
         }
         let codes = try hash(vectors, projections: projections, thresholds: thresholds, tables: tables, bits: bits, threads: threads)
         let index = LSHIndex(metric: metric, tables: tables, bits: bits, projections: projections, thresholds: thresholds,
@@ -144,6 +195,26 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         let buckets = index.bucketCodes.reduce(0) { $0 + $1.count }
         logger?.info("lsh: \(tables) tables of \(bits) bits over \(n) rows: \(buckets / max(tables, 1)) buckets per table on average, largest \(largest) rows")
         return (index, stats)
+    }
+
+    /// The value of 0-based rank `rank` among `values` (reordered): quickselect.
+    static func select(_ values: UnsafeMutableBufferPointer<Float>, rank: Int) -> Float {
+        var low = 0, high = values.count - 1
+        while low < high {
+            let pivot = values[(low + high) / 2]
+            var i = low, j = high
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while pivot < values[j] { j -= 1 }
+                if i <= j {
+                    values.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if rank <= j { high = j } else if rank >= i { low = i } else { break }
+        }
+        return values[rank]
     }
 
     /// `rows x directions` projections of `vectors` on `projections`, by blocks in parallel.
@@ -193,6 +264,8 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
     public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix? = nil) throws -> (NeighborTable, IVFPQIndex.SearchStats) {
         let started = ProgressDisplay.now()
         let prepared = try preparedQueries(queries, k: config.k)
+        guard config.refine >= 0 else { throw SimjobError("refine must not be negative") }
+        if config.refine > 0 { return try hammingSearch(prepared, config: config, started: started) }
         let probes = config.probes ?? 1
         guard probes >= 1 else { throw SimjobError("probes must be at least 1 (got \(probes))") }
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -220,10 +293,12 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                 var probeCodes = [UInt32](repeating: 0, count: probes)
                 var planner = ProbePlanner(bits: bits, capacity: probes)
                 var scored = 0
+                var found: [Int32] = []
                 for local in 0..<rows {
                     let query = first + local
                     let x = prepared.row(query)
                     let tag = Int32(truncatingIfNeeded: query)
+                    found.removeAll(keepingCapacity: true)
                     for table in 0..<tables {
                         let margins = values.row(local) + table * bits
                         let made = planner.plan(margins: margins, thresholds: thresholds, offset: table * bits, count: probes, into: &probeCodes)
@@ -234,9 +309,18 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                                 let id = order[slot]
                                 if seen[Int(id)] == tag { continue }
                                 seen[Int(id)] = tag
-                                scored += 1
-                                result.insert(row: query, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
+                                found.append(id)
                             }
+                        }
+                    }
+                    // Scored with the row two candidates ahead asked for (rows of other buckets
+                    // are anywhere in the set).
+                    scored += found.count
+                    found.withUnsafeBufferPointer { found in
+                        for index in 0..<found.count {
+                            if index + 2 < found.count { VectorKernels.prefetch(vectors.row(Int(found[index + 2])), bytes: d * 4) }
+                            let id = found[index]
+                            result.insert(row: query, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
                         }
                     }
                 }
@@ -248,6 +332,119 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         stats.queries = q
         stats.codesScanned = scanned.reduce(0, +)
         // Queries whose probes found fewer than k rows keep empty slots (-1 in the output).
+        let table = NeighborTable(converting: result, metric: metric)
+        stats.seconds = ProgressDisplay.now() - started
+        return (table, stats)
+    }
+
+    /// Every stored code ranked by Hamming distance to the query's, the `refine x k` nearest
+    /// (ties by smaller id) scored exactly. The distances of a query go to a per-worker array
+    /// with their histogram, whose running sum gives the distance where the candidates stop.
+    func hammingSearch(_ prepared: FloatMatrix, config: IVFPQSearchConfig, started: Double) throws -> (NeighborTable, IVFPQIndex.SearchStats) {
+        let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let q = prepared.rows, d = dimension, n = count, directions = tables * bits, words = words
+        let want = min(n, config.refine * config.k)
+        let result = NeighborLists(rows: q, k: config.k)
+        let blockSize = 64
+        let blocks = (q + blockSize - 1) / blockSize
+        let workers = min(threads, max(blocks, 1))
+        let projected = (0..<workers).map { _ in FloatMatrix(rows: blockSize, columns: directions) }
+        let distances = UnsafeMutablePointer<UInt16>.allocate(capacity: workers * n)
+        defer { distances.deallocate() }
+        let metric = metric
+        try packed.withUnsafeBufferPointer { packedBuffer in
+            try thresholds.withUnsafeBufferPointer { thresholdBuffer in
+                let shared = UnsafeSendable((packedBuffer.baseAddress!, thresholdBuffer.baseAddress!))
+                try BlockedJoin.run(items: blocks, threads: workers, block: 1) { block, worker in
+                    let (packed, thresholds) = shared.value
+                    let first = block * blockSize, rows = min(blockSize, q - first)
+                    let values = projected[worker.index]
+                    BLAS.gemmABt(m: rows, n: directions, k: d, a: prepared.row(first), lda: d, b: projections.pointer, ldb: d,
+                                 c: values.pointer, ldc: directions)
+                    let distance = distances + worker.index * n
+                    var histogram = [Int](repeating: 0, count: directions + 2)
+                    let parts = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * (directions + 1))
+                    let chosen = UnsafeMutablePointer<Int32>.allocate(capacity: want)
+                    defer { parts.deallocate(); chosen.deallocate() }
+                    var code = [UInt64](repeating: 0, count: words)
+                    for local in 0..<rows {
+                        let query = first + local
+                        for w in 0..<words { code[w] = 0 }
+                        let margins = values.row(local)
+                        for direction in 0..<directions where margins[direction] > thresholds[direction] {
+                            code[direction / 64] |= 1 << UInt64(direction % 64)
+                        }
+                        for index in histogram.indices { histogram[index] = 0 }
+                        code.withUnsafeBufferPointer { code in
+                            let c = code.baseAddress!
+                            // Distances first (popcnt, `VectorKernels.hammingDistances`), then their
+                            // histogram in four interleaved parts: one count updated row after row
+                            // waits on its own store whenever neighbouring rows share a distance.
+                            VectorKernels.hammingDistances(packed, rows: n, words: words, query: c, into: distance)
+                        }
+                        histogram.withUnsafeMutableBufferPointer { counts in
+                            let width = directions + 1
+                            parts.update(repeating: 0, count: 4 * width)
+                            var row = 0
+                            while row + 4 <= n {
+                                parts[Int(distance[row])] += 1
+                                parts[width + Int(distance[row + 1])] += 1
+                                parts[2 * width + Int(distance[row + 2])] += 1
+                                parts[3 * width + Int(distance[row + 3])] += 1
+                                row += 4
+                            }
+                            while row < n {
+                                parts[Int(distance[row])] += 1
+                                row += 1
+                            }
+                            for h in 0..<width { counts[h] = Int(parts[h]) + Int(parts[width + h]) + Int(parts[2 * width + h]) + Int(parts[3 * width + h]) }
+                        }
+                        // The distance at which `want` rows are reached, and how many rows at
+                        // exactly that distance are taken (the smaller ids).
+                        var cut = 0, below = 0
+                        while below + histogram[cut] < want {
+                            below += histogram[cut]
+                            cut += 1
+                        }
+                        var atCut = want - below
+                        var found = 0
+                        let x = prepared.row(query)
+                        let cutDistance = UInt16(cut)
+                        // Sixteen distances per compare: almost every row is past the cut.
+                        let cutLanes = SIMD16<UInt16>(repeating: cutDistance)
+                        let raw = UnsafeRawPointer(distance)
+                        var start = 0
+                        while start < n {
+                            let end = min(start + 16, n)
+                            if end - start == 16, !any(raw.loadUnaligned(fromByteOffset: start * 2, as: SIMD16<UInt16>.self) .<= cutLanes) {
+                                start = end
+                                continue
+                            }
+                            for row in start..<end {
+                                let h = distance[row]
+                                if h < cutDistance || (h == cutDistance && atCut > 0) {
+                                    if h == cutDistance { atCut -= 1 }
+                                    chosen[found] = Int32(row)
+                                    found += 1
+                                }
+                            }
+                            start = end
+                        }
+                        // Scored with the row two candidates ahead asked for (the candidates are
+                        // anywhere in the set: each score waits on memory otherwise).
+                        for index in 0..<found {
+                            if index + 2 < found { VectorKernels.prefetch(vectors.row(Int(chosen[index + 2])), bytes: d * 4) }
+                            let row = Int(chosen[index])
+                            result.insert(row: query, score: metric.preparedScore(x, vectors.row(row), dimension: d), id: Int32(row))
+                        }
+                    }
+                }
+            }
+        }
+        try Cancellation.check()
+        var stats = IVFPQIndex.SearchStats()
+        stats.queries = q
+        stats.codesScanned = q * n
         let table = NeighborTable(converting: result, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)

@@ -50,7 +50,7 @@ public enum ParameterHelp {
         "type": "Index type: ivfpq (product-quantized residuals), ivfflat (the vectors themselves, exact distances in the probed cells), hnsw (a graph built from the k-NN graph; --m links per node) or lsh (hash tables of random-projection signs, --tables and --hash-bits; candidates scored exactly).",
         "tables": "LSH: hash tables.",
         "hash_bits": "LSH: bits of each table's code, 1 to 31 (0: about log2(rows / 32), within 4 to 20).",
-        "probes": "LSH: buckets probed per table, the query's own first, then by multi-probe order (default: 1).",
+        "probes": "LSH: buckets probed per table, the query's own first, then by multi-probe order (default: 1). With --refine R instead, every code is ranked by Hamming distance and the R x k nearest scored exactly (as FAISS IndexLSH + IndexRefineFlat).",
         "evaluate.probes": "LSH indexes: probes values to sweep, comma-separated.",
         "ef": "HNSW: beam width of the base layer's search (default: max(k, 10)).",
         "nbits": "Bits per sub-quantizer code (1 to 8).",

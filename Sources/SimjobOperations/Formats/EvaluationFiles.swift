@@ -57,13 +57,14 @@ public enum EvaluationOutput {
                 throw SimjobError("\(folder): cannot create the ann-benchmarks results folder (is \(directory) a file, or not writable?)")
             }
             let name = row.algorithm == "simjob-exact" ? "exact" : row.ef > 0 ? "ef_\(row.ef)" : row.probes > 0 ? "probes_\(row.probes)"
-                : "nprobe_\(row.nprobe)_refine_\(row.refine)"
+                : row.algorithm == "simjob-lsh" ? "hamming_refine_\(row.refine)" : "nprobe_\(row.nprobe)_refine_\(row.refine)"
             let path = folder + "/" + name + ".hdf5"
             let out = try AtomicOutputFile(path)
             let file = out.file
             let perQuery = row.bestSearchSeconds / Double(max(report.queries, 1))
             try file.setAttribute("algo", .string(row.algorithm), on: "/")
-            let setting = row.ef > 0 ? "(ef=\(row.ef))" : row.probes > 0 ? "(probes=\(row.probes))" : "(nprobe=\(row.nprobe),refine=\(row.refine))"
+            let setting = row.ef > 0 ? "(ef=\(row.ef))" : row.probes > 0 ? "(probes=\(row.probes))"
+                : row.algorithm == "simjob-lsh" ? "(hamming,refine=\(row.refine))" : "(nprobe=\(row.nprobe),refine=\(row.refine))"
             try file.setAttribute("name", .string(row.name + setting))
             try file.setAttribute("dataset", .string(report.dataset))
             try file.setAttribute("distance", .string(report.metric.rawValue))
