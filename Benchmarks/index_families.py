@@ -60,11 +60,16 @@ print(json.dumps(out))
 """
 
 
+_loaded = {}
+
+
 def recall(ids, data, k):
     """ann-benchmarks' recall@k: results within the k-th true distance + 1e-3, per query."""
-    with h5py.File(data) as f:
-        x = f["train"][:].astype("f8"); q = f["test"][:].astype("f8"); truth = f["distances"][:, :k]
-        metric = f.attrs["distance"]
+    if data not in _loaded:
+        with h5py.File(data) as f:
+            _loaded[data] = (f["train"][:].astype("f8"), f["test"][:].astype("f8"), f["distances"][:], f.attrs["distance"])
+    x, q, truth, metric = _loaded[data]
+    truth = truth[:, :k]
     ids = np.asarray(ids)
     hits = 0
     for row in range(len(q)):

@@ -180,27 +180,7 @@ public enum CandidateScan {
     /// index `keep - 1`, the others before it in no order); returns `keep`. Quickselect.
     @inline(__always)
     static func compact(_ reservoir: UnsafeMutableBufferPointer<Entry>, count: Int, keep: Int) -> Int {
-        let base = reservoir.baseAddress!
-        var low = 0, high = count - 1
-        let target = keep - 1
-        while low < high {
-            let pivot = base[(low + high) / 2]
-            var i = low, j = high
-            while i <= j {
-                while base[i] < pivot { i += 1 }
-                while pivot < base[j] { j -= 1 }
-                if i <= j {
-                    let swap = base[i]
-                    base[i] = base[j]
-                    base[j] = swap
-                    i += 1
-                    j -= 1
-                }
-            }
-            if target <= j { high = j } else if target >= i { low = i } else { break }
-        }
-        // Everything left of `target` is no worse than it; make base[target] the largest of the
-        // kept ones (it already is after a complete selection).
+        VectorKernels.select(reservoir.baseAddress!, count: count, rank: keep - 1)
         return keep
     }
 

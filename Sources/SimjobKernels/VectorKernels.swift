@@ -180,6 +180,30 @@ public enum VectorKernels {
         Int(simjob_lane_bits(unsafeBitCast(mask, to: SIMD16<Int32>.self)))
     }
 
+    /// Reorders the first `count` elements of `base` so that the one of 0-based rank `rank` is
+    /// at `rank`, none before it larger and none after it smaller (quickselect, Hoare's
+    /// partition).
+    @inlinable @inline(__always)
+    public static func select<T: Comparable>(_ base: UnsafeMutablePointer<T>, count: Int, rank: Int) {
+        var low = 0, high = count - 1
+        while low < high {
+            let pivot = base[(low + high) / 2]
+            var i = low, j = high
+            while i <= j {
+                while base[i] < pivot { i += 1 }
+                while pivot < base[j] { j -= 1 }
+                if i <= j {
+                    let swap = base[i]
+                    base[i] = base[j]
+                    base[j] = swap
+                    i += 1
+                    j -= 1
+                }
+            }
+            if rank <= j { high = j } else if rank >= i { low = i } else { break }
+        }
+    }
+
     /// Hamming distances of `rows` codes of `words` 64-bit words (row-major) to `query`.
     @inlinable
     public static func hammingDistances(_ codes: UnsafePointer<UInt64>, rows: Int, words: Int, query: UnsafePointer<UInt64>,

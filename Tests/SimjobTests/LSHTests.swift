@@ -26,6 +26,16 @@ struct LSHTests {
             """, path, metric)
     }
 
+    /// The share of the true 10 neighbours among a search's results (h5py).
+    func idRecall(_ data: String, _ searched: String) throws -> Double {
+        let printed = try python("""
+            import sys, h5py, numpy as np
+            t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
+            print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
+            """, data, searched)
+        return Double(printed.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
     func expectOneLineError(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try simjob(arguments + (arguments.first == "export" ? [] : ["--quiet"]))
         #expect(result.status != 0, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
@@ -70,12 +80,7 @@ struct LSHTests {
             let out = folder.file("s\(probes).hdf5")
             let searched = try simjob("search", index, "--queries", data, "--k", "10", "--probes", "\(probes)", "--output", out, "--quiet")
             #expect(searched.status == 0, "\(searched.stderr)")
-            let recall = try python("""
-                import sys, h5py, numpy as np
-                t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
-                print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
-                """, data, out)
-            recalls.append(Double(recall.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+            recalls.append(try idRecall(data, out))
         }
         #expect(zip(recalls, recalls.dropFirst()).allSatisfy { $0 <= $1 }, "recall by probes 1, 2, 4, 16, 64: \(recalls)")
         // The Hamming ranking (--refine R): nested candidate sets, so recall never falls with R;
@@ -85,12 +90,7 @@ struct LSHTests {
             let out = folder.file("h\(refine).hdf5")
             let searched = try simjob("search", index, "--queries", data, "--k", "10", "--refine", "\(refine)", "--output", out, "--quiet")
             #expect(searched.status == 0, "\(searched.stderr)")
-            let recall = try python("""
-                import sys, h5py, numpy as np
-                t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
-                print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
-                """, data, out)
-            ranked.append(Double(recall.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+            ranked.append(try idRecall(data, out))
         }
         #expect(zip(ranked, ranked.dropFirst()).allSatisfy { $0 <= $1 } && ranked.last! >= 0.999 && ranked.first! < ranked.last!, "recall by refine 1, 3, 10, 300: \(ranked)")
         #expect(recalls.last! >= 0.999, "every bucket probed: recall \(recalls.last!)")

@@ -7,12 +7,15 @@ import SimjobKernels
 /// Multi-table locality-sensitive hashing with query-directed multi-probe and exact re-ranking.
 ///
 /// Each of `tables` tables hashes a vector to a `bits`-bit code: bit `j` is whether its
-/// projection on a random Gaussian direction `p_j` lies above the bit's threshold. For angular
-/// and inner-product data the thresholds are 0 (random hyperplanes through the origin: SimHash,
-/// Charikar 2002, whose collision probability falls with the angle); for euclidean data they are
-/// the medians of the projections over a sample (the rotation-then-sign hashing of FAISS's
-/// `IndexLSH` with `train_thresholds`, hyperplanes through the data's centre, each bit splitting
-/// the set in half). All projections of a block of rows are one sgemm.
+/// projection on a random direction `p_j` lies above the bit's threshold. The directions are
+/// Gaussian, orthonormalised in groups of up to `d` (a random rotation, as FAISS's `IndexLSH`
+/// with `rotate_data`: orthogonal directions make bits that repeat each other less), and the
+/// thresholds are the medians of the projections over a sample (its `train_thresholds`), for
+/// every metric: each bit splits the set in half. Hyperplanes through the origin (SimHash,
+/// Charikar 2002) would suit angular data centred at 0, but real embeddings share a mean
+/// direction, on which most such bits come out alike (MiniLM, Hamming ranking, refine 10:
+/// recall 0.64 with them against 0.75 with medians and orthonormal directions). All projections
+/// of a block of rows are one sgemm.
 ///
 /// A table is its rows sorted by code: a bucket is a run of rows with one code. A query probes,
 /// in every table, its own bucket and then the buckets whose codes differ in the bits it was
@@ -162,9 +165,10 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         let projections = FloatMatrix(rows: directions, columns: d)
         var rng = SeededGenerator(seed: config.seed, stream: 0x15A)
         rng.fillGaussian(projections.pointer, count: directions * d)
-        // Thresholds: the median projection per direction over a sample (euclidean), else 0.
+        orthonormalise(projections, groupSize: d)
+        // Thresholds: the median projection per direction over a sample.
         var thresholds = [Float](repeating: 0, count: directions)
-        if metric == .euclidean {
+        do {
             let chosen = sampleIndices(min(n, 16_384), from: n, seed: config.seed &+ 0x7E5)
             let sample = FloatMatrix(rows: chosen.count, columns: d)
             for (slot, row) in chosen.enumerated() { sample.row(slot).update(from: vectors.row(row), count: d) }
@@ -197,23 +201,35 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         return (index, stats)
     }
 
-    /// The value of 0-based rank `rank` among `values` (reordered): quickselect.
-    static func select(_ values: UnsafeMutableBufferPointer<Float>, rank: Int) -> Float {
-        var low = 0, high = values.count - 1
-        while low < high {
-            let pivot = values[(low + high) / 2]
-            var i = low, j = high
-            while i <= j {
-                while values[i] < pivot { i += 1 }
-                while pivot < values[j] { j -= 1 }
-                if i <= j {
-                    values.swapAt(i, j)
-                    i += 1
-                    j -= 1
+    /// Makes each group of `groupSize` consecutive rows of `matrix` orthonormal (modified
+    /// Gram-Schmidt in double precision).
+    static func orthonormalise(_ matrix: FloatMatrix, groupSize: Int) {
+        let d = matrix.columns
+        var start = 0
+        while start < matrix.rows {
+            let end = min(start + groupSize, matrix.rows)
+            var rows = (start..<end).map { row in (0..<d).map { Double(matrix.row(row)[$0]) } }
+            for i in 0..<rows.count {
+                for j in 0..<i {
+                    var dot = 0.0
+                    for c in 0..<d { dot += rows[i][c] * rows[j][c] }
+                    for c in 0..<d { rows[i][c] -= dot * rows[j][c] }
                 }
+                var norm = 0.0
+                for c in 0..<d { norm += rows[i][c] * rows[i][c] }
+                let scale = norm > 0 ? 1 / norm.squareRoot() : 0
+                for c in 0..<d { rows[i][c] *= scale }
             }
-            if rank <= j { high = j } else if rank >= i { low = i } else { break }
+            for (offset, values) in rows.enumerated() {
+                for c in 0..<d { matrix.row(start + offset)[c] = Float(values[c]) }
+            }
+            start = end
         }
+    }
+
+    /// The value of 0-based rank `rank` among `values` (reordered).
+    static func select(_ values: UnsafeMutableBufferPointer<Float>, rank: Int) -> Float {
+        VectorKernels.select(values.baseAddress!, count: values.count, rank: rank)
         return values[rank]
     }
 
