@@ -109,6 +109,46 @@ struct LSHTests {
         #expect(FileManager.default.fileExists(atPath: folder.file("results/data/10/simjob-lsh-batch/probes_64.hdf5")))
     }
 
+    @Test("a job trains, sweeps and searches an LSH index; bad LSH keys are refused with their lines")
+    func lshInAJob() throws {
+        let folder = TemporaryFolder()
+        let job = folder.file("lsh.yaml")
+        try """
+            output: \(folder.file("out"))
+            steps:
+              - name: data
+                generate: {n: 3000, queries: 100, dim: 16, clusters: 20, k: 100, seed: 3}
+              - name: index
+                train: {input: data, type: lsh, tables: 8, hash_bits: 8}
+              - name: sweep
+                evaluate: {input: data, index: index, k: 10, probes: [1, 256], refine: [0, 20], latency_queries: 0, runs: 1}
+              - name: query
+                search: {index: index, input: data, k: 10, probes: 4}
+            """.write(toFile: job, atomically: true, encoding: .utf8)
+        let ran = try simjob("run", job, "--quiet")
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(ran.stdout.contains("LSH tables=8 bits=8") && ran.stdout.contains("probes=4"), "\(ran.stdout)")
+        let report = try python("""
+            import sys, h5py
+            e = h5py.File(sys.argv[1])["evaluation"]
+            print([int(v) for v in e["probes"][:]], [int(v) for v in e["refine"][:]], round(float(e["recall"][1]), 4))
+            """, folder.file("out/sweep.hdf5"))
+        // Every bucket probed (256 codes of 8 bits): exact.
+        #expect(report.hasPrefix("[1, 256, 0] [0, 0, 20] 1.0"), "\(report)")
+        let bad = folder.file("bad.yaml")
+        try """
+            output: \(folder.file("out2"))
+            steps:
+              - name: data
+                generate: {n: 500, queries: 20, dim: 8, k: 10}
+              - name: index
+                train: {input: data, type: lsh, tables: 0, hash_bits: 40}
+            """.write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try simjob("validate", bad)
+        #expect(refused.status != 0 && refused.stderr.contains("bad.yaml:6:") && refused.stderr.contains("train.tables")
+                && refused.stderr.contains("train.hash_bits"), "\(refused.stderr)")
+    }
+
     @Test("careless inputs to LSH: its options on other types, an export, k above the rows, altered files; one line each")
     func carelessInputs() throws {
         let folder = TemporaryFolder()
