@@ -157,7 +157,8 @@ struct SearchCommand: ParsableCommand {
         config.ef = ef
         config.probes = probes
         config.threads = common.threads
-        let type = try QuantizationOperations.indexType(index)
+        // A file that is no index gets its error from the load, in its words.
+        let type = (try? QuantizationOperations.indexType(index)) ?? ""
         if nprobe == nil, type != "HNSW", type != "LSH" {
             throw SimjobError("\(index): an IVF index needs --nprobe (inverted lists scanned per query)")
         }
