@@ -8,13 +8,13 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Recall / queries-per-second sweeps of an index (ann-benchmarks definitions), or the recall of a k-NN graph.",
         discussion: """
-            Index sweep: simjob evaluate IN.hdf5 --index INDEX.hdf5 --k K --nprobe 1,4,16 [--refine 0,10] --output REPORT.hdf5
+            Index sweep: simjob evaluate IN.hdf5 --index INDEX.hdf5 [--index OTHER.hdf5 ...] --k K --nprobe 1,4,16 [--refine 0,10] --output REPORT.hdf5
             Graph recall: simjob evaluate --graph GRAPH.hdf5 [--truth TRUTH.hdf5] [--sample N] [--vectors FILE:DATASET]
             (without --truth, the exact neighbours of the sampled rows are computed on the spot)
             """)
 
     @Argument(help: "ann-benchmarks dataset with train, test, neighbors, distances.") var input: String?
-    @Option(help: "Index written by simjob train.") var index: String?
+    @Option(help: "Index written by simjob train; repeat it to sweep several indexes of the same set into one report and plot.") var index: [String] = []
     @Option(help: ArgumentHelp(ParameterHelp.help("k", in: "evaluate"))) var k = EvaluationConfig().k
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe", in: "evaluate"))) var nprobe = CommaSeparated(values: EvaluationConfig().nprobe)
     @Option(help: ArgumentHelp(ParameterHelp.help("refine", in: "evaluate"))) var refine = CommaSeparated(values: EvaluationConfig().refine)
@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
             guard graph != nil else { throw ValidationError("--truth needs --graph") }
             if truth == nil && sample == nil { throw ValidationError("without --truth, give --sample N (rows whose exact neighbours are computed)") }
         } else {
-            guard input != nil, index != nil, output != nil else {
+            guard input != nil, !index.isEmpty, output != nil else {
                 throw ValidationError("give IN.hdf5 --index INDEX.hdf5 --output REPORT.hdf5, or --graph G [--truth T] [--sample N]")
             }
         }
@@ -81,7 +81,7 @@ struct EvaluateCommand: ParsableCommand {
         config.includeExact = exact
         config.threads = common.threads
         let outputs = try EvaluateOperation.run(
-            dataset: input!, index: index!, config: config, output: output!, plot: plot,
+            dataset: input!, indexes: index, config: config, output: output!, plot: plot,
             annBenchmarksDirectory: annBenchmarksResults, logger: common.logger)
         printLine(EvaluationOutput.table(outputs.report))
         printLine("report: \(output!) (group evaluation); plot: \(outputs.plotPath)"

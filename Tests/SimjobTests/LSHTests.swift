@@ -149,6 +149,50 @@ struct LSHTests {
                 && refused.stderr.contains("train.hash_bits"), "\(refused.stderr)")
     }
 
+    @Test("one evaluate over IVF-PQ, HNSW and LSH indexes: one report, a plot line per family and mode, one results tree; an index of other rows is refused")
+    func oneSweepForAll() throws {
+        let folder = TemporaryFolder()
+        let data = folder.file("data.hdf5")
+        try makeData(data, metric: "euclidean")
+        let ivfpq = folder.file("ivfpq.hdf5"), hnsw = folder.file("hnsw.hdf5"), lsh = folder.file("lsh.hdf5")
+        #expect(try simjob("train", data, "--nlist", "16", "--m", "4", "--output", ivfpq, "--quiet").status == 0)
+        #expect(try simjob("train", data, "--type", "hnsw", "--m", "8", "--output", hnsw, "--quiet").status == 0)
+        #expect(try simjob("train", data, "--type", "lsh", "--tables", "4", "--hash-bits", "8", "--output", lsh, "--quiet").status == 0)
+        let report = folder.file("all.hdf5"), results = folder.file("results")
+        let swept = try simjob("evaluate", data, "--index", ivfpq, "--index", hnsw, "--index", lsh, "--k", "10", "--nprobe", "1,4",
+                               "--ef", "16,32", "--probes", "1,8", "--refine", "0,5", "--runs", "1", "--latency-queries", "0", "--exact",
+                               "--output", report, "--ann-benchmarks-results", results, "--quiet")
+        #expect(swept.status == 0, "\(swept.stderr)")
+        let summary = try python("""
+            import sys, h5py
+            e = h5py.File(sys.argv[1])["evaluation"]
+            algorithms = [a.decode() if isinstance(a, bytes) else a for a in e.attrs["algorithm"]]
+            print(sorted(set(algorithms)), len(algorithms), int((e["build_seconds"][:] > 0).sum()), int(e["pareto"][:].sum() > 0))
+            """, report)
+        // IVF-PQ: 2 nprobe x 2 refine; HNSW: 2 ef; LSH: 2 probes + 1 Hamming (refine 5); exact once.
+        #expect(summary.hasPrefix("['simjob-exact', 'simjob-hnsw', 'simjob-ivfpq', 'simjob-lsh'] 10 9 1"), "\(summary)")
+        let svg = try String(contentsOfFile: folder.file("all.svg"), encoding: .utf8)
+        for line in ["IVFPQ(nlist=16,m=4,nbits=8)\"", "IVFPQ(nlist=16,m=4,nbits=8), refine 5", "HNSW(m=8)", "LSH(tables=4,bits=8), multi-probe",
+                     "LSH(tables=4,bits=8), Hamming ranking", "exact search"] {
+            #expect(svg.contains("data-name=\"\(line)"), "no plot line '\(line)'")
+        }
+        for folderName in ["simjob-ivfpq-batch", "simjob-hnsw-batch", "simjob-lsh-batch", "simjob-exact-batch"] {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.file("results/data/10/\(folderName)"))) ?? []
+            #expect(!files.isEmpty, "no results under \(folderName)")
+        }
+        // An index of other rows in the same sweep: refused in one line, nothing written.
+        let other = folder.file("other.hdf5"), otherIndex = folder.file("other-lsh.hdf5")
+        try python("""
+            import sys, h5py, numpy as np
+            with h5py.File(sys.argv[1], "w") as f:
+                f["train"] = np.random.default_rng(1).standard_normal((500, 16)).astype("f4"); f.attrs["distance"] = "euclidean"
+            """, other)
+        #expect(try simjob("train", other, "--type", "lsh", "--output", otherIndex, "--quiet").status == 0)
+        try expectOneLineError(["evaluate", data, "--index", lsh, "--index", otherIndex, "--k", "10", "--output", folder.file("bad.hdf5")],
+                               mentions: ["other-lsh.hdf5", "500 vectors"])
+        #expect(!FileManager.default.fileExists(atPath: folder.file("bad.hdf5")))
+    }
+
     @Test("careless inputs to LSH: its options on other types, an export, k above the rows, altered files; one line each")
     func carelessInputs() throws {
         let folder = TemporaryFolder()

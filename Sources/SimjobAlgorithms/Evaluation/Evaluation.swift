@@ -43,6 +43,11 @@ public struct EvaluationRow: Sendable {
     public var ef: Int = 0
     /// LSH's buckets per table (0 for other indexes).
     public var probes: Int = 0
+    /// The index the row searched (its summary), its build time and size: a sweep over several
+    /// indexes holds rows of each.
+    public var index: String = ""
+    public var buildSeconds: Double = 0
+    public var indexSizeBytes: Int = 0
     public var recall: Double
     public var epsilonRecall: Double
     public var idRecall: Double
@@ -157,11 +162,38 @@ public enum Evaluation {
             }
         }
         if config.includeExact { rows.append(try exactRow(inputs, config: config, threads: threads, score: score)) }
+        for position in rows.indices where rows[position].algorithm != "simjob-exact" {
+            rows[position].index = index.summary
+            rows[position].buildSeconds = inputs.buildSeconds
+            rows[position].indexSizeBytes = index.sizeInBytes
+        }
         let frontier = Pareto.frontier(recall: rows.map(\.recall), qps: rows.map(\.qps))
         for position in rows.indices { rows[position].pareto = frontier[position] }
         return EvaluationReport(
             dataset: inputs.dataset, metric: metric, k: config.k, queries: queries, buildSeconds: inputs.buildSeconds,
             indexSizeBytes: index.sizeInBytes, indexDescription: index.summary, rows: rows)
+    }
+
+    /// One sweep over several indexes of the same set (one `EvaluationInputs` each, sharing
+    /// their vectors and ground truth): every index's rows in one report, exact search once at
+    /// the end, the Pareto frontier over all of them ("which family gives 0.9 recall fastest").
+    public static func run(_ all: [EvaluationInputs], config: EvaluationConfig, logger: Logger? = nil) throws -> EvaluationReport {
+        precondition(!all.isEmpty, "a sweep needs an index")
+        if all.count == 1 { return try run(all[0], config: config, logger: logger) }
+        // Exact search (when asked for) once, with the first index's rows.
+        var later = config
+        later.includeExact = false
+        var rows: [EvaluationRow] = []
+        for (position, inputs) in all.enumerated() {
+            logger?.info("evaluate: \(inputs.index.summary)")
+            rows += try run(inputs, config: position == 0 ? config : later, logger: logger).rows
+        }
+        let frontier = Pareto.frontier(recall: rows.map(\.recall), qps: rows.map(\.qps))
+        for position in rows.indices { rows[position].pareto = frontier[position] }
+        let first = all[0]
+        return EvaluationReport(
+            dataset: first.dataset, metric: first.index.metric, k: config.k, queries: first.rawQueries.rows, buildSeconds: first.buildSeconds,
+            indexSizeBytes: first.index.sizeInBytes, indexDescription: all.map(\.index.summary).joined(separator: "; "), rows: rows)
     }
 
     /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.

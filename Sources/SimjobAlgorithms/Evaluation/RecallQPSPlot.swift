@@ -50,11 +50,13 @@ public enum RecallQPSPlot {
         svg.append("<text class=\"axis-label\" id=\"y-label\" transform=\"translate(20 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">Queries per second (log scale)</text>")
 
         // One series per configuration, in the order they first appear.
+        let naming = Set(points.map(\.index).filter { !$0.isEmpty }).count > 1
+        func label(_ row: EvaluationRow) -> String { Self.label(row, naming: naming) }
         var configurations: [String] = []
         for row in points where !configurations.contains(label(row)) { configurations.append(label(row)) }
         for (number, configuration) in configurations.enumerated() {
             let color = palette[number % palette.count]
-            let series = points.filter { label($0) == configuration }.sorted { $0.nprobe < $1.nprobe }
+            let series = points.filter { label($0) == configuration }.sorted { $0.recall < $1.recall }
             let path = series.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(f(x($0.element.recall))),\(f(y($0.element.qps)))" }.joined(separator: " ")
             svg.append("<path class=\"series\" data-name=\"\(escape(configuration))\" d=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>")
             for row in series {
@@ -72,8 +74,18 @@ public enum RecallQPSPlot {
         return svg.joined(separator: "\n") + "\n"
     }
 
-    /// The configuration a row belongs to: the index without its search-time nprobe.
-    static func label(_ row: EvaluationRow) -> String {
-        row.algorithm == "simjob-exact" ? "exact search" : (row.refine > 0 ? "IVF-PQ, refine \(row.refine)" : "IVF-PQ")
+    /// The configuration a row belongs to: the index family (with its settings when the sweep
+    /// holds several indexes) and its search mode, without the dial the line sweeps (nprobe,
+    /// ef, probes; refine for LSH's Hamming ranking).
+    static func label(_ row: EvaluationRow, naming: Bool) -> String {
+        switch row.algorithm {
+        case "simjob-exact": return "exact search"
+        case "simjob-ivfpq":
+            return (naming ? row.name.replacingOccurrences(of: "+refine", with: "") : "IVF-PQ") + (row.refine > 0 ? ", refine \(row.refine)" : "")
+        case "simjob-lsh": return (naming ? row.name : "LSH") + (row.probes > 0 ? ", multi-probe" : ", Hamming ranking")
+        case "simjob-hnsw": return naming ? row.name : "HNSW"
+        case "simjob-ivfflat": return naming ? row.name : "IVF-Flat"
+        default: return row.name
+        }
     }
 }

@@ -15,6 +15,16 @@ public enum EvaluateOperation {
         dataset: String, index: String, config: EvaluationConfig, output: String, plot: String?,
         annBenchmarksDirectory: String?, logger: Logger? = nil
     ) throws -> Outputs {
+        try run(dataset: dataset, indexes: [index], config: config, output: output, plot: plot, annBenchmarksDirectory: annBenchmarksDirectory, logger: logger)
+    }
+
+    /// One sweep over several indexes of the same set: one report, one plot with a line per
+    /// index and search mode, one ann-benchmarks results tree.
+    public static func run(
+        dataset: String, indexes: [String], config: EvaluationConfig, output: String, plot: String?,
+        annBenchmarksDirectory: String?, logger: Logger? = nil
+    ) throws -> Outputs {
+        guard !indexes.isEmpty else { throw SimjobError("evaluate: give at least one --index") }
         // Every output is checked and claimed before any work, so a plot or results folder that
         // collides with the report or an input fails at once; all are committed together.
         let plotPath = plot ?? (URL(fileURLWithPath: output).deletingPathExtension().path + ".svg")
@@ -27,7 +37,24 @@ public enum EvaluateOperation {
         let out = try AtomicOutputFile(output)
         let plotFile = try AtomicBytesFile(plotPath)
         try Evaluation.validate(config)
-        let report = try Evaluation.run(loadInputs(dataset: dataset, indexPath: index, config: config), config: config, logger: logger)
+        let first = try loadInputs(dataset: dataset, indexPath: indexes[0], config: config)
+        var all = [first]
+        for path in indexes.dropFirst() {
+            // The vectors, queries and ground truth of the first, once; each index checked
+            // against them.
+            let index = try QuantizationOperations.loadIndex(path)
+            guard index.count == first.base.rows, index.dimension == first.base.columns else {
+                throw SimjobError("\(path): holds \(index.count) vectors of dimension \(index.dimension), but \(dataset):train is \(first.base.rows) x \(first.base.columns)")
+            }
+            guard index.metric == first.index.metric else {
+                throw SimjobError("\(path): built for '\(index.metric)', but \(indexes[0]) for '\(first.index.metric)'; one sweep compares indexes of one metric")
+            }
+            var inputs = first
+            inputs.index = index
+            inputs.buildSeconds = try HDF5File.open(path).attribute("build_seconds", of: "index")?.doubleValue ?? 0
+            all.append(inputs)
+        }
+        let report = try Evaluation.run(all, config: config, logger: logger)
         // The inputs are known now: refuse an output that is one before writing anything.
         try out.output.checkNotAnInput()
         try plotFile.output.checkNotAnInput()

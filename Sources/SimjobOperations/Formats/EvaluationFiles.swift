@@ -22,9 +22,13 @@ public enum EvaluationOutput {
         try file.write("evaluation/p99_ms", rows.map(\.p99Milliseconds), shape: [count])
         try file.write("evaluation/candidates", rows.map(\.candidates), shape: [count])
         try file.write("evaluation/pareto", rows.map { UInt8($0.pareto ? 1 : 0) }, shape: [count])
+        // Per row, for a sweep over several indexes: the index's build time and size.
+        try file.write("evaluation/build_seconds", rows.map(\.buildSeconds), shape: [count])
+        try file.write("evaluation/index_size_bytes", rows.map { Int64($0.indexSizeBytes) }, shape: [count])
         let group = "evaluation"
         try file.setAttribute("algorithm", .strings(rows.map(\.algorithm)), on: group)
         try file.setAttribute("name", .strings(rows.map(\.name)), on: group)
+        try file.setAttribute("row_index", .strings(rows.map(\.index)), on: group)
         try file.setAttribute("dataset", .string(report.dataset), on: group)
         try file.setAttribute("distance", .string(report.metric.rawValue), on: group)
         try file.setAttribute("k", .int(Int64(report.k)), on: group)
@@ -58,7 +62,12 @@ public enum EvaluationOutput {
             }
             let name = row.algorithm == "simjob-exact" ? "exact" : row.ef > 0 ? "ef_\(row.ef)" : row.probes > 0 ? "probes_\(row.probes)"
                 : row.algorithm == "simjob-lsh" ? "hamming_refine_\(row.refine)" : "nprobe_\(row.nprobe)_refine_\(row.refine)"
-            let path = folder + "/" + name + ".hdf5"
+            // Several indexes of one family would share names: each file then starts with its
+            // index's setting name.
+            let indexes = Set(report.rows.map(\.index).filter { !$0.isEmpty })
+            let prefix = indexes.count > 1 && row.algorithm != "simjob-exact"
+                ? String(row.name.map { $0.isLetter || $0.isNumber ? $0 : "_" }) + "_" : ""
+            let path = folder + "/" + prefix + name + ".hdf5"
             let out = try AtomicOutputFile(path)
             let file = out.file
             let perQuery = row.bestSearchSeconds / Double(max(report.queries, 1))
