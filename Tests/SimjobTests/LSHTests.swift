@@ -124,6 +124,10 @@ struct LSHTests {
                 evaluate: {input: data, index: index, k: 10, probes: [1, 256], refine: [0, 20], latency_queries: 0, runs: 1}
               - name: query
                 search: {index: index, input: data, k: 10, probes: 4}
+              - name: ivfpq
+                train: {input: data, nlist: 16, m: 4}
+              - name: both
+                evaluate: {input: data, index: [ivfpq, index], k: 10, nprobe: [1, 4], probes: [1, 8], latency_queries: 0, runs: 1}
             """.write(toFile: job, atomically: true, encoding: .utf8)
         let ran = try simjob("run", job, "--quiet")
         #expect(ran.status == 0, "\(ran.stderr)")
@@ -135,6 +139,13 @@ struct LSHTests {
             """, folder.file("out/sweep.hdf5"))
         // Every bucket probed (256 codes of 8 bits): exact.
         #expect(report.hasPrefix("[1, 256, 0] [0, 0, 20] 1.0"), "\(report)")
+        // A list of indexes: one report holding both.
+        let both = try python("""
+            import sys, h5py
+            e = h5py.File(sys.argv[1])["evaluation"]
+            print(sorted(set(a.decode() if isinstance(a, bytes) else a for a in e.attrs["algorithm"])), len(e["recall"]))
+            """, folder.file("out/both.hdf5"))
+        #expect(both.hasPrefix("['simjob-ivfpq', 'simjob-lsh'] 4"), "\(both)")
         let bad = folder.file("bad.yaml")
         try """
             output: \(folder.file("out2"))
@@ -143,10 +154,15 @@ struct LSHTests {
                 generate: {n: 500, queries: 20, dim: 8, k: 10}
               - name: index
                 train: {input: data, type: lsh, tables: 0, hash_bits: 40}
+              - name: sweep
+                evaluate: {input: data, index: [index, nowhere.hdf5], k: 5}
+              - name: empty
+                evaluate: {input: data, index: [], k: 5}
             """.write(toFile: bad, atomically: true, encoding: .utf8)
         let refused = try simjob("validate", bad)
         #expect(refused.status != 0 && refused.stderr.contains("bad.yaml:6:") && refused.stderr.contains("train.tables")
-                && refused.stderr.contains("train.hash_bits"), "\(refused.stderr)")
+                && refused.stderr.contains("train.hash_bits") && refused.stderr.contains("'nowhere.hdf5'")
+                && refused.stderr.contains("evaluate.index: an empty list"), "\(refused.stderr)")
     }
 
     @Test("one evaluate over IVF-PQ, HNSW and LSH indexes: one report, a plot line per family and mode, one results tree; an index of other rows is refused")

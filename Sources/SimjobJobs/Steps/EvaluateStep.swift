@@ -7,7 +7,7 @@ import SimjobHDF5
 enum EvaluateStep: StepDefinition {
     static let ownKeys: [(key: String, help: String, example: String)] = [
         ("input", "ann-benchmarks file with train, test, neighbors, distances", "data"),
-        ("index", "an index: a train step or a path", "index"),
+        ("index", "an index (a train step or a path), or a list of them swept into one report and plot", "index"),
         ("ann_benchmarks_results", "also write ann-benchmarks result files (folder STEP-ann-benchmarks)", "false"),
         ("graph", "instead of an index: a k-NN graph to score (a knn_graph step or a path)", "null"),
         ("truth", "with graph: the exact graph (default: exact neighbours of the sample, computed)", "null"),
@@ -19,14 +19,14 @@ enum EvaluateStep: StepDefinition {
 
     struct IndexSweep: StepAction {
         var input: String
-        var index: String
+        var indexes: [String]
         var config: EvaluationConfig
         var annBenchmarksResults: Bool
-        var settingsDescription: String { input + index + canonicalJSON(config) + "\(annBenchmarksResults)" }
+        var settingsDescription: String { input + indexes.joined(separator: "\u{1F}") + canonicalJSON(config) + "\(annBenchmarksResults)" }
 
         func run(_ step: PlannedStep, runner: JobRunner) throws -> String {
             let outputs = try EvaluateOperation.run(
-                dataset: input, index: index, config: config, output: step.output, plot: step.outputs[1],
+                dataset: input, indexes: indexes, config: config, output: step.output, plot: step.outputs[1],
                 annBenchmarksDirectory: annBenchmarksResults ? step.outputs[2] : nil, logger: runner.logger)
             if runner.progressStyle != .silent { FileHandle.standardError.write(Data((EvaluationOutput.table(outputs.report) + "\n").utf8)) }
             let best = outputs.report.rows.max { $0.recall < $1.recall }
@@ -75,7 +75,7 @@ enum EvaluateStep: StepDefinition {
     }
 
     static func planSweep(_ planning: inout StepPlanning) -> (any StepAction)? {
-        let datasetInput = planning.reference("input"), indexInput = planning.reference("index")
+        let datasetInput = planning.reference("input"), indexInputs = planning.references("index")
         let settings = planning.decode(EvaluationConfig.self)
         if let known = datasetInput?.info, !known.datasets.isEmpty {
             if let width = known.datasets["neighbors"]?.last {
@@ -84,13 +84,13 @@ enum EvaluateStep: StepDefinition {
                 planning.problem(planning.keyNode("input"), "\(planning.label).input", "\(datasetInput!.path) has no ground truth (neighbors, distances); add a groundtruth step")
             }
         }
-        guard let dataset = datasetInput, let index = indexInput, var config = settings else { return nil }
+        guard let dataset = datasetInput, let indexes = indexInputs, var config = settings else { return nil }
         config.threads = planning.withJobDefaults(metric: nil, threads: config.threads).threads
         planning.check(!config.nprobe.isEmpty && config.nprobe.allSatisfy { $0 >= 1 }, "nprobe", "every nprobe must be at least 1")
         planning.check(config.refine.allSatisfy { $0 >= 0 }, "refine", "refine values must not be negative")
         let annBenchmarks = planning.bool("ann_benchmarks_results")
         planning.outputs.append(planning.outputFolder + "/" + planning.name + ".svg")
         if annBenchmarks { planning.outputs.append(planning.outputFolder + "/" + planning.name + "-ann-benchmarks") }
-        return IndexSweep(input: dataset.path, index: index.path, config: config, annBenchmarksResults: annBenchmarks)
+        return IndexSweep(input: dataset.path, indexes: indexes.map(\.path), config: config, annBenchmarksResults: annBenchmarks)
     }
 }

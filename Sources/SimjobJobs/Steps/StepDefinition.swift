@@ -133,7 +133,31 @@ struct StepPlanning {
             if required { problem(optionsNode, "\(label).\(key)", "missing: name a step, a named input or a file") }
             return nil
         }
+        return resolve(text, key: key, node: keyNode(key) ?? optionsNode)
+    }
+
+    /// Input references at `key`: one, or a list of them (`index: [ivfpq, hnsw]`).
+    mutating func references(_ key: String) -> [(path: String, info: DataInfo?)]? {
+        guard let items = options[key]?.sequence else { return reference(key).map { [$0] } }
         let node = keyNode(key) ?? optionsNode
+        guard !items.isEmpty else {
+            problem(node, "\(label).\(key)", "an empty list: name at least one step, named input or file")
+            return nil
+        }
+        var resolved: [(path: String, info: DataInfo?)] = []
+        for item in items {
+            guard let text = item.string else {
+                problem(node, "\(label).\(key)", "every entry must be text: a step, a named input or a file")
+                return nil
+            }
+            guard let one = resolve(text, key: key, node: node) else { return nil }
+            resolved.append(one)
+        }
+        return resolved
+    }
+
+    /// Resolves one reference's text (an earlier step, a named input or a file).
+    private mutating func resolve(_ text: String, key: String, node: Node) -> (path: String, info: DataInfo?)? {
         if text == name || text == name + ".kept" {
             problem(node, "\(label).\(key)", "'\(text)' is this step's own output: a step cannot read what it writes")
             return nil
