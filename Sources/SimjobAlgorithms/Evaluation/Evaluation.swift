@@ -129,37 +129,24 @@ public enum Evaluation {
                 queries: queries, k: config.k, truthWidth: inputs.truth.width)
             return (scores, distances)
         }
+        // The settings this index's family sweeps: HNSW its ef; LSH its probes, then the Hamming
+        // ranking (refine > 0, as FAISS IndexLSH + IndexRefineFlat); IVF indexes nprobe x refine.
+        typealias Setting = (nprobe: Int, refine: Int, ef: Int, probes: Int, name: String)
+        let settings: [Setting]
+        switch inputs.index {
+        case is HNSWIndex: settings = config.ef.map { (0, 0, $0, 0, "ef=\($0)") }
+        case is LSHIndex:
+            settings = config.probes.map { (0, 0, 0, $0, "probes=\($0)") }
+                + config.refine.filter { $0 > 0 }.map { (0, $0, 0, 0, "Hamming ranking, refine=\($0)") }
+        default: settings = config.refine.flatMap { refine in config.nprobe.map { ($0, refine, 0, 0, "nprobe=\($0) refine=\(refine)") } }
+        }
         var rows: [EvaluationRow] = []
-        if inputs.index is HNSWIndex {
-            for ef in config.ef {
-                try Cancellation.check()
-                let row = try indexRow(inputs, nprobe: 0, refine: 0, ef: ef, config: config, threads: threads, latencyRows: latencyRows, score: score)
-                logger?.info("evaluate: ef=\(ef): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
-                rows.append(row)
-            }
-        }
-        if inputs.index is LSHIndex {
-            for probes in config.probes {
-                try Cancellation.check()
-                let row = try indexRow(inputs, nprobe: 0, refine: 0, probes: probes, config: config, threads: threads, latencyRows: latencyRows, score: score)
-                logger?.info("evaluate: probes=\(probes): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
-                rows.append(row)
-            }
-            // refine > 0: the Hamming ranking of every code (as FAISS IndexLSH + IndexRefineFlat).
-            for refine in config.refine where refine > 0 {
-                try Cancellation.check()
-                let row = try indexRow(inputs, nprobe: 0, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
-                logger?.info("evaluate: Hamming ranking, refine=\(refine): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
-                rows.append(row)
-            }
-        }
-        for refine in config.refine where !(inputs.index is HNSWIndex) && !(inputs.index is LSHIndex) {
-            for nprobe in config.nprobe {
-                try Cancellation.check()
-                let row = try indexRow(inputs, nprobe: nprobe, refine: refine, config: config, threads: threads, latencyRows: latencyRows, score: score)
-                logger?.info("evaluate: nprobe=\(nprobe) refine=\(refine): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
-                rows.append(row)
-            }
+        for setting in settings {
+            try Cancellation.check()
+            let row = try indexRow(inputs, nprobe: setting.nprobe, refine: setting.refine, ef: setting.ef, probes: setting.probes, config: config,
+                                   threads: threads, latencyRows: latencyRows, score: score)
+            logger?.info("evaluate: \(setting.name): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
+            rows.append(row)
         }
         if config.includeExact { rows.append(try exactRow(inputs, config: config, threads: threads, score: score)) }
         for position in rows.indices where rows[position].algorithm != "simjob-exact" {

@@ -54,7 +54,11 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
 
     public var count: Int { vectors.rows }
     public var nlist: Int { 0 }
-    public var sizeInBytes: Int { vectors.byteCount + codes.count * 4 + projections.byteCount + tables * count * 4 + bucketCodes.reduce(0) { $0 + $1.count * 8 } }
+    /// Vectors, codes and projections, plus what loading derives from them: the rows in
+    /// bucket order, the buckets' codes and starts, and the packed codes.
+    public var sizeInBytes: Int {
+        vectors.byteCount + codes.count * 4 + projections.byteCount + tables * count * 4 + bucketCodes.reduce(0) { $0 + $1.count * 8 } + packed.count * 8
+    }
     public var summary: String { "LSH tables=\(tables) bits=\(bits)" }
     public var algorithm: String { "simjob-lsh" }
     public func settingName(refine: Int) -> String { "LSH(tables=\(tables),bits=\(bits))" }
@@ -110,7 +114,7 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                 keys.sort()
                 for (position, key) in keys.enumerated() {
                     let code = UInt32(truncatingIfNeeded: key >> 32)
-                    if distinct.last != code || distinct.isEmpty {
+                    if distinct.last != code {
                         distinct.append(code)
                         starts.append(Int32(position))
                     }
@@ -175,20 +179,17 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
             let projected = FloatMatrix(rows: chosen.count, columns: directions)
             try project(sample, projections, into: projected, threads: threads)
             // Each direction's median by selection, the directions split across threads.
-            let medians = UnsafeMutablePointer<Float>.allocate(capacity: directions)
-            defer { medians.deallocate() }
-            let sharedMedians = UnsafeSendable(medians)
-            let rows = chosen.count
-            DispatchQueue.concurrentPerform(iterations: min(threads, directions)) { part in
-                var column = [Float](repeating: 0, count: rows)
-                var direction = part
-                while direction < directions {
-                    for slot in 0..<rows { column[slot] = projected.row(slot)[direction] }
-                    sharedMedians.value[direction] = column.withUnsafeMutableBufferPointer { Self.select($0, rank: rows / 2) }
-                    direction += min(threads, directions)
+            let rows = chosen.count, parts = min(threads, directions)
+            thresholds.withUnsafeMutableBufferPointer { buffer in
+                let medians = UnsafeSendable(buffer.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    var column = [Float](repeating: 0, count: rows)
+                    for direction in stride(from: part, to: directions, by: parts) {
+                        for slot in 0..<rows { column[slot] = projected.row(slot)[direction] }
+                        medians.value[direction] = column.withUnsafeMutableBufferPointer { Self.select($0, rank: rows / 2) }
+                    }
                 }
             }
-            for direction in 0..<directions { thresholds[direction] = medians[direction] }
         }
         let codes = try hash(vectors, projections: projections, thresholds: thresholds, tables: tables, bits: bits, threads: threads)
         let index = LSHIndex(metric: metric, tables: tables, bits: bits, projections: projections, thresholds: thresholds,
@@ -329,16 +330,8 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                             }
                         }
                     }
-                    // Scored with the row two candidates ahead asked for (rows of other buckets
-                    // are anywhere in the set).
                     scored += found.count
-                    found.withUnsafeBufferPointer { found in
-                        for index in 0..<found.count {
-                            if index + 2 < found.count { VectorKernels.prefetch(vectors.row(Int(found[index + 2])), bytes: d * 4) }
-                            let id = found[index]
-                            result.insert(row: query, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
-                        }
-                    }
+                    found.withUnsafeBufferPointer { score(x, candidates: $0.baseAddress!, count: $0.count, into: result, row: query) }
                 }
                 shared.value[worker.index] += scored
             }
@@ -378,7 +371,7 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                     BLAS.gemmABt(m: rows, n: directions, k: d, a: prepared.row(first), lda: d, b: projections.pointer, ldb: d,
                                  c: values.pointer, ldc: directions)
                     let distance = distances + worker.index * n
-                    var histogram = [Int](repeating: 0, count: directions + 2)
+                    var histogram = [Int](repeating: 0, count: directions + 1)
                     let parts = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * (directions + 1))
                     let chosen = UnsafeMutablePointer<Int32>.allocate(capacity: want)
                     defer { parts.deallocate(); chosen.deallocate() }
@@ -390,14 +383,10 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                         for direction in 0..<directions where margins[direction] > thresholds[direction] {
                             code[direction / 64] |= 1 << UInt64(direction % 64)
                         }
-                        for index in histogram.indices { histogram[index] = 0 }
-                        code.withUnsafeBufferPointer { code in
-                            let c = code.baseAddress!
-                            // Distances first (popcnt, `VectorKernels.hammingDistances`), then their
-                            // histogram in four interleaved parts: one count updated row after row
-                            // waits on its own store whenever neighbouring rows share a distance.
-                            VectorKernels.hammingDistances(packed, rows: n, words: words, query: c, into: distance)
-                        }
+                        // Distances first (popcnt, `VectorKernels.hammingDistances`), then their
+                        // histogram in four interleaved parts: one count updated row after row
+                        // waits on its own store whenever neighbouring rows share a distance.
+                        code.withUnsafeBufferPointer { VectorKernels.hammingDistances(packed, rows: n, words: words, query: $0.baseAddress!, into: distance) }
                         histogram.withUnsafeMutableBufferPointer { counts in
                             let width = directions + 1
                             parts.update(repeating: 0, count: 4 * width)
@@ -446,13 +435,7 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                             }
                             start = end
                         }
-                        // Scored with the row two candidates ahead asked for (the candidates are
-                        // anywhere in the set: each score waits on memory otherwise).
-                        for index in 0..<found {
-                            if index + 2 < found { VectorKernels.prefetch(vectors.row(Int(chosen[index + 2])), bytes: d * 4) }
-                            let row = Int(chosen[index])
-                            result.insert(row: query, score: metric.preparedScore(x, vectors.row(row), dimension: d), id: Int32(row))
-                        }
+                        score(x, candidates: chosen, count: found, into: result, row: query)
                     }
                 }
             }
@@ -464,6 +447,19 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         let table = NeighborTable(converting: result, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
+    }
+
+    /// Scores `count` candidate rows exactly against the prepared query `x` and offers them to
+    /// `row`'s list, the row two candidates ahead asked for (the candidates are anywhere in the
+    /// set: each score would wait on memory otherwise).
+    @inline(__always)
+    func score(_ x: UnsafePointer<Float>, candidates: UnsafePointer<Int32>, count: Int, into result: NeighborLists, row: Int) {
+        let d = dimension
+        for index in 0..<count {
+            if index + 2 < count { VectorKernels.prefetch(vectors.row(Int(candidates[index + 2])), bytes: d * 4) }
+            let id = candidates[index]
+            result.insert(row: row, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
+        }
     }
 
     /// The bucket holding `code` (binary search), nil when no row has it.

@@ -42,7 +42,7 @@ public enum EvaluateOperation {
         for path in indexes.dropFirst() {
             // The vectors, queries and ground truth of the first, once; each index checked
             // against them.
-            let index = try QuantizationOperations.loadIndex(path)
+            let (index, buildSeconds) = try loadIndex(path)
             guard index.count == first.base.rows, index.dimension == first.base.columns else {
                 throw SimjobError("\(path): holds \(index.count) vectors of dimension \(index.dimension), but \(dataset):train is \(first.base.rows) x \(first.base.columns)")
             }
@@ -51,7 +51,7 @@ public enum EvaluateOperation {
             }
             var inputs = first
             inputs.index = index
-            inputs.buildSeconds = try HDF5File.open(path).attribute("build_seconds", of: "index")?.doubleValue ?? 0
+            inputs.buildSeconds = buildSeconds
             all.append(inputs)
         }
         let report = try Evaluation.run(all, config: config, logger: logger)
@@ -69,12 +69,16 @@ public enum EvaluateOperation {
         return Outputs(report: report, plotPath: plotPath, resultFiles: files)
     }
 
+    /// An index and the build time `train` recorded with it (0 when absent).
+    static func loadIndex(_ path: String) throws -> (any SearchableIndex, Double) {
+        (try QuantizationOperations.loadIndex(path), try HDF5File.open(path).attribute("build_seconds", of: "index")?.doubleValue ?? 0)
+    }
+
     /// Reads what a sweep runs on: the index (and its build time), `train` prepared for the
     /// index's metric, `test` raw and prepared, and the dataset's ground truth, checked against
     /// one another.
     public static func loadInputs(dataset path: String, indexPath: String, config: EvaluationConfig) throws -> EvaluationInputs {
-        let index = try QuantizationOperations.loadIndex(indexPath)
-        let buildSeconds = try HDF5File.open(indexPath).attribute("build_seconds", of: "index")?.doubleValue ?? 0
+        let (index, buildSeconds) = try loadIndex(indexPath)
         let base = try VectorSource(DatasetReference(path: path, dataset: "train"), threads: config.threads)
         let querySource = try VectorSource(DatasetReference(path: path, dataset: "test"), threads: config.threads)
         guard base.rows == index.count, base.dimension == index.dimension else {
