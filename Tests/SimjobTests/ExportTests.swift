@@ -7,16 +7,6 @@ import SimjobHDF5
 /// those tools wrote, and the damaged cases on both sides.
 @Suite("Export and import of serving indexes")
 struct ExportTests {
-    /// A command (export or import, which print no progress) that must fail with one `error:`
-    /// line naming each fragment.
-    func expectOneLineError(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try simjob(arguments)
-        #expect(result.status == 1, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "expected one error line, got: \(result.stderr)", sourceLocation: sourceLocation)
-        for fragment in fragments { #expect(result.stderr.contains(fragment), "'\(fragment)' not in: \(result.stderr)", sourceLocation: sourceLocation) }
-    }
-
     /// Seeded Gaussian mixture, 3,000 x 16 with 100 queries, written by numpy.
     func makeData(_ path: String, metric: String) throws {
         try python("""

@@ -25,13 +25,6 @@ struct HNSWTests {
             """, path, metric)
     }
 
-    func expectOneLineError(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try simjob(arguments)
-        #expect(result.status == 1, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
-        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.hasPrefix("error: "), "\(result.stderr)", sourceLocation: sourceLocation)
-        for fragment in fragments { #expect(result.stderr.contains(fragment), "'\(fragment)' not in \(result.stderr)", sourceLocation: sourceLocation) }
-    }
-
     @Test("hnswlib and FAISS (IndexHNSWFlat) load the exports and return simjob's neighbours; recall rises with ef", arguments: ["euclidean", "angular", "ip"])
     func exportedToHnswlib(metric: String) throws {
         let folder = TemporaryFolder()

@@ -72,6 +72,22 @@ func simjob(_ arguments: [String]) throws -> CommandResult {
     try runProgram(simjobPath, arguments)
 }
 
+/// Runs simjob (with `--quiet` when `quiet`), which must fail with exit status `status` (nil:
+/// any non-zero one, for cases the argument parser refuses with its own status) and exactly
+/// one `error:` line on stderr naming every fragment.
+func expectOneLineError(_ arguments: [String], mentions fragments: [String], status: Int32? = 1, quiet: Bool = false,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let result = try simjob(arguments + (quiet ? ["--quiet"] : []))
+    if let status {
+        #expect(result.status == status, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
+    } else {
+        #expect(result.status != 0, "exit \(result.status) for \(arguments): \(result.stderr)", sourceLocation: sourceLocation)
+    }
+    let lines = result.stderr.split(separator: "\n")
+    #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "expected one error line, got: \(result.stderr)", sourceLocation: sourceLocation)
+    for fragment in fragments { #expect(result.stderr.contains(fragment), "'\(fragment)' not in: \(result.stderr)", sourceLocation: sourceLocation) }
+}
+
 /// Runs a Python script (with h5py and numpy) and returns its stdout; a failing script fails
 /// the calling test with its stderr.
 @discardableResult
