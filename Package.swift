@@ -5,7 +5,7 @@
 // The targets mirror the architecture, bottom to top:
 //   CHDF5, CBLAS, CDNNL  system-library module maps over Debian's libhdf5-dev, libopenblas-dev
 //                        and libdnnl-dev (oneDNN, for int8 products)
-//   CMemoryHints         a prefetch hint and a movemask, which Swift cannot spell
+//   CMemoryHints         a prefetch hint, a movemask, popcounts and the mapped-file SIGBUS guard
 //   SimjobHDF5           a small Swift API over HDF5: files, datasets, block reads, attributes,
 //                        atomic (temporary name, then rename) output files
 //   SimjobBLAS           the products: sgemm and the BLAS runtime (core in use, thread count,
@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "SimjobAlgorithms",
             dependencies: [
-                "SimjobCore", "SimjobBLAS", "SimjobKernels",
+                "SimjobCore", "SimjobBLAS", "SimjobKernels", "CMemoryHints",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelSettings

@@ -1,6 +1,7 @@
 // Hints Swift has no spelling for: a software prefetch of a cache line, for loops that read
 // rows at addresses the hardware prefetcher cannot predict (candidate rows by id), and a vector
-// mask's lanes as the bits of an integer (a movemask).
+// mask's lanes as the bits of an integer (a movemask); and a SIGBUS handler that needs the
+// faulting address, which Swift's `signal` cannot give.
 #ifndef SIMJOB_MEMORY_HINTS_H
 #define SIMJOB_MEMORY_HINTS_H
 
@@ -24,5 +25,15 @@ static inline unsigned simjob_lane_bits(simjob_int16 mask) {
 // took about twice as long per row as popcnt.
 void simjob_hamming_distances(const unsigned long long *codes, long rows, long words,
                               const unsigned long long *query, unsigned short *out);
+
+// A set mapped from its file (FloatMatrix(mapping:)), for the SIGBUS handler (mapped_guard.c): an
+// access to one of its pages after another program truncated the file calls `remove` (temporary
+// outputs), writes `message` (one line, ending in a newline) to standard error and exits with
+// status 1. A fault outside every registered mapping keeps the default action (a crash). The
+// first registration installs the handler. Returns the slot, or -1 when all 256 are in use (the
+// mapping is then unguarded).
+int simjob_guard_register(const void *base, unsigned long length, const char *message, void (*remove)(void));
+// Forgets the mapping that starts at `base`, before it is unmapped.
+void simjob_guard_unregister(const void *base);
 
 #endif

@@ -1,3 +1,4 @@
+import CMemoryHints
 import Foundation
 import SimjobCore
 
@@ -56,8 +57,9 @@ public final class FloatMatrix: @unchecked Sendable {
     /// caller reads it instead.
     ///
     /// A file truncated under the mapping would raise SIGBUS at the next access to a lost
-    /// page; `MappedFileGuard` turns that into a one-line error naming `name` that removes
-    /// temporary outputs, instead of a crash.
+    /// page; the guard (`simjob_guard_register`, which finds the mapping by the faulting address)
+    /// turns that into a one-line error naming `name` that removes temporary outputs, instead of
+    /// a crash.
     public init?(mapping path: String, offset: Int, rows: Int, columns: Int, name: String) {
         let bytes = rows * columns * 4
         guard bytes > 0, offset >= 0 else { return nil }
@@ -69,7 +71,6 @@ public final class FloatMatrix: @unchecked Sendable {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page
         let length = offset - start + bytes
-        MappedFileGuard.install(naming: name)
         // Populated read-only, then made writable: populating a writable private mapping would
         // copy every page at once (as many faults as a read into new memory, and slower).
         guard let mapped = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, off_t(start)),
@@ -78,6 +79,8 @@ public final class FloatMatrix: @unchecked Sendable {
             munmap(mapped, length)
             return nil
         }
+        let message = "error: \(name): the file was truncated or rewritten by another program while simjob was using it; temporary outputs removed\n"
+        _ = simjob_guard_register(mapped, UInt(length), message, Cancellation.removeTemporaryFiles)
         self.rows = rows
         self.columns = columns
         mappedBytes = length
@@ -118,7 +121,12 @@ public final class FloatMatrix: @unchecked Sendable {
     }
 
     deinit {
-        if let mappedBase { munmap(mappedBase, mappedBytes) } else { free(pointer) }
+        if let mappedBase {
+            simjob_guard_unregister(mappedBase)
+            munmap(mappedBase, mappedBytes)
+        } else {
+            free(pointer)
+        }
     }
 
     public func row(_ index: Int) -> UnsafeMutablePointer<Float> { pointer + index * columns }
@@ -126,28 +134,4 @@ public final class FloatMatrix: @unchecked Sendable {
     public var byteCount: Int { rows * columns * 4 }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: rows * columns)) }
-}
-
-/// Turns a SIGBUS, which an access to a mapped page raises when its file was truncated (another
-/// program rewriting a set that simjob has mapped), into a one-line error: temporary outputs are
-/// removed (as for a second interrupt) and the process exits with status 1.
-public enum MappedFileGuard {
-    nonisolated(unsafe) private static var message: (UnsafeMutablePointer<UInt8>, Int)?
-    private static let lock = NSLock()
-
-    /// Installs the handler; the message names `name`, the latest file mapped.
-    public static func install(naming name: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        let text = Array("error: \(name): the file was truncated or rewritten by another program while simjob was using it; temporary outputs removed\n".utf8)
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: text.count)
-        buffer.initialize(from: text, count: text.count)
-        // The previous message is kept, not freed: the handler may be reading it.
-        message = (buffer, text.count)
-        signal(SIGBUS) { _ in
-            Cancellation.removeTemporaryFiles?()
-            if let (text, count) = MappedFileGuard.message { _ = write(2, text, count) }
-            _exit(1)
-        }
-    }
 }
