@@ -20,7 +20,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("refine", in: "evaluate"))) var refine = CommaSeparated(values: EvaluationConfig().refine)
     @Option(help: ArgumentHelp(ParameterHelp.help("ef", in: "evaluate"))) var ef = CommaSeparated(values: EvaluationConfig().ef)
     @Option(help: ArgumentHelp(ParameterHelp.help("probes", in: "evaluate"))) var probes = CommaSeparated(values: EvaluationConfig().probes)
-    @Option(name: .customLong("param"), help: ArgumentHelp("NAME=V1,V2,... for a search parameter (nprobe, refine, ef, probes); repeatable, overrides the option of that name.", valueName: "NAME=V1,V2,..."))
+    @Option(help: ArgumentHelp(ParameterHelp.help("search_k", in: "evaluate"))) var searchK = CommaSeparated(values: EvaluationConfig().searchK)
+    @Option(name: .customLong("param"), help: ArgumentHelp("NAME=V1,V2,... for a search parameter (nprobe, refine, ef, probes, search_k); repeatable, overrides the option of that name.", valueName: "NAME=V1,V2,..."))
     var parameters: [String] = []
     @Option(help: "Report file (group evaluation); the plot goes next to it as .svg.") var output: String?
     @Option(help: "Where to write the recall-vs-QPS plot (default: the report's name with .svg).") var plot: String?
@@ -63,6 +64,7 @@ struct EvaluateCommand: ParsableCommand {
         config.refine = refine.values
         config.ef = ef.values
         config.probes = probes.values
+        config.searchK = searchK.values
         for parameter in parameters {
             let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let values = CommaSeparated<Int>(argument: parts[1])?.values else {
@@ -73,7 +75,8 @@ struct EvaluateCommand: ParsableCommand {
             case "refine": config.refine = values
             case "ef": config.ef = values
             case "probes": config.probes = values
-            default: throw SimjobError("--param '\(parameter)': unknown parameter '\(parts[0])' (nprobe, refine, ef, probes)")
+            case "search_k": config.searchK = values
+            default: throw SimjobError("--param '\(parameter)': unknown parameter '\(parts[0])' (nprobe, refine, ef, probes, search_k)")
             }
         }
         config.runs = runs

@@ -62,7 +62,7 @@ struct KMeansCommand: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an index (IVF-PQ: coarse k-means, product quantizer; IVF-Flat: the vectors by cell; HNSW; LSH: hash tables), encode the set and save it.")
+        abstract: "Train an index (IVF-PQ: coarse k-means, product quantizer; IVF-Flat: the vectors by cell; HNSW; LSH: hash tables; RP-trees: a forest), encode the set and save it.")
 
     @Argument(help: "FILE[:DATASET] (default dataset: train).") var input: String
     @Option(help: "Output index file.") var output: String
@@ -73,6 +73,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("nbits"))) var nbits = IVFPQConfig().nbits
     @Option(help: ArgumentHelp(ParameterHelp.help("tables"))) var tables = IVFPQConfig().tables
     @Option(help: ArgumentHelp(ParameterHelp.help("hash_bits"))) var hashBits = IVFPQConfig().hashBits
+    @Option(help: ArgumentHelp(ParameterHelp.help("trees"))) var trees = IVFPQConfig().trees
+    @Option(help: ArgumentHelp(ParameterHelp.help("leaf_size"))) var leafSize = IVFPQConfig().leafSize
     @Option(help: ArgumentHelp(ParameterHelp.help("metric"))) var metric: Metric?
     @Option(help: ArgumentHelp(ParameterHelp.help("coarse_iterations"))) var coarseIterations = IVFPQConfig().coarseIterations
     @Option(help: ArgumentHelp(ParameterHelp.help("pq_iterations"))) var pqIterations = IVFPQConfig().pqIterations
@@ -92,7 +94,11 @@ struct TrainCommand: ParsableCommand {
         guard type == .lsh || (tables == IVFPQConfig().tables && hashBits == IVFPQConfig().hashBits) else {
             throw ValidationError("--tables and --hash-bits apply to --type lsh")
         }
+        guard type == .rptrees || (trees == IVFPQConfig().trees && leafSize == IVFPQConfig().leafSize) else {
+            throw ValidationError("--trees and --leaf-size apply to --type rptrees")
+        }
         guard type != .lsh || nlist == nil else { throw ValidationError("--nlist does not apply to --type lsh") }
+        guard type != .rptrees || nlist == nil else { throw ValidationError("--nlist does not apply to --type rptrees") }
         var config = IVFPQConfig(nlist: nlist ?? 1, m: m ?? (type == .hnsw ? 16 : 1), nbits: nbits)
         config.type = type
         config.memoryLimit = memoryLimit
@@ -105,6 +111,8 @@ struct TrainCommand: ParsableCommand {
         config.gemm = gemm ?? config.gemm
         config.tables = tables
         config.hashBits = hashBits
+        config.trees = trees
+        config.leafSize = leafSize
         let (index, stats) = try tagging.applying {
             try QuantizationOperations.train(
                 input: DatasetReference(parsing: input, defaultDataset: "train"), output: output, config: config, graph: graph,
@@ -118,6 +126,12 @@ struct TrainCommand: ParsableCommand {
         if let lsh = index as? LSHIndex {
             printLine(String(format: "LSH tables=%d bits=%d %@: %d vectors in %.2f s (reading %.2f s, hashing %.2f s), index %@ -> %@", lsh.tables, lsh.bits,
                              index.metric.rawValue, stats.vectors, stats.totalSeconds, stats.readSeconds, stats.encodeSeconds,
+                             formatBytes(index.sizeInBytes), output))
+            return
+        }
+        if let forest = index as? RPForestIndex {
+            printLine(String(format: "RP-trees trees=%d leaf_size=%d %@: %d vectors in %.2f s (reading %.2f s, building %.2f s), index %@ -> %@", forest.trees,
+                             forest.leafSize, index.metric.rawValue, stats.vectors, stats.totalSeconds, stats.readSeconds, stats.encodeSeconds,
                              formatBytes(index.sizeInBytes), output))
             return
         }
@@ -139,7 +153,7 @@ struct TrainCommand: ParsableCommand {
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search an index (IVF-PQ, IVF-Flat, HNSW, LSH): search/neighbors and search/distances for every query.")
+        abstract: "Search an index (IVF-PQ, IVF-Flat, HNSW, LSH, RP-trees): search/neighbors and search/distances for every query.")
 
     @Argument(help: "Index file written by simjob train.") var index: String
     @Option(help: "FILE[:DATASET] of queries (default dataset: test).") var queries: String
@@ -148,6 +162,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: ArgumentHelp(ParameterHelp.help("nprobe") + " (IVF indexes; required for them)")) var nprobe: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("ef"))) var ef: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("probes"))) var probes: Int?
+    @Option(help: ArgumentHelp(ParameterHelp.help("search_k"))) var searchK: Int?
     @Option(help: ArgumentHelp(ParameterHelp.help("refine"))) var refine = IVFPQSearchConfig().refine
     @Option(help: "Original vectors for --refine (default: the dataset the index was trained on).") var base: String?
     @OptionGroup var common: CommonOptions
@@ -156,16 +171,18 @@ struct SearchCommand: ParsableCommand {
         var config = IVFPQSearchConfig(k: k, nprobe: nprobe ?? 1, refine: refine)
         config.ef = ef
         config.probes = probes
+        config.searchK = searchK
         config.threads = common.threads
         // A file that is no index gets its error from the load, in its words.
         let type = (try? QuantizationOperations.indexType(index)) ?? ""
-        if nprobe == nil, type != "HNSW", type != "LSH" {
+        if nprobe == nil, type != "HNSW", type != "LSH", type != "RPTrees" {
             throw SimjobError("\(index): an IVF index needs --nprobe (inverted lists scanned per query)")
         }
         let stats = try QuantizationOperations.search(
             index: index, queries: DatasetReference(parsing: queries, defaultDataset: "test"), output: output,
             config: config, base: base.map { DatasetReference(parsing: $0, defaultDataset: "train") })
-        let setting = ef.map { "ef=\($0)" } ?? probes.map { "probes=\($0)" } ?? nprobe.map { "nprobe=\($0)" } ?? "default"
+        let named: [(String, Int?)] = [("ef", ef), ("probes", probes), ("search_k", searchK), ("nprobe", nprobe)]
+        let setting = named.first { $0.1 != nil }.map { "\($0.0)=\($0.1!)" } ?? "default"
         printLine(String(format: "search: %d queries, k=%d, %@, refine=%d: %.3f s, %.0f queries/s -> %@",
                          stats.queries, k, setting, refine, stats.seconds, stats.queriesPerSecond, output))
     }

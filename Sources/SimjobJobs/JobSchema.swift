@@ -23,17 +23,22 @@ public enum JobSchema {
             lines.append("  - name: \(kind.rawValue)                # optional; default: the kind. \(kind.summary)")
             lines.append("    \(kind.rawValue):")
             for own in kind.ownKeys {
-                lines.append("      " + "\(own.key): \(own.example)".padding(toLength: 30, withPad: " ", startingAt: 0) + "# \(own.help)")
+                lines.append("      " + column("\(own.key): \(own.example)") + "# \(own.help)")
             }
             let defaults = (try? YAMLEncoder().encode(AnyEncodable(kind.defaultSettings)))
                 .flatMap { try? Yams.compose(yaml: $0) }?.mapping ?? Node.Mapping([])
             for key in kind.settingsKeys {
                 let value = defaults[key].map(yaml) ?? "null"
                 let help = ParameterHelp.comment(key, in: kind.rawValue)
-                lines.append("      " + "\(key): \(value)".padding(toLength: 30, withPad: " ", startingAt: 0) + (help.isEmpty ? "" : "# \(help)"))
+                lines.append("      " + column("\(key): \(value)") + (help.isEmpty ? "" : "# \(help)"))
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `text` padded to 30 columns, or followed by one space when longer (never cut).
+    static func column(_ text: String) -> String {
+        text.count < 30 ? text.padding(toLength: 30, withPad: " ", startingAt: 0) : text + " "
     }
 
     static func yaml(_ node: Node) -> String {

@@ -15,6 +15,9 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     /// LSH indexes: buckets probed per table, to sweep (nprobe and refine do not apply).
     /// Default [1, 2, 4, 8, 16, 32].
     public var probes: [Int] = [1, 2, 4, 8, 16, 32]
+    /// Random-projection trees: candidates to collect (Annoy's search_k), to sweep (nprobe and
+    /// refine do not apply). Default [100, 500, 1000, 2000, 5000, 10000].
+    public var searchK: [Int] = [100, 500, 1000, 2000, 5000, 10000]
     /// Batch runs per setting; the fastest gives the queries per second, as ann-benchmarks
     /// takes the best of its runs. Default 3.
     public var runs: Int = 3
@@ -29,7 +32,7 @@ public struct EvaluationConfig: Codable, Sendable, Equatable {
     public init() {}
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, ef, probes, runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
+        case k, nprobe, refine, ef, probes, searchK = "search_k", runs, latencyQueries = "latency_queries", includeExact = "include_exact", threads
     }
 }
 
@@ -43,6 +46,8 @@ public struct EvaluationRow: Sendable {
     public var ef: Int = 0
     /// LSH's buckets per table (0 for other indexes).
     public var probes: Int = 0
+    /// Random-projection trees' candidates per query (0 for other indexes).
+    public var searchK: Int = 0
     /// The index the row searched (its summary), its build time and size: a sweep over several
     /// indexes holds rows of each.
     public var index: String = ""
@@ -109,6 +114,7 @@ public enum Evaluation {
         guard config.refine.allSatisfy({ $0 >= 0 }) else { throw SimjobError("evaluate: refine values must not be negative") }
         guard !config.ef.isEmpty, config.ef.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every ef must be at least 1") }
         guard !config.probes.isEmpty, config.probes.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every probes value must be at least 1") }
+        guard !config.searchK.isEmpty, config.searchK.allSatisfy({ $0 >= 1 }) else { throw SimjobError("evaluate: every search_k must be at least 1") }
         guard config.runs >= 1 else { throw SimjobError("evaluate: runs must be at least 1") }
     }
 
@@ -130,20 +136,22 @@ public enum Evaluation {
             return (scores, distances)
         }
         // The settings this index's family sweeps: HNSW its ef; LSH its probes, then the Hamming
-        // ranking (refine > 0, as FAISS IndexLSH + IndexRefineFlat); IVF indexes nprobe x refine.
-        typealias Setting = (nprobe: Int, refine: Int, ef: Int, probes: Int, name: String)
+        // ranking (refine > 0, as FAISS IndexLSH + IndexRefineFlat); random-projection trees their
+        // search_k; IVF indexes nprobe x refine.
+        typealias Setting = (nprobe: Int, refine: Int, ef: Int, probes: Int, searchK: Int, name: String)
         let settings: [Setting]
         switch inputs.index {
-        case is HNSWIndex: settings = config.ef.map { (0, 0, $0, 0, "ef=\($0)") }
+        case is HNSWIndex: settings = config.ef.map { (0, 0, $0, 0, 0, "ef=\($0)") }
         case is LSHIndex:
-            settings = config.probes.map { (0, 0, 0, $0, "probes=\($0)") }
-                + config.refine.filter { $0 > 0 }.map { (0, $0, 0, 0, "Hamming ranking, refine=\($0)") }
-        default: settings = config.refine.flatMap { refine in config.nprobe.map { ($0, refine, 0, 0, "nprobe=\($0) refine=\(refine)") } }
+            settings = config.probes.map { (0, 0, 0, $0, 0, "probes=\($0)") }
+                + config.refine.filter { $0 > 0 }.map { (0, $0, 0, 0, 0, "Hamming ranking, refine=\($0)") }
+        case is RPForestIndex: settings = config.searchK.map { (0, 0, 0, 0, $0, "search_k=\($0)") }
+        default: settings = config.refine.flatMap { refine in config.nprobe.map { ($0, refine, 0, 0, 0, "nprobe=\($0) refine=\(refine)") } }
         }
         var rows: [EvaluationRow] = []
         for setting in settings {
             try Cancellation.check()
-            let row = try indexRow(inputs, nprobe: setting.nprobe, refine: setting.refine, ef: setting.ef, probes: setting.probes, config: config,
+            let row = try indexRow(inputs, nprobe: setting.nprobe, refine: setting.refine, ef: setting.ef, probes: setting.probes, searchK: setting.searchK, config: config,
                                    threads: threads, latencyRows: latencyRows, score: score)
             logger?.info("evaluate: \(setting.name): recall \(String(format: "%.4f", row.recall)), \(Int(row.qps)) queries/s")
             rows.append(row)
@@ -185,13 +193,14 @@ public enum Evaluation {
 
     /// One nprobe x refine setting: the best of `runs` batch searches, single-query latencies.
     static func indexRow(
-        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, ef: Int = 0, probes: Int = 0, config: EvaluationConfig, threads: Int, latencyRows: [Int],
+        _ inputs: EvaluationInputs, nprobe: Int, refine: Int, ef: Int = 0, probes: Int = 0, searchK: Int = 0, config: EvaluationConfig, threads: Int, latencyRows: [Int],
         score: ([Int32]) -> (Recall.Scores, [Float])
     ) throws -> EvaluationRow {
         let index = inputs.index, rawQueries = inputs.rawQueries, baseVectors = inputs.base
         var searchConfig = IVFPQSearchConfig(k: config.k, nprobe: max(nprobe, 1), refine: refine)
         if ef > 0 { searchConfig.ef = ef }
         if probes > 0 { searchConfig.probes = probes }
+        if searchK > 0 { searchConfig.searchK = searchK }
         searchConfig.threads = threads
         var best: (NeighborTable, IVFPQIndex.SearchStats)?
         for _ in 0..<config.runs {
@@ -221,6 +230,7 @@ public enum Evaluation {
             candidates: Double(stats.codesScanned) / Double(max(rawQueries.rows, 1)))
         row.ef = ef
         row.probes = probes
+        row.searchK = searchK
         row.neighbors = ids
         row.distances = distances
         return row

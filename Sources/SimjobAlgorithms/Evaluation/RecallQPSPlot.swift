@@ -76,13 +76,14 @@ public enum RecallQPSPlot {
 
     /// The configuration a row belongs to: the index family (with its settings when the sweep
     /// holds several indexes) and its search mode, without the dial the line sweeps (nprobe,
-    /// ef, probes; refine for LSH's Hamming ranking).
+    /// ef, probes, search_k; refine for LSH's Hamming ranking).
     static func label(_ row: EvaluationRow, naming: Bool) -> String {
         switch row.algorithm {
         case "simjob-exact": return "exact search"
         case "simjob-ivfpq":
             return (naming ? row.name.replacingOccurrences(of: "+refine", with: "") : "IVF-PQ") + (row.refine > 0 ? ", refine \(row.refine)" : "")
         case "simjob-lsh": return (naming ? row.name : "LSH") + (row.probes > 0 ? ", multi-probe" : ", Hamming ranking")
+        case "simjob-rptrees": return naming ? row.name : "RP-trees"
         case "simjob-hnsw": return naming ? row.name : "HNSW"
         case "simjob-ivfflat": return naming ? row.name : "IVF-Flat"
         default: return row.name

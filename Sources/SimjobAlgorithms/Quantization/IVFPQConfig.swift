@@ -11,6 +11,8 @@ public enum IndexType: String, Codable, Sendable, CaseIterable {
     case hnsw
     /// Multi-table locality-sensitive hashing, candidates scored exactly (`LSHIndex`).
     case lsh
+    /// A forest of random-projection trees, candidates scored exactly (`RPForestIndex`).
+    case rptrees
 }
 
 /// Settings of index training (`simjob train`): IVF-PQ, or IVF-Flat (which uses the coarse
@@ -49,6 +51,10 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     /// LSH: bits of each table's code (1 to 31); 0 picks about log2(rows / 32), within 4 to 20.
     /// Default 0.
     public var hashBits: Int = 0
+    /// Random-projection trees: trees in the forest. Default 10.
+    public var trees: Int = 10
+    /// Random-projection trees: most rows in a leaf; 0 takes d + 2, as Annoy. Default 0.
+    public var leafSize: Int = 0
 
     public init(nlist: Int = 1024, m: Int = 16, nbits: Int = 8) {
         self.nlist = nlist
@@ -59,7 +65,7 @@ public struct IVFPQConfig: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case type, nlist, m, nbits, metric, coarseIterations = "coarse_iterations", pqIterations = "pq_iterations"
         case maxPointsPerCentroid = "max_points_per_centroid", seed, threads, memoryLimit = "memory_limit", gemm
-        case tables, hashBits = "hash_bits"
+        case tables, hashBits = "hash_bits", trees, leafSize = "leaf_size"
     }
 }
 
@@ -96,6 +102,9 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     /// LSH: buckets probed per table (its own, then by multi-probe order); nil takes 1. Other
     /// types ignore it.
     public var probes: Int? = nil
+    /// Random-projection trees: candidates to collect (counted with repeats, as Annoy's
+    /// `search_k`); nil takes trees x k. Other types ignore it.
+    public var searchK: Int? = nil
     /// Worker threads; nil uses every core.
     public var threads: Int? = nil
 
@@ -106,6 +115,6 @@ public struct IVFPQSearchConfig: Codable, Sendable, Equatable {
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case k, nprobe, refine, ef, probes, threads
+        case k, nprobe, refine, ef, probes, searchK = "search_k", threads
     }
 }

@@ -23,7 +23,7 @@ enum SearchStep: StepDefinition {
 
         func run(_ step: PlannedStep, runner: JobRunner) throws -> String {
             let stats = try QuantizationOperations.search(index: index, queries: queries, output: step.output, config: config, base: base)
-            let setting = config.ef.map { "ef=\($0)" } ?? config.probes.map { "probes=\($0)" } ?? "nprobe=\(config.nprobe)"
+            let setting = config.ef.map { "ef=\($0)" } ?? config.probes.map { "probes=\($0)" } ?? config.searchK.map { "search_k=\($0)" } ?? "nprobe=\(config.nprobe)"
             return String(format: "%d queries, %@, refine=%d (%.0f queries/s)", stats.queries, setting, config.refine, stats.queriesPerSecond)
         }
     }

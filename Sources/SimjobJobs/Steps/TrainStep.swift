@@ -42,6 +42,10 @@ enum TrainStep: StepDefinition {
             planning.check((1...1024).contains(config.tables), "tables", "must be between 1 and 1024")
             planning.check((0...LSHIndex.maximumBits).contains(config.hashBits), "hash_bits", "must be between 0 (automatic) and \(LSHIndex.maximumBits)")
         }
+        if config.type == .rptrees {
+            planning.check((1...4096).contains(config.trees), "trees", "must be between 1 and 4096")
+            planning.check(config.leafSize >= 0, "leaf_size", "must be 0 (automatic) or more")
+        }
         planning.info.indexed = (resolved.info?.rows(dataset.dataset), resolved.info?.dimension(dataset.dataset) ?? 0)
         planning.info.metric = config.metric ?? resolved.info?.metric
         return Action(input: dataset, config: config)

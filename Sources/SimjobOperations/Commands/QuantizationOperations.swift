@@ -67,6 +67,7 @@ public enum QuantizationOperations {
         case .ivfflat: (index, stats) = try IVFFlatIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         case .hnsw: (index, stats) = try trainHNSW(source, metric: metric, config: config, graph: graph, logger: logger)
         case .lsh: (index, stats) = try LSHIndex.train(source, metric: metric, config: config, logger: logger)
+        case .rptrees: (index, stats) = try RPForestIndex.train(source, metric: metric, config: config, logger: logger, progressStyle: progressStyle)
         }
         try IndexFile.save(index, to: out.file)
         try Provenance.stamp(out.file, from: input, artifact: "index", settings: config, threads: config.threads)
@@ -100,7 +101,7 @@ public enum QuantizationOperations {
         return (index, stats)
     }
 
-    /// The `type` attribute of the index in `path` (IVFPQ, IVFFlat, HNSW, LSH).
+    /// The `type` attribute of the index in `path` (IVFPQ, IVFFlat, HNSW, LSH, RPTrees).
     public static func indexType(_ path: String) throws -> String {
         try HDF5File.open(path).attribute("type", of: "index")?.stringValue ?? ""
     }
@@ -141,6 +142,7 @@ public enum QuantizationOperations {
         try out.file.setAttribute("nprobe", .int(Int64(config.nprobe)), on: "search")
         if let ef = config.ef { try out.file.setAttribute("ef", .int(Int64(ef)), on: "search") }
         if index is LSHIndex { try out.file.setAttribute("probes", .int(Int64(config.probes ?? 1)), on: "search") }
+        if let forest = index as? RPForestIndex { try out.file.setAttribute("search_k", .int(Int64(config.searchK ?? forest.trees * config.k)), on: "search") }
         try out.file.setAttribute("refine", .int(Int64(config.refine)), on: "search")
         try out.file.setAttribute("metric", .string(index.metric.rawValue), on: "search")
         try out.file.setAttribute("seconds", .double(stats.seconds), on: "search")

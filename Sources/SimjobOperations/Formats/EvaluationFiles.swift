@@ -11,6 +11,7 @@ public enum EvaluationOutput {
         try file.write("evaluation/nprobe", rows.map { Int32($0.nprobe) }, shape: [count])
         try file.write("evaluation/ef", rows.map { Int32($0.ef) }, shape: [count])
         try file.write("evaluation/probes", rows.map { Int32($0.probes) }, shape: [count])
+        try file.write("evaluation/search_k", rows.map { Int32($0.searchK) }, shape: [count])
         try file.write("evaluation/refine", rows.map { Int32($0.refine) }, shape: [count])
         try file.write("evaluation/recall", rows.map(\.recall), shape: [count])
         try file.write("evaluation/epsilon_recall", rows.map(\.epsilonRecall), shape: [count])
@@ -61,6 +62,7 @@ public enum EvaluationOutput {
                 throw SimjobError("\(folder): cannot create the ann-benchmarks results folder (is \(directory) a file, or not writable?)")
             }
             let name = row.algorithm == "simjob-exact" ? "exact" : row.ef > 0 ? "ef_\(row.ef)" : row.probes > 0 ? "probes_\(row.probes)"
+                : row.searchK > 0 ? "search_k_\(row.searchK)"
                 : row.algorithm == "simjob-lsh" ? "hamming_refine_\(row.refine)" : "nprobe_\(row.nprobe)_refine_\(row.refine)"
             // Several indexes of one family would share names: each file then starts with its
             // index's setting name.
@@ -73,6 +75,7 @@ public enum EvaluationOutput {
             let perQuery = row.bestSearchSeconds / Double(max(report.queries, 1))
             try file.setAttribute("algo", .string(row.algorithm), on: "/")
             let setting = row.ef > 0 ? "(ef=\(row.ef))" : row.probes > 0 ? "(probes=\(row.probes))"
+                : row.searchK > 0 ? "(search_k=\(row.searchK))"
                 : row.algorithm == "simjob-lsh" ? "(hamming,refine=\(row.refine))" : "(nprobe=\(row.nprobe),refine=\(row.refine))"
             try file.setAttribute("name", .string(row.name + setting))
             try file.setAttribute("dataset", .string(report.dataset))
@@ -97,14 +100,14 @@ public enum EvaluationOutput {
     public static func table(_ report: EvaluationReport) -> String {
         var lines = [
             "\(report.dataset): \(report.queries) queries, k=\(report.k), \(report.metric); \(report.indexDescription), built in \(String(format: "%.2f", report.buildSeconds)) s, \(formatBytes(report.indexSizeBytes))",
-            "  algorithm      nprobe refine     ef probes   recall  eps-recall  id-recall        QPS  p50 ms  p95 ms  p99 ms  candidates  pareto",
+            "  algorithm      nprobe refine     ef probes search_k   recall  eps-recall  id-recall        QPS  p50 ms  p95 ms  p99 ms  candidates  pareto",
         ]
         func milliseconds(_ value: Double) -> String { value.isNaN ? "     -" : String(format: "%6.3f", value) }
         for row in report.rows {
             let algorithm = row.algorithm.replacingOccurrences(of: "simjob-", with: "")
             lines.append("  " + algorithm.padding(toLength: 13, withPad: " ", startingAt: 0) + String(
-                format: " %6d %6d %6d %6d  %7.4f     %7.4f    %7.4f  %9.0f  %@  %@  %@  %10.0f  %@",
-                row.nprobe, row.refine, row.ef, row.probes, row.recall, row.epsilonRecall, row.idRecall, row.qps,
+                format: " %6d %6d %6d %6d %8d  %7.4f     %7.4f    %7.4f  %9.0f  %@  %@  %@  %10.0f  %@",
+                row.nprobe, row.refine, row.ef, row.probes, row.searchK, row.recall, row.epsilonRecall, row.idRecall, row.qps,
                 milliseconds(row.p50Milliseconds), milliseconds(row.p95Milliseconds), milliseconds(row.p99Milliseconds),
                 row.candidates, row.pareto ? "*" : ""))
         }

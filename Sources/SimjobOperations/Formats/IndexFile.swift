@@ -226,6 +226,7 @@ public enum IndexFile {
         case let flat as IVFFlatIndex: try flat.save(to: file, group: group)
         case let hnsw as HNSWIndex: try hnsw.save(to: file, group: group)
         case let lsh as LSHIndex: try lsh.save(to: file, group: group)
+        case let forest as RPForestIndex: try forest.save(to: file, group: group)
         default: preconditionFailure("an index type without a file layout")
         }
     }
@@ -237,7 +238,8 @@ public enum IndexFile {
         case "IVFFlat": return try IVFFlatIndex.load(from: file, group: group)
         case "HNSW": return try HNSWIndex.load(from: file, group: group)
         case "LSH": return try LSHIndex.load(from: file, group: group)
-        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat, HNSW, LSH)")
+        case "RPTrees": return try RPForestIndex.load(from: file, group: group)
+        case let other: throw SimjobError("\(file.path):\(group): index type '\(other ?? "none")' is not one simjob reads (IVFPQ, IVFFlat, HNSW, LSH, RPTrees)")
         }
     }
 }
@@ -368,5 +370,91 @@ extension LSHIndex {
         let vectors = FloatMatrix(rows: count, columns: d, values: try floats("vectors", shape: [count, d]))
         return LSHIndex(metric: stored.metric, tables: tables, bits: bits, projections: projections, thresholds: thresholds,
                         codes: wide.map { UInt32($0) }, vectors: vectors, source: stored.source)
+    }
+}
+
+/// Saving and loading a random-projection forest in group `index`:
+///
+///     index/                    attributes: type = "RPTrees", format_version, metric, dimension,
+///                               count, trees, leaf_size, splits, leaves, source
+///     index/normals             float32 [splits, d]       (split s's hyperplane: normal . x + offset)
+///     index/offsets             float32 [splits]
+///     index/children            int32   [splits, 2]       (negative side, positive side: c >= 0 is
+///                                                          split c, later than its parent; c < 0
+///                                                          is leaf -c - 1)
+///     index/roots               int32   [trees]           (encoded as children)
+///     index/leaf_starts         int32   [leaves + 1]      (leaf l's rows: leaf_rows[starts[l] ..< starts[l + 1]])
+///     index/leaf_rows           int32   [trees * count]   (every tree holds every row once)
+///     index/vectors             float32 [count, d]        (unit length for angular)
+///
+/// Loading checks the structure as well as the shapes (children point forward or at a leaf,
+/// starts ascend, rows are in range), so an altered file is refused, not searched in a loop.
+extension RPForestIndex {
+    public static let formatVersion: Int64 = 1
+
+    public func save(to file: HDF5File, group: String = "index") throws {
+        try file.createGroup(group)
+        let attributes: [(String, AttributeValue)] = [
+            ("type", .string("RPTrees")), ("format_version", .int(RPForestIndex.formatVersion)), ("metric", .string(metric.rawValue)),
+            ("dimension", .int(Int64(dimension))), ("count", .int(Int64(count))), ("trees", .int(Int64(trees))),
+            ("leaf_size", .int(Int64(leafSize))), ("splits", .int(Int64(splits))), ("leaves", .int(Int64(leafStarts.count - 1))),
+            ("source", .string(source)),
+        ]
+        for (name, value) in attributes { try file.setAttribute(name, value, on: group) }
+        try file.write("\(group)/normals", normals.array, shape: [splits, dimension])
+        try file.write("\(group)/offsets", offsets, shape: [splits])
+        try file.write("\(group)/children", children, shape: [splits, 2])
+        try file.write("\(group)/roots", roots, shape: [trees])
+        try file.write("\(group)/leaf_starts", leafStarts, shape: [leafStarts.count])
+        try file.write("\(group)/leaf_rows", leafRows, shape: [leafRows.count])
+        try file.write("\(group)/vectors", vectors.array, shape: [count, dimension])
+    }
+
+    public static func load(from file: HDF5File, group: String = "index") throws -> RPForestIndex {
+        let stored = try IndexGroup(file, group, type: "RPTrees", named: "a random-projection forest", formatVersion: formatVersion)
+        let place = stored.place, altered = "(altered or corrupt index)"
+        let d = try stored.integer("dimension"), count = try stored.integer("count")
+        let trees = try stored.integer("trees"), leafSize = try stored.integer("leaf_size")
+        let splits = try stored.integer("splits"), leaves = try stored.integer("leaves")
+        guard (1...65_536).contains(d), (1...Int(Int32.max)).contains(count), (1...4096).contains(trees), leafSize >= 1,
+              (0...Int(Int32.max)).contains(splits), (trees...Int(Int32.max)).contains(leaves), trees * count <= Int(Int32.max) else {
+            throw SimjobError("\(place): attributes dimension = \(d), count = \(count), trees = \(trees), leaf_size = \(leafSize), splits = \(splits), leaves = \(leaves) are out of range \(altered)")
+        }
+        func floats(_ name: String, shape: [Int]) throws -> [Float] {
+            let data = try stored.dataset(name, shape: shape, integer: false)
+            let values = try data.readAll(as: Float.self)
+            if let position = values.firstIndex(where: { !$0.isFinite }) {
+                throw SimjobError("\(data.location): entry \(position) is \(values[position]) \(altered)")
+            }
+            return values
+        }
+        func integers(_ name: String, shape: [Int], valid: (Int, Int64) -> Bool, what: String) throws -> [Int32] {
+            let data = try stored.dataset(name, shape: shape, integer: true)
+            let values = try data.readAll(as: Int64.self)
+            for (position, value) in values.enumerated() where !valid(position, value) {
+                throw SimjobError("\(data.location): entry \(position) is \(value), \(what) \(altered)")
+            }
+            return values.map { Int32($0) }
+        }
+        let normals = FloatMatrix(rows: splits, columns: d, values: splits > 0 ? try floats("normals", shape: [splits, d]) : [])
+        let offsets = splits > 0 ? try floats("offsets", shape: [splits]) : []
+        let children = splits > 0
+            ? try integers("children", shape: [splits, 2], valid: { position, value in
+                value >= 0 ? value > Int64(position / 2) && value < Int64(splits) : value >= -Int64(leaves)
+            }, what: "not a later split or a leaf")
+            : []
+        let roots = try integers("roots", shape: [trees], valid: { _, value in
+            value >= 0 ? value < Int64(splits) : value >= -Int64(leaves)
+        }, what: "not a split or a leaf")
+        let leafStarts = try integers("leaf_starts", shape: [leaves + 1], valid: { _, value in
+            (0...Int64(trees * count)).contains(value)
+        }, what: "outside the leaf rows")
+        guard leafStarts.first == 0, leafStarts.last == Int32(trees * count), zip(leafStarts.dropFirst(), leafStarts).allSatisfy({ $0 >= $1 }) else {
+            throw SimjobError("\(place)/leaf_starts: not ascending from 0 to \(trees * count) \(altered)")
+        }
+        let leafRows = try integers("leaf_rows", shape: [trees * count], valid: { _, value in (0..<Int64(count)).contains(value) }, what: "not a row")
+        let vectors = FloatMatrix(rows: count, columns: d, values: try floats("vectors", shape: [count, d]))
+        return RPForestIndex(metric: stored.metric, trees: trees, leafSize: leafSize, normals: normals, offsets: offsets, children: children,
+                             roots: roots, leafStarts: leafStarts, leafRows: leafRows, vectors: vectors, source: stored.source)
     }
 }
