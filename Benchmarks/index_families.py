@@ -11,6 +11,11 @@ counts when its true distance is within the k-th true distance + 1e-3):
     projections against per-bit medians, every code ranked by Hamming distance, R*k re-scored).
   - LSH, multi-probe tables: simjob's own mode (`--probes P`); FAISS has no multi-table LSH,
     so it is listed beside the references for the recall it buys, with no ratio.
+  - Random-projection trees: simjob `train --type rptrees --trees T` searched with
+    `--search-k S`, against Annoy (PyPI `annoy`) with the same T trees (`build(T, n_jobs)`) and
+    the same search_k (Annoy's default leaves of d + 2 rows, which simjob's default matches).
+    Annoy has no batch search: the queries are split over `--threads` Python threads (its search
+    releases the GIL), each query a list prepared before the clock starts.
 
 Build times: simjob's is the `train` command's own measure without reading the file (the
 references build from arrays already in memory). Queries per second: the best of `--runs` batch
@@ -56,6 +61,35 @@ for factor in factors:
         t = time.perf_counter(); _, found = index.search(q, k); elapsed = time.perf_counter() - t
         if elapsed < best: best, ids = elapsed, found
     out["settings"].append({"k_factor": factor, "qps": len(q) / best, "ids": ids.tolist()})
+print(json.dumps(out))
+"""
+
+ANNOY = r"""
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import h5py, numpy as np, annoy
+path, threads, k, runs, trees, search_ks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6])
+f = h5py.File(path)
+x = f["train"][:].astype("f4"); q = f["test"][:].astype("f4")
+index = annoy.AnnoyIndex(x.shape[1], "angular" if f.attrs["distance"] == "angular" else "euclidean")
+for row, vector in enumerate(x): index.add_item(row, vector)
+started = time.perf_counter()
+index.build(trees, n_jobs=threads)
+build = time.perf_counter() - started
+queries = [v.tolist() for v in q]
+parts = [range(start, len(q), threads) for start in range(threads)]
+out = {"build": build, "settings": []}
+for search_k in search_ks:
+    def part(rows): return [(row, index.get_nns_by_vector(queries[row], k, search_k=search_k)) for row in rows]
+    best, ids = 1e30, None
+    for _ in range(runs):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool: found = [r for chunk in pool.map(part, parts) for r in chunk]
+        elapsed = time.perf_counter() - t
+        if elapsed < best:
+            best, ids = elapsed, [None] * len(q)
+            for row, result in found: ids[row] = result + [-1] * (k - len(result))
+    out["settings"].append({"search_k": search_k, "qps": len(q) / best, "ids": ids})
 print(json.dumps(out))
 """
 
@@ -110,6 +144,47 @@ def simjob_lsh(simjob, data, work, tables, bits, refines, probes, threads, runs,
     return {"build": hashing, "build_total": total, "read": reading, "rows": rows}
 
 
+def simjob_rptrees(simjob, data, work, trees, search_ks, threads, runs, k):
+    index = os.path.join(work, f"rptrees-{trees}.hdf5")
+    summary = subprocess.run([simjob, "train", data, "--type", "rptrees", "--trees", str(trees), "--output", index,
+                              "--threads", str(threads), "--quiet"], capture_output=True, text=True, check=True).stdout
+    reading = float(summary.split("reading ")[1].split(" s")[0])
+    building = float(summary.split("building ")[1].split(" s")[0])
+    report = os.path.join(work, f"rptrees-{trees}-eval.hdf5")
+    results = os.path.join(work, f"results-rptrees-{trees}")
+    run([simjob, "evaluate", data, "--index", index, "--k", str(k), "--search-k", ",".join(map(str, search_ks)), "--runs", str(runs),
+         "--latency-queries", "0", "--threads", str(threads), "--output", report, "--ann-benchmarks-results", results, "--quiet"])
+    rows = []
+    with h5py.File(report) as f:
+        e = f["evaluation"]
+        for search_k, qps in zip(e["search_k"][:], e["qps"][:]):
+            dataset = os.path.splitext(os.path.basename(data))[0]
+            with h5py.File(os.path.join(results, dataset, str(k), "simjob-rptrees-batch", f"search_k_{search_k}.hdf5")) as r:
+                ids = r["neighbors"][:]
+            rows.append({"search_k": int(search_k), "qps": float(qps), "recall": recall(ids, data, k)})
+    return {"build": building, "read": reading, "rows": rows}
+
+
+def compare(table, lines, name, ours, reference_name, theirs, build, reference_build, dial):
+    """Prints the ratios at equal settings and the first setting where both reach recall 0.9."""
+    print(f"\n{name} against {reference_name}: build {build:.2f} s against {reference_build:.2f} s ({build / reference_build:.2f}x)")
+    reached = None
+    for a, b in zip(ours, theirs):
+        print(f"  {dial} {a[dial]}: recall {a['recall']:.4f} against {b['recall']:.4f} (difference {a['recall'] - b['recall']:+.4f}), "
+              f"QPS {a['qps']:.0f} against {b['qps']:.0f} ({a['qps'] / b['qps']:.2f}x)")
+        if reached is None and a["recall"] >= 0.9 and b["recall"] >= 0.9:
+            reached = (a, b)
+    if reached:
+        a, b = reached
+        print(f"  first setting where both reach 0.9: {dial} {a[dial]}: {a['qps'] / b['qps']:.2f}x the reference's QPS")
+    else:
+        print("  no setting where both reach recall 0.9")
+    table.append(f"| {name} | build {build:.2f} s | " + " | ".join(f"{dial} {r[dial]}: {r['recall']:.4f} @ {r['qps']:.0f}" for r in ours) + " |")
+    table.append(f"| {reference_name} | build {reference_build:.2f} s | " + " | ".join(f"{dial} {r[dial]}: {r['recall']:.4f} @ {r['qps']:.0f}" for r in theirs) + " |")
+    lines[name] = [(r["qps"], r["recall"]) for r in ours]
+    lines[reference_name] = [(r["qps"], r["recall"]) for r in theirs]
+
+
 def svg(lines, path, title):
     """Recall (y) against QPS (x, log scale), one polyline per entry of `lines` {label: [(qps, recall)]}."""
     width, height, margin = 640, 420, 60
@@ -157,6 +232,9 @@ def main():
     parser.add_argument("--lsh", default="16x16", help="simjob LSH tables x bits, ','-separated (the reference gets tables*bits bits)")
     parser.add_argument("--refine", default="10,20,50,100,200", help="refine (k_factor) values")
     parser.add_argument("--probes", default="1,4,16,64", help="simjob multi-probe values")
+    parser.add_argument("--rptrees", default="10,50", help="simjob / Annoy trees, ','-separated (empty: skip)")
+    parser.add_argument("--search-k", default="100,500,1000,2000,5000,10000,20000", help="search_k values for both")
+    parser.add_argument("--families", default="lsh,rptrees", help="which families to run")
     parser.add_argument("--plot", default=None)
     args = parser.parse_args()
     simjob = simjob_binary()
@@ -172,7 +250,8 @@ def main():
     print(f"{label}: {shape[0]} x {shape[1]}, {queries} queries, {metric}, k={args.k}, {args.threads} threads, best of {args.runs} runs")
     environment = dict(os.environ, OPENBLAS_CORETYPE="SKYLAKEX")
     lines, table = {}, []
-    for spec in args.lsh.split(","):
+    families = args.families.split(",")
+    for spec in (args.lsh.split(",") if "lsh" in families else []):
         tables, bits = (int(v) for v in spec.split("x"))
         ours = simjob_lsh(simjob, args.data, work, tables, bits, refines, probes, args.threads, args.runs, args.k)
         reference = json.loads(subprocess.run(
@@ -203,6 +282,14 @@ def main():
             print(f"  first setting where both reach 0.9: refine {a['refine']}: {a['qps'] / b['qps']:.2f}x the reference's QPS")
         else:
             print("  no setting where both reach recall 0.9")
+    search_ks = [int(v) for v in args.search_k.split(",")]
+    for trees in ([int(v) for v in args.rptrees.split(",") if v] if "rptrees" in families else []):
+        ours = simjob_rptrees(simjob, args.data, work, trees, search_ks, args.threads, args.runs, args.k)
+        reference = json.loads(subprocess.run(
+            [sys.executable, "-c", ANNOY, args.data, str(args.threads), str(args.k), str(args.runs), str(trees), json.dumps(search_ks)],
+            capture_output=True, text=True, check=True).stdout)
+        theirs = [{"search_k": s["search_k"], "qps": s["qps"], "recall": recall(s["ids"], args.data, args.k)} for s in reference["settings"]]
+        compare(table, lines, f"simjob RP-trees {trees} trees", ours["rows"], f"Annoy {trees} trees", theirs, ours["build"], reference["build"], "search_k")
     print("\n| index | build | settings: recall @ QPS |\n|---|---|---|")
     print("\n".join(table))
     if args.plot:

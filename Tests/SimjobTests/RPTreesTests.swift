@@ -59,9 +59,9 @@ struct RPTreesTests {
         InMemoryRows(FloatMatrix(rows: rows, columns: columns, values: values), name: "test")
     }
 
-    @Test("every tree holds every row once, in leaves of at most leaf_size rows; children point forward; the same forest at any thread count",
-          arguments: [Metric.euclidean, .angular, .ip])
-    func structure(metric: Metric) throws {
+    @Test("every tree holds every row once, in leaves of at most leaf_size rows; children point forward; the same forest at any thread count; top levels shared across trees or not",
+          arguments: [Metric.euclidean, .angular, .ip], [0, 2 << 20])
+    func structure(metric: Metric, sharedNodeBytes: Int) throws {
         var rng = SeededGenerator(seed: 3)
         let n = 2000, d = 12
         var values = [Float](repeating: 0, count: n * d)
@@ -71,9 +71,9 @@ struct RPTreesTests {
         config.trees = 7
         config.leafSize = 20
         config.threads = 1
-        let (one, _) = try RPForestIndex.train(source(values, rows: n, columns: d), metric: metric, config: config)
+        let (one, _) = try RPForestIndex.train(source(values, rows: n, columns: d), metric: metric, config: config, sharedNodeBytes: sharedNodeBytes)
         config.threads = 2
-        let (two, _) = try RPForestIndex.train(source(values, rows: n, columns: d), metric: metric, config: config)
+        let (two, _) = try RPForestIndex.train(source(values, rows: n, columns: d), metric: metric, config: config, sharedNodeBytes: sharedNodeBytes)
         #expect(one.children == two.children && one.leafRows == two.leafRows && one.offsets == two.offsets)
         #expect(one.leafRows.count == 7 * n)
         for (position, child) in one.children.enumerated() where child >= 0 { #expect(Int(child) > position / 2) }
@@ -92,6 +92,27 @@ struct RPTreesTests {
                 }
             }
             #expect(seen.allSatisfy { $0 == 1 })
+        }
+        // Every leaf opened: exact search (against a brute force in double precision).
+        let queries = FloatMatrix(rows: 5, columns: d, values: Array(values[0..<(5 * d)]))
+        var search = IVFPQSearchConfig(k: 3, nprobe: 1)
+        search.searchK = 7 * n
+        let found = try one.search(queries, config: search).0.idArray
+        for query in 0..<5 {
+            let x = (0..<d).map { Double(values[query * d + $0]) }
+            func score(_ row: Int) -> Double {
+                let y = (0..<d).map { Double(values[row * d + $0]) }
+                switch metric {
+                case .euclidean: return zip(x, y).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                case .angular:
+                    let dot = zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }
+                    return -dot / (y.reduce(0) { $0 + $1 * $1 }.squareRoot() * x.reduce(0) { $0 + $1 * $1 }.squareRoot())
+                case .ip: return -zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }
+                }
+            }
+            let scores = (0..<n).map(score)
+            let best = (0..<n).sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }.prefix(3).map(Int32.init)
+            #expect(Set(found[(query * 3)..<(query * 3 + 3)]) == Set(best), "query \(query) (\(metric))")
         }
     }
 
