@@ -44,10 +44,11 @@ golden: deps
 	SIMJOB_WRITE_GOLDEN=1 $(SWIFT) test --skip-build --filter GoldenTests
 	@git --no-pager diff --stat -- Tests/Golden
 
-# Coverage-guided fuzzing (libFuzzer) of the two parsers users feed: job files and index files.
+# Coverage-guided fuzzing (libFuzzer) of the parsers users feed: job files, index files and
+# random-projection forests' files.
 # The seed corpus is Fuzz/corpus/<target>; new inputs go to .build-fuzz/corpus/<target>, crashes
 # to .build-fuzz/crashes/<target>/ (replay one with: .build/debug/simjob-fuzz <target> FILE).
-FUZZ_TARGETS = jobs index
+FUZZ_TARGETS = jobs index forest
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS = --scratch-path .build-fuzz --sanitize fuzzer -Xswiftc -DSIMJOB_FUZZ -Xswiftc -parse-as-library --product simjob-fuzz
 

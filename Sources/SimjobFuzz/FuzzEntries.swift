@@ -77,6 +77,93 @@ public enum FuzzEntries {
         }
     }
 
+    /// A random-projection forest's file: bytes decide its attributes and arrays, usually a
+    /// structure that could be a forest and sometimes not (children pointing back or past the
+    /// end, unordered leaf starts, rows out of range). A loaded forest must search without
+    /// looping or reading out of bounds and answer with ids in range (or -1).
+    @discardableResult
+    public static func forest(_ data: Data) -> Outcome {
+        var bytes = ByteReader(data)
+        let path = scratchFolder + "/forest.hdf5"
+        unlink(path)
+        InputRegistry.reset()
+        do {
+            try writeForest(&bytes, to: path)
+        } catch {
+            return .notWritten
+        }
+        do {
+            let index = try RPForestIndex.load(from: HDF5File.open(path))
+            let queries = FloatMatrix(rows: 1 + Int(bytes.byte() % 3), columns: index.dimension)
+            for i in 0..<(queries.rows * queries.columns) { queries.pointer[i] = bytes.float(special: false) }
+            var config = IVFPQSearchConfig(k: 1 + Int(bytes.byte()) % index.count, nprobe: 1)
+            config.searchK = 1 + Int(bytes.byte()) * 4
+            config.threads = 1
+            let (table, _) = try index.search(queries, config: config, base: nil)
+            for row in 0..<table.rows {
+                for (id, distance) in zip(table.ids(ofRow: row), table.distances(ofRow: row)) {
+                    precondition(id == -1 || (id >= 0 && Int(id) < index.count), "search returned id \(id) of \(index.count)")
+                    precondition(id == -1 || !distance.isNaN, "search returned a NaN distance")
+                }
+            }
+            return .accepted
+        } catch {
+            return .refused("\(error)")
+        }
+    }
+
+    static func writeForest(_ bytes: inout ByteReader, to path: String) throws {
+        let file = try HDF5File.create(path)
+        defer { file.close() }
+        let flags = bytes.byte()
+        let d = 1 + Int(bytes.byte() % 6)
+        let count = Int(bytes.byte() % 24)
+        let trees = Int(bytes.byte() % 4)
+        let splits = Int(bytes.byte() % 7)
+        let leaves = trees + Int(bytes.byte() % 8)
+        func skew(_ value: Int, _ bit: UInt8) -> Int { flags & bit != 0 ? value + Int(bytes.byte() % 3) - 1 : value }
+        let group = "index"
+        try file.createGroup(group)
+        try file.setAttribute("type", .string(flags & 0x80 != 0 ? "RPTree" : "RPTrees"), on: group)
+        try file.setAttribute("format_version", .int(Int64(bytes.byte() % 3)), on: group)
+        try file.setAttribute("metric", .string(["euclidean", "angular", "ip", "hamming"][Int(bytes.byte() % 4)]), on: group)
+        for (name, value) in [("dimension", skew(d, 0x01)), ("count", skew(count, 0x02)), ("trees", trees), ("leaf_size", Int(bytes.byte() % 5)),
+                              ("splits", skew(splits, 0x04)), ("leaves", leaves)] {
+            try file.setAttribute(name, .int(Int64(value)), on: group)
+        }
+        func floats(_ n: Int) -> [Float] { (0..<n).map { _ in bytes.float(special: true) } }
+        if splits > 0 {
+            try file.write("\(group)/normals", floats(splits * d), shape: [splits, d])
+            try file.write("\(group)/offsets", floats(splits), shape: [splits])
+            // Usually forward (a later split) or a leaf; with flag 0x08 any small value.
+            let children = (0..<(2 * splits)).map { slot -> Int32 in
+                let byte = bytes.byte()
+                if flags & 0x08 != 0 { return Int32(Int8(bitPattern: byte)) }
+                let later = splits - slot / 2 - 1
+                return byte % 2 == 0 && later > 0 ? Int32(slot / 2 + 1 + Int(byte / 2) % later) : -Int32(1 + Int(byte / 2) % max(leaves, 1))
+            }
+            try file.write("\(group)/children", children, shape: [splits, 2])
+        }
+        if trees > 0 {
+            let roots = (0..<trees).map { _ -> Int32 in
+                let byte = bytes.byte()
+                return splits > 0 && byte % 2 == 0 ? Int32(Int(byte / 2) % splits) : -Int32(1 + Int(byte / 2) % max(leaves, 1))
+            }
+            try file.write("\(group)/roots", roots, shape: [trees])
+        }
+        // Leaf starts ascending from 0 to trees x count, sometimes not.
+        let total = trees * count
+        var starts: [Int32] = [0]
+        for leaf in 0..<leaves { starts.append(leaf == leaves - 1 ? Int32(total) : min(Int32(total), starts.last! + Int32(bytes.byte() % 6))) }
+        if flags & 0x10 != 0, starts.count > 1 { starts[Int(bytes.byte()) % starts.count] = Int32(Int8(bitPattern: bytes.byte())) }
+        try file.write("\(group)/leaf_starts", starts, shape: [starts.count])
+        if total > 0 {
+            let rows = (0..<total).map { _ -> Int32 in flags & 0x20 != 0 ? Int32(Int8(bitPattern: bytes.byte())) : Int32(Int(bytes.byte()) % max(count, 1)) }
+            try file.write("\(group)/leaf_rows", rows, shape: [total])
+        }
+        if count > 0 { try file.write("\(group)/vectors", floats(count * d), shape: [count, d]) }
+    }
+
     static let scratchFolder: String = {
         let folder = NSTemporaryDirectory() + "/simjob-fuzz-\(getpid())"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -1,8 +1,8 @@
-// The fuzzing driver of simjob's two user-fed parsers (see FuzzEntries).
+// The fuzzing driver of simjob's user-fed parsers (see FuzzEntries).
 //
 // Built for libFuzzer (`make fuzz`: `swift build --sanitize fuzzer -Xswiftc -DSIMJOB_FUZZ
 // -Xswiftc -parse-as-library`), it exports LLVMFuzzerTestOneInput and the target is chosen by
-// SIMJOB_FUZZ_TARGET=jobs|index. Built normally, it replays files: `simjob-fuzz jobs FILE...`.
+// SIMJOB_FUZZ_TARGET=jobs|index|forest. Built normally, it replays files: `simjob-fuzz jobs FILE...`.
 import Foundation
 import SimjobFuzz
 
@@ -12,7 +12,11 @@ let fuzzTarget = ProcessInfo.processInfo.environment["SIMJOB_FUZZ_TARGET"] ?? "j
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: start, count: count)
-    if fuzzTarget == "index" { FuzzEntries.index(data) } else { FuzzEntries.jobFile(data) }
+    switch fuzzTarget {
+    case "index": FuzzEntries.index(data)
+    case "forest": FuzzEntries.forest(data)
+    default: FuzzEntries.jobFile(data)
+    }
     return 0
 }
 #else
@@ -22,13 +26,17 @@ public func fuzzOne(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 struct FuzzReplay {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        guard let target = arguments.first, ["jobs", "index"].contains(target) else {
-            FileHandle.standardError.write(Data("usage: simjob-fuzz jobs|index FILE...\n".utf8))
+        guard let target = arguments.first, ["jobs", "index", "forest"].contains(target) else {
+            FileHandle.standardError.write(Data("usage: simjob-fuzz jobs|index|forest FILE...\n".utf8))
             exit(2)
         }
         for path in arguments.dropFirst() {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
-            if target == "index" { FuzzEntries.index(data) } else { FuzzEntries.jobFile(data) }
+            switch target {
+            case "index": FuzzEntries.index(data)
+            case "forest": FuzzEntries.forest(data)
+            default: FuzzEntries.jobFile(data)
+            }
         }
         print("replayed \(arguments.count - 1) inputs")
     }

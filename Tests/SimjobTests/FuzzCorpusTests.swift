@@ -46,4 +46,21 @@ struct FuzzCorpusTests {
         }
         #expect(searched >= 5 && refused >= 5, "searched \(searched), refused \(refused) of \(all.count)")
     }
+
+    @Test("forest files: every corpus input is searched or refused in one line; some reach the search")
+    func forests() throws {
+        let all = try inputs("forest")
+        #expect(all.count >= 20, "corpus has \(all.count) forest inputs")
+        var searched = 0, refused = 0
+        for data in all {
+            switch FuzzEntries.forest(data) {
+            case .accepted: searched += 1
+            case .refused(let message):
+                refused += 1
+                #expect(!message.contains("\n") && message.contains("index"), "\(message)")
+            case .notWritten: break
+            }
+        }
+        #expect(searched >= 3 && refused >= 3, "searched \(searched), refused \(refused) of \(all.count)")
+    }
 }

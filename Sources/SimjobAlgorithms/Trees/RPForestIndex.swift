@@ -11,7 +11,8 @@ import SimjobKernels
 /// each move the nearer centre towards one more random row). The hyperplane is the centres'
 /// perpendicular bisector (through the origin for angular data, whose rows are unit length). A
 /// node of at most `leafSize` rows is a leaf; a split that sends more than 95 % of the rows to
-/// one side is tried again (3 times), then replaced by a random half split. Trees are built
+/// one side is tried again (3 attempts in all), and one that still sends more than 99 % is
+/// replaced by random halves under a zero hyperplane (Annoy's thresholds). Trees are built
 /// in parallel, one work item each.
 ///
 /// A query starts every tree's root in one max-priority queue and repeatedly opens the most
@@ -369,7 +370,7 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                 }
                 if max(positive, count - positive) <= count * 95 / 100 { break }
             }
-            if max(positive, count - positive) > count * 95 / 100 || positive == 0 || positive == count {
+            if max(positive, count - positive) > count * 99 / 100 || positive == 0 || positive == count {
                 // Random halves under a zero hyperplane: a query's margin is 0, both equal.
                 normal.update(repeating: 0, count: d)
                 offset = 0
@@ -395,7 +396,11 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
 
         /// Annoy's two-means: centres `p` and `q` from two distinct random rows, then 200
         /// steps each moving the nearer centre to the running mean with one more random row.
-        /// Writes the unit normal `p - q` and returns the offset (0 for angular data).
+        /// Writes the unit normal `p - q` and returns the offset (0 for angular data). For
+        /// angular data the means are of unit rows and are not renormalised (the distance,
+        /// 2 - 2 cos, ignores their length, but the normal does not), as in Annoy: with
+        /// renormalised centres the hyperplane is the angle bisector instead, and recall on
+        /// MiniLM came out 0.011-0.015 below Annoy's at search_k 100 with 50 trees.
         mutating func twoMeans(_ rows: UnsafeMutablePointer<Int32>, count: Int, normal: UnsafeMutablePointer<Float>) -> Float {
             let d = vectors.columns
             let i = Int(rng.next() % UInt64(count))
@@ -416,11 +421,9 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                 if dp < dq {
                     for c in 0..<d { p[c] = (p[c] * pCount + x[c]) / (pCount + 1) }
                     pCount += 1
-                    if angular { normalise(&p) }
                 } else if dq < dp {
                     for c in 0..<d { q[c] = (q[c] * qCount + x[c]) / (qCount + 1) }
                     qCount += 1
-                    if angular { normalise(&q) }
                 }
             }
             var norm: Float = 0
@@ -442,7 +445,8 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
 
         func distance(_ centre: [Float], _ x: UnsafePointer<Float>, angular: Bool) -> Float {
             centre.withUnsafeBufferPointer { c in
-                angular ? 2 - 2 * VectorKernels.dot(c.baseAddress!, x, count: c.count) : VectorKernels.squaredDistance(c.baseAddress!, x, count: c.count)
+                angular ? 2 - 2 * VectorKernels.dot(c.baseAddress!, x, count: c.count) / max(VectorKernels.dot(c.baseAddress!, c.baseAddress!, count: c.count).squareRoot(), .leastNormalMagnitude)
+                    : VectorKernels.squaredDistance(c.baseAddress!, x, count: c.count)
             }
         }
 
