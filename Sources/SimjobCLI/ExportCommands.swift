@@ -8,10 +8,10 @@ extension ExportOperations.Format: ExpressibleByArgument {}
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write an index in another tool's own format: faiss (faiss.read_index loads IVF-PQ and IVF-Flat).")
+        abstract: "Write an index in another tool's own format: faiss (faiss.read_index loads IVF-PQ and IVF-Flat), hnswlib (HNSW) or annoy (RP-trees).")
 
     @Argument(help: "Index file written by simjob train or simjob import.") var index: String
-    @Option(help: "faiss (IndexIVFPQ or IndexIVFFlat; angular behind an L2 normalization) or hnswlib.") var format: ExportOperations.Format
+    @Option(help: "faiss (IndexIVFPQ or IndexIVFFlat; angular behind an L2 normalization), hnswlib or annoy (AnnoyIndex(d, metric).load; euclidean and angular forests with the default leaf size).") var format: ExportOperations.Format
     @Option(help: "Output file.") var output: String
 
     func run() throws {

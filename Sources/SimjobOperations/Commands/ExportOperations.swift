@@ -9,6 +9,7 @@ public enum ExportOperations {
     public enum Format: String, CaseIterable, Sendable {
         case faiss
         case hnswlib
+        case annoy
     }
 
     /// What an export wrote.
@@ -28,6 +29,9 @@ public enum ExportOperations {
         case (.faiss, let flat as IVFFlatIndex): (data, type) = (FAISSFormat.ivfflat(flat), "IVF-Flat")
         case (.faiss, let hnsw as HNSWIndex): (data, type) = (FAISSFormat.faissHNSW(hnsw), "HNSW")
         case (.hnswlib, let hnsw as HNSWIndex): (data, type) = (HnswlibFormat.bytes(hnsw), "HNSW")
+        case (.annoy, let forest as RPForestIndex): (data, type) = (try AnnoyFormat.bytes(forest, path: indexPath), "RP-trees")
+        case (.annoy, _):
+            throw SimjobError("\(indexPath): an \(index.summary) index has no Annoy form (Annoy holds random-projection forests); use --format faiss")
         case (.hnswlib, _):
             throw SimjobError("\(indexPath): an \(index.summary) index has no hnswlib form (hnswlib holds HNSW graphs); use --format faiss")
         default:
