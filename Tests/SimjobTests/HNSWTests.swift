@@ -7,22 +7,9 @@ import SimjobHDF5
 /// damaged or mismatched inputs.
 @Suite("HNSW from the k-NN graph")
 struct HNSWTests {
-    /// 3,000 x 16 Gaussian rows plus 100 queries with exact ground truth (numpy, float64).
+    /// The small set with ground truth (`writeSmallSet`).
     func makeData(_ path: String, metric: String) throws {
-        try python("""
-            import sys, h5py, numpy as np
-            rng = np.random.default_rng(21)
-            x = rng.standard_normal((3100, 16)).astype("f4")
-            train, test = x[:3000], x[3000:]
-            a, b = train.astype("f8"), test.astype("f8")
-            if sys.argv[2] == "euclidean": d = ((b[:, None, :] - a[None]) ** 2).sum(-1)
-            elif sys.argv[2] == "angular":
-                d = 1 - (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (a / np.linalg.norm(a, axis=1, keepdims=True)).T
-            else: d = -(b @ a.T)
-            with h5py.File(sys.argv[1], "w") as f:
-                f["train"] = train; f["test"] = test; f["neighbors"] = np.argsort(d, 1)[:, :10].astype("i4")
-                f["distances"] = np.sort(d, 1)[:, :10].astype("f4"); f.attrs["distance"] = sys.argv[2]
-            """, path, metric)
+        try writeSmallSet(path, metric: metric, clusters: 0, seed: 21)
     }
 
     @Test("hnswlib and FAISS (IndexHNSWFlat) load the exports and return simjob's neighbours; recall rises with ef", arguments: ["euclidean", "angular", "ip"])

@@ -7,33 +7,9 @@ import SimjobKernels
 /// grow with probes, the file round trip, and careless inputs.
 @Suite("LSH index")
 struct LSHTests {
-    /// 3,000 x 16 rows in 30 clusters plus 100 queries with exact ground truth (numpy, float64).
+    /// The small set with ground truth (`writeSmallSet`).
     func makeData(_ path: String, metric: String) throws {
-        try python("""
-            import sys, h5py, numpy as np
-            rng = np.random.default_rng(5)
-            centres = rng.standard_normal((30, 16)) * 3
-            x = (centres[rng.integers(0, 30, 3100)] + rng.standard_normal((3100, 16))).astype("f4")
-            train, test = x[:3000], x[3000:]
-            a, b = train.astype("f8"), test.astype("f8")
-            if sys.argv[2] == "euclidean": d = ((b[:, None, :] - a[None]) ** 2).sum(-1)
-            elif sys.argv[2] == "angular":
-                d = 1 - (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (a / np.linalg.norm(a, axis=1, keepdims=True)).T
-            else: d = -(b @ a.T)
-            with h5py.File(sys.argv[1], "w") as f:
-                f["train"] = train; f["test"] = test; f["neighbors"] = np.argsort(d, 1)[:, :10].astype("i4")
-                f["distances"] = np.sort(d, 1)[:, :10].astype("f4"); f.attrs["distance"] = sys.argv[2]
-            """, path, metric)
-    }
-
-    /// The share of the true 10 neighbours among a search's results (h5py).
-    func idRecall(_ data: String, _ searched: String) throws -> Double {
-        let printed = try python("""
-            import sys, h5py, numpy as np
-            t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
-            print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
-            """, data, searched)
-        return Double(printed.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        try writeSmallSet(path, metric: metric, clusters: 30, seed: 5)
     }
 
     @Test("probes come out as every code once, own code first, by increasing sum of squared margins of the flipped bits")
@@ -73,7 +49,7 @@ struct LSHTests {
             let out = folder.file("s\(probes).hdf5")
             let searched = try simjob("search", index, "--queries", data, "--k", "10", "--probes", "\(probes)", "--output", out, "--quiet")
             #expect(searched.status == 0, "\(searched.stderr)")
-            recalls.append(try idRecall(data, out))
+            recalls.append(try searchIDRecall(data, out))
         }
         #expect(zip(recalls, recalls.dropFirst()).allSatisfy { $0 <= $1 }, "recall by probes 1, 2, 4, 16, 64: \(recalls)")
         // The Hamming ranking (--refine R): nested candidate sets, so recall never falls with R;
@@ -83,7 +59,7 @@ struct LSHTests {
             let out = folder.file("h\(refine).hdf5")
             let searched = try simjob("search", index, "--queries", data, "--k", "10", "--refine", "\(refine)", "--output", out, "--quiet")
             #expect(searched.status == 0, "\(searched.stderr)")
-            ranked.append(try idRecall(data, out))
+            ranked.append(try searchIDRecall(data, out))
         }
         #expect(zip(ranked, ranked.dropFirst()).allSatisfy { $0 <= $1 } && ranked.last! >= 0.999 && ranked.first! < ranked.last!, "recall by refine 1, 3, 10, 300: \(ranked)")
         #expect(recalls.last! >= 0.999, "every bucket probed: recall \(recalls.last!)")

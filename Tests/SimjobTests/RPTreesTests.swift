@@ -25,33 +25,9 @@ final class InMemoryRows: RowSource, @unchecked Sendable {
 /// rows, jobs, and careless inputs.
 @Suite("Random-projection trees")
 struct RPTreesTests {
-    /// 3,000 x 16 rows in 30 clusters plus 100 queries with exact ground truth (numpy, float64).
+    /// The small set with ground truth (`writeSmallSet`).
     func makeData(_ path: String, metric: String) throws {
-        try python("""
-            import sys, h5py, numpy as np
-            rng = np.random.default_rng(5)
-            centres = rng.standard_normal((30, 16)) * 3
-            x = (centres[rng.integers(0, 30, 3100)] + rng.standard_normal((3100, 16))).astype("f4")
-            train, test = x[:3000], x[3000:]
-            a, b = train.astype("f8"), test.astype("f8")
-            if sys.argv[2] == "euclidean": d = ((b[:, None, :] - a[None]) ** 2).sum(-1)
-            elif sys.argv[2] == "angular":
-                d = 1 - (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (a / np.linalg.norm(a, axis=1, keepdims=True)).T
-            else: d = -(b @ a.T)
-            with h5py.File(sys.argv[1], "w") as f:
-                f["train"] = train; f["test"] = test; f["neighbors"] = np.argsort(d, 1)[:, :10].astype("i4")
-                f["distances"] = np.sort(d, 1)[:, :10].astype("f4"); f.attrs["distance"] = sys.argv[2]
-            """, path, metric)
-    }
-
-    /// The share of the true 10 neighbours among a search's results (h5py).
-    func idRecall(_ data: String, _ searched: String) throws -> Double {
-        let printed = try python("""
-            import sys, h5py, numpy as np
-            t = h5py.File(sys.argv[1])["neighbors"][:, :10]; r = h5py.File(sys.argv[2])["search/neighbors"][:]
-            print(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t, r)]))
-            """, data, searched)
-        return Double(printed.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        try writeSmallSet(path, metric: metric, clusters: 30, seed: 5)
     }
 
     /// Rows of a matrix as a `RowSource`.
@@ -150,7 +126,7 @@ struct RPTreesTests {
             let out = folder.file("s\(searchK).hdf5")
             let searched = try simjob("search", index, "--queries", data, "--k", "10", "--search-k", "\(searchK)", "--output", out, "--quiet")
             #expect(searched.status == 0, "\(searched.stderr)")
-            recalls.append(try idRecall(data, out))
+            recalls.append(try searchIDRecall(data, out))
         }
         // Candidate sets are nested (the queue opens nodes in one order): recall never falls.
         #expect(zip(recalls, recalls.dropFirst()).allSatisfy { $0 <= $1 }, "recall by search_k: \(recalls)")

@@ -331,7 +331,7 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                         }
                     }
                     scored += found.count
-                    found.withUnsafeBufferPointer { score(x, candidates: $0.baseAddress!, count: $0.count, into: result, row: query) }
+                    found.withUnsafeBufferPointer { vectors.scoreCandidates(x, $0.baseAddress!, count: $0.count, metric: metric, into: result, row: query) }
                 }
                 shared.value[worker.index] += scored
             }
@@ -435,7 +435,7 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
                             }
                             start = end
                         }
-                        score(x, candidates: chosen, count: found, into: result, row: query)
+                        vectors.scoreCandidates(x, chosen, count: found, metric: metric, into: result, row: query)
                     }
                 }
             }
@@ -447,19 +447,6 @@ public final class LSHIndex: SearchableIndex, @unchecked Sendable {
         let table = NeighborTable(converting: result, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
-    }
-
-    /// Scores `count` candidate rows exactly against the prepared query `x` and offers them to
-    /// `row`'s list, the row two candidates ahead asked for (the candidates are anywhere in the
-    /// set: each score would wait on memory otherwise).
-    @inline(__always)
-    func score(_ x: UnsafePointer<Float>, candidates: UnsafePointer<Int32>, count: Int, into result: NeighborLists, row: Int) {
-        let d = dimension
-        for index in 0..<count {
-            if index + 2 < count { VectorKernels.prefetch(vectors.row(Int(candidates[index + 2])), bytes: d * 4) }
-            let id = candidates[index]
-            result.insert(row: row, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
-        }
     }
 
     /// The bucket holding `code` (binary search), nil when no row has it.

@@ -518,7 +518,7 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                                         }
                                     }
                                     scored += found.count
-                                    found.withUnsafeBufferPointer { score(x, candidates: $0.baseAddress!, count: $0.count, into: result, row: query) }
+                                    found.withUnsafeBufferPointer { vectors.scoreCandidates(x, $0.baseAddress!, count: $0.count, metric: metric, into: result, row: query) }
                                 }
                                 scanned[worker.index] += scored
                             }
@@ -534,17 +534,6 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
         let table = NeighborTable(converting: result, metric: metric)
         stats.seconds = ProgressDisplay.now() - started
         return (table, stats)
-    }
-
-    /// Scores candidates exactly, the row two ahead prefetched (as `LSHIndex.score`).
-    @inline(__always)
-    func score(_ x: UnsafePointer<Float>, candidates: UnsafePointer<Int32>, count: Int, into result: NeighborLists, row: Int) {
-        let d = dimension
-        for index in 0..<count {
-            if index + 2 < count { VectorKernels.prefetch(vectors.row(Int(candidates[index + 2])), bytes: d * 4) }
-            let id = candidates[index]
-            result.insert(row: row, score: metric.preparedScore(x, vectors.row(Int(id)), dimension: d), id: id)
-        }
     }
 }
 

@@ -208,6 +208,16 @@ struct IndexGroup {
     var source: String { (try? file.attribute("source", of: group)?.stringValue) ?? "" }
 
     /// A dataset of the group with exactly `shape`, of integers or floats.
+    /// Dataset `name`'s float values, every one finite (else the entry is named).
+    func finiteFloats(_ name: String, shape: [Int]) throws -> [Float] {
+        let data = try dataset(name, shape: shape, integer: false)
+        let values = try data.readAll(as: Float.self)
+        if let position = values.firstIndex(where: { !$0.isFinite }) {
+            throw SimjobError("\(data.location): entry \(position) is \(values[position]) (altered or corrupt index)")
+        }
+        return values
+    }
+
     func dataset(_ name: String, shape: [Int], integer: Bool) throws -> HDF5Dataset {
         let data = try file.dataset("\(group)/\(name)")
         guard data.shape == shape else { throw SimjobError("\(data.location): shape \(data.shapeDescription), expected \(shape)") }
@@ -352,14 +362,7 @@ extension LSHIndex {
         guard (1...65_536).contains(d), (1...Int(Int32.max)).contains(count), (1...1024).contains(tables), (1...maximumBits).contains(bits) else {
             throw SimjobError("\(place): attributes dimension = \(d), count = \(count), tables = \(tables), bits = \(bits) are out of range \(altered)")
         }
-        func floats(_ name: String, shape: [Int]) throws -> [Float] {
-            let data = try stored.dataset(name, shape: shape, integer: false)
-            let values = try data.readAll(as: Float.self)
-            if let position = values.firstIndex(where: { !$0.isFinite }) {
-                throw SimjobError("\(data.location): entry \(position) is \(values[position]) \(altered)")
-            }
-            return values
-        }
+        func floats(_ name: String, shape: [Int]) throws -> [Float] { try stored.finiteFloats(name, shape: shape) }
         let projections = FloatMatrix(rows: tables * bits, columns: d, values: try floats("projections", shape: [tables * bits, d]))
         let thresholds = try floats("thresholds", shape: [tables * bits])
         let codeData = try stored.dataset("codes", shape: [tables, count], integer: true)
@@ -420,14 +423,7 @@ extension RPForestIndex {
               (0...Int(Int32.max)).contains(splits), (trees...Int(Int32.max)).contains(leaves), trees * count <= Int(Int32.max) else {
             throw SimjobError("\(place): attributes dimension = \(d), count = \(count), trees = \(trees), leaf_size = \(leafSize), splits = \(splits), leaves = \(leaves) are out of range \(altered)")
         }
-        func floats(_ name: String, shape: [Int]) throws -> [Float] {
-            let data = try stored.dataset(name, shape: shape, integer: false)
-            let values = try data.readAll(as: Float.self)
-            if let position = values.firstIndex(where: { !$0.isFinite }) {
-                throw SimjobError("\(data.location): entry \(position) is \(values[position]) \(altered)")
-            }
-            return values
-        }
+        func floats(_ name: String, shape: [Int]) throws -> [Float] { try stored.finiteFloats(name, shape: shape) }
         func integers(_ name: String, shape: [Int], valid: (Int, Int64) -> Bool, what: String) throws -> [Int32] {
             let data = try stored.dataset(name, shape: shape, integer: true)
             let values = try data.readAll(as: Int64.self)
