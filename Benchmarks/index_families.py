@@ -260,28 +260,11 @@ def main():
         theirs = [{"refine": s["k_factor"], "qps": s["qps"], "recall": recall(s["ids"], args.data, args.k)} for s in reference["settings"]]
         hamming = [r for r in ours["rows"] if r["probes"] == 0]
         multiprobe = [r for r in ours["rows"] if r["probes"] > 0]
-        table.append(f"| simjob LSH {tables}x{bits} Hamming | build {ours['build']:.2f} s (+ read {ours['read']:.2f} s) | "
-                     + " | ".join(f"refine {r['refine']}: {r['recall']:.4f} @ {r['qps']:.0f}" for r in hamming) + " |")
-        table.append(f"| FAISS IndexLSH {tables * bits} + RefineFlat | build {reference['build']:.2f} s | "
-                     + " | ".join(f"k_factor {r['refine']}: {r['recall']:.4f} @ {r['qps']:.0f}" for r in theirs) + " |")
+        compare(table, lines, f"simjob LSH {tables}x{bits} Hamming", hamming, f"FAISS IndexLSH {tables * bits} + RefineFlat", theirs,
+                ours["build"], reference["build"], "refine")
         table.append(f"| simjob LSH {tables}x{bits} multi-probe | | "
                      + " | ".join(f"probes {r['probes']}: {r['recall']:.4f} @ {r['qps']:.0f}" for r in multiprobe) + " |")
-        lines[f"simjob LSH {tables}x{bits} Hamming"] = [(r["qps"], r["recall"]) for r in hamming]
-        lines[f"FAISS IndexLSH {tables * bits}"] = [(r["qps"], r["recall"]) for r in theirs]
         lines[f"simjob LSH {tables}x{bits} multi-probe"] = [(r["qps"], r["recall"]) for r in multiprobe]
-        print(f"\nLSH {tables} tables x {bits} bits against FAISS IndexLSH nbits={tables * bits}: build {ours['build']:.2f} s against "
-              f"{reference['build']:.2f} s ({ours['build'] / reference['build']:.2f}x)")
-        reached = None
-        for a, b in zip(hamming, theirs):
-            print(f"  refine {a['refine']}: recall {a['recall']:.4f} against {b['recall']:.4f} (difference {a['recall'] - b['recall']:+.4f}), "
-                  f"QPS {a['qps']:.0f} against {b['qps']:.0f} ({a['qps'] / b['qps']:.2f}x)")
-            if reached is None and a["recall"] >= 0.9 and b["recall"] >= 0.9:
-                reached = (a, b)
-        if reached:
-            a, b = reached
-            print(f"  first setting where both reach 0.9: refine {a['refine']}: {a['qps'] / b['qps']:.2f}x the reference's QPS")
-        else:
-            print("  no setting where both reach recall 0.9")
     search_ks = [int(v) for v in args.search_k.split(",")]
     for trees in ([int(v) for v in args.rptrees.split(",") if v] if "rptrees" in families else []):
         ours = simjob_rptrees(simjob, args.data, work, trees, search_ks, args.threads, args.runs, args.k)
