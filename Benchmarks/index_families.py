@@ -68,10 +68,11 @@ ANNOY = r"""
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import h5py, numpy as np, annoy
-path, threads, k, runs, trees, search_ks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6])
+path, threads, k, runs, trees, search_ks, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]), int(sys.argv[7])
 f = h5py.File(path)
 x = f["train"][:].astype("f4"); q = f["test"][:].astype("f4")
 index = annoy.AnnoyIndex(x.shape[1], "angular" if f.attrs["distance"] == "angular" else "euclidean")
+if seed > 0: index.set_seed(seed)
 for row, vector in enumerate(x): index.add_item(row, vector)
 started = time.perf_counter()
 index.build(trees, n_jobs=threads)
@@ -144,10 +145,11 @@ def simjob_lsh(simjob, data, work, tables, bits, refines, probes, threads, runs,
     return {"build": hashing, "build_total": total, "read": reading, "rows": rows}
 
 
-def simjob_rptrees(simjob, data, work, trees, search_ks, threads, runs, k):
+def simjob_rptrees(simjob, data, work, trees, search_ks, threads, runs, k, seed=0):
     index = os.path.join(work, f"rptrees-{trees}.hdf5")
     summary = subprocess.run([simjob, "train", data, "--type", "rptrees", "--trees", str(trees), "--output", index,
-                              "--threads", str(threads), "--quiet"], capture_output=True, text=True, check=True).stdout
+                              "--threads", str(threads), "--quiet"] + (["--seed", str(seed)] if seed > 0 else []),
+                             capture_output=True, text=True, check=True).stdout
     reading = float(summary.split("reading ")[1].split(" s")[0])
     building = float(summary.split("building ")[1].split(" s")[0])
     report = os.path.join(work, f"rptrees-{trees}-eval.hdf5")
@@ -235,6 +237,8 @@ def main():
     parser.add_argument("--rptrees", default="10,50", help="simjob / Annoy trees, ','-separated (empty: skip)")
     parser.add_argument("--search-k", default="100,500,1000,2000,5000,10000,20000", help="search_k values for both")
     parser.add_argument("--families", default="lsh,rptrees", help="which families to run")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="RP-trees: build both tools' forests with seeds 1..N and average recall, QPS and build time (0: each tool's default seed)")
     parser.add_argument("--plot", default=None)
     args = parser.parse_args()
     simjob = simjob_binary()
@@ -267,12 +271,23 @@ def main():
         lines[f"simjob LSH {tables}x{bits} multi-probe"] = [(r["qps"], r["recall"]) for r in multiprobe]
     search_ks = [int(v) for v in args.search_k.split(",")]
     for trees in ([int(v) for v in args.rptrees.split(",") if v] if "rptrees" in families else []):
-        ours = simjob_rptrees(simjob, args.data, work, trees, search_ks, args.threads, args.runs, args.k)
-        reference = json.loads(subprocess.run(
-            [sys.executable, "-c", ANNOY, args.data, str(args.threads), str(args.k), str(args.runs), str(trees), json.dumps(search_ks)],
-            capture_output=True, text=True, check=True).stdout)
-        theirs = [{"search_k": s["search_k"], "qps": s["qps"], "recall": recall(s["ids"], args.data, args.k)} for s in reference["settings"]]
-        compare(table, lines, f"simjob RP-trees {trees} trees", ours["rows"], f"Annoy {trees} trees", theirs, ours["build"], reference["build"], "search_k")
+        seeds = list(range(1, args.seeds + 1)) or [0]
+        ours_runs, theirs_runs, builds, reference_builds = [], [], [], []
+        for seed in seeds:
+            ours = simjob_rptrees(simjob, args.data, work, trees, search_ks, args.threads, args.runs, args.k, seed)
+            reference = json.loads(subprocess.run(
+                [sys.executable, "-c", ANNOY, args.data, str(args.threads), str(args.k), str(args.runs), str(trees), json.dumps(search_ks), str(seed)],
+                capture_output=True, text=True, check=True).stdout)
+            ours_runs.append(ours["rows"])
+            theirs_runs.append([{"search_k": s["search_k"], "qps": s["qps"], "recall": recall(s["ids"], args.data, args.k)} for s in reference["settings"]])
+            builds.append(ours["build"])
+            reference_builds.append(reference["build"])
+        def mean(runs):
+            return [{"search_k": rows[0]["search_k"], "qps": float(np.mean([r["qps"] for r in rows])), "recall": float(np.mean([r["recall"] for r in rows]))}
+                    for rows in zip(*runs)]
+        suffix = f", mean of seeds 1-{len(seeds)}" if args.seeds else ""
+        compare(table, lines, f"simjob RP-trees {trees} trees{suffix}", mean(ours_runs), f"Annoy {trees} trees{suffix}", mean(theirs_runs),
+                float(np.mean(builds)), float(np.mean(reference_builds)), "search_k")
     print("\n| index | build | settings: recall @ QPS |\n|---|---|---|")
     print("\n".join(table))
     if args.plot:
