@@ -240,6 +240,27 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
             if slot < 0 { parts.root = encoded } else { parts.children[slot] = encoded }
         }
 
+        /// Appends a split node (its children to be linked) and returns its number.
+        mutating func addSplit(normal: [Float], offset: Float) -> Int {
+            let node = parts.offsets.count
+            parts.normals += normal
+            parts.offsets.append(offset)
+            parts.children += [0, 0]
+            return node
+        }
+
+        /// Reorders `count` rows stably, those for which `positive(index)` is false first;
+        /// returns how many those are. `positive` sees the rows in their original order.
+        static func partition(_ rows: UnsafeMutablePointer<Int32>, count: Int, positive: (Int) -> Bool) -> Int {
+            var negatives: [Int32] = [], positives: [Int32] = []
+            negatives.reserveCapacity(count)
+            positives.reserveCapacity(count)
+            for index in 0..<count { if positive(index) { positives.append(rows[index]) } else { negatives.append(rows[index]) } }
+            rows.update(from: negatives, count: negatives.count)
+            (rows + negatives.count).update(from: positives, count: positives.count)
+            return negatives.count
+        }
+
         /// Plans the frontier's nodes larger than `cacheRows` (hyperplanes by two-means) and
         /// leaves the others in the frontier for `finish`.
         mutating func planLevel(cacheRows: Int) {
@@ -281,20 +302,10 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                         }
                     }
                 } else {
-                    var negatives: [Int32] = [], positives: [Int32] = []
-                    negatives.reserveCapacity(left)
-                    positives.reserveCapacity(positive)
-                    for position in start..<end {
-                        let row = order[position]
-                        if sides[Int(row)] { positives.append(row) } else { negatives.append(row) }
-                    }
-                    (order + start).update(from: negatives, count: negatives.count)
-                    (order + start + negatives.count).update(from: positives, count: positives.count)
+                    let rows = order + start
+                    left = Self.partition(rows, count: count) { sides[Int(rows[$0])] }
                 }
-                let node = parts.offsets.count
-                parts.normals += normal
-                parts.offsets.append(offset)
-                parts.children += [0, 0]
+                let node = addSplit(normal: normal, offset: offset)
                 link(slot, Int32(node))
                 frontier.append((start, start + left, 2 * node))
                 frontier.append((start + left, end, 2 * node + 1))
@@ -339,10 +350,7 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                             (offset, left) = split(order + start, count: size, normal: normal.baseAddress!, side: side.baseAddress!)
                         }
                     }
-                    let node = parts.offsets.count
-                    parts.normals += normal
-                    parts.offsets.append(offset)
-                    parts.children += [0, 0]
+                    let node = addSplit(normal: normal, offset: offset)
                     encoded = Int32(node)
                     // Children: rows on the negative side first (`start ..< start + left`).
                     stack.append((start + left, end, 2 * node + 1))
@@ -384,14 +392,7 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
                     positive += side[0] ? 1 : -1
                 }
             }
-            // Stable partition: negative side first.
-            var negatives: [Int32] = [], positives: [Int32] = []
-            negatives.reserveCapacity(count - positive)
-            positives.reserveCapacity(positive)
-            for index in 0..<count { if side[index] { positives.append(rows[index]) } else { negatives.append(rows[index]) } }
-            negatives.withUnsafeBufferPointer { rows.update(from: $0.baseAddress!, count: $0.count) }
-            positives.withUnsafeBufferPointer { (rows + negatives.count).update(from: $0.baseAddress!, count: $0.count) }
-            return (offset, negatives.count)
+            return (offset, Self.partition(rows, count: count) { side[$0] })
         }
 
         /// Annoy's two-means: centres `p` and `q` from two distinct random rows, then 200
@@ -459,13 +460,16 @@ public final class RPForestIndex: SearchableIndex, @unchecked Sendable {
         }
     }
 
+    /// The candidates a search collects: `config.searchK`, else trees x k (Annoy's default).
+    public func searchK(_ config: IVFPQSearchConfig) -> Int { config.searchK ?? trees * config.k }
+
     /// The `k` nearest stored vectors of each query among the first `searchK` candidates its
     /// priority queue over the trees finds (`config.searchK`, default trees x k, as Annoy),
     /// scored exactly. `nprobe`, `refine` and `base` do not apply.
     public func search(_ queries: FloatMatrix, config: IVFPQSearchConfig, base: FloatMatrix? = nil) throws -> (NeighborTable, IVFPQIndex.SearchStats) {
         let started = ProgressDisplay.now()
         let prepared = try preparedQueries(queries, k: config.k)
-        let searchK = config.searchK ?? trees * config.k
+        let searchK = searchK(config)
         guard searchK >= 1 else { throw SimjobError("search_k must be at least 1 (got \(searchK))") }
         let threads = max(1, config.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let q = queries.rows, d = dimension, n = count

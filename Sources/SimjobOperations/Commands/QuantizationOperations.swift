@@ -142,7 +142,7 @@ public enum QuantizationOperations {
         try out.file.setAttribute("nprobe", .int(Int64(config.nprobe)), on: "search")
         if let ef = config.ef { try out.file.setAttribute("ef", .int(Int64(ef)), on: "search") }
         if index is LSHIndex { try out.file.setAttribute("probes", .int(Int64(config.probes ?? 1)), on: "search") }
-        if let forest = index as? RPForestIndex { try out.file.setAttribute("search_k", .int(Int64(config.searchK ?? forest.trees * config.k)), on: "search") }
+        if let forest = index as? RPForestIndex { try out.file.setAttribute("search_k", .int(Int64(forest.searchK(config))), on: "search") }
         try out.file.setAttribute("refine", .int(Int64(config.refine)), on: "search")
         try out.file.setAttribute("metric", .string(index.metric.rawValue), on: "search")
         try out.file.setAttribute("seconds", .double(stats.seconds), on: "search")
