@@ -289,6 +289,9 @@ struct RPTreesTests {
         try expectOneLineError(["export", small, "--format", "annoy", "--output", folder.file("x.ann")], mentions: ["leaf_size = 9", "d + 2"], status: nil)
         #expect(!FileManager.default.fileExists(atPath: folder.file("x.ann")))
         try expectOneLineError(["export", data, "--format", "annoy", "--output", folder.file("x.ann")], mentions: ["data.hdf5"], status: nil)
+        // A device or a missing folder as the output: one line, nothing written.
+        try expectOneLineError(["export", index, "--format", "annoy", "--output", "/dev/full"], mentions: ["/dev/full", "is a device"], status: nil)
+        try expectOneLineError(["export", index, "--format", "annoy", "--output", folder.file("missing/x.ann")], mentions: ["does not exist"], status: nil)
         // The index named as its own output: refused, and the index still searches.
         try expectOneLineError(["export", index, "--format", "annoy", "--output", index], mentions: ["is an input"], status: nil)
         #expect(try simjob("search", index, "--queries", data, "--k", "3", "--output", folder.file("still.hdf5"), "--quiet").status == 0)
